@@ -1,0 +1,55 @@
+"""Request dependencies, as `Annotated` aliases. Everything comes from the app's lifespan state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio.client import Client
+
+from api.problems import Problem
+from bulkops.auth import Principal, authenticate
+from bulkops.operations import OperationService
+from bulkops.settings import Settings
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def _sessionmaker(request: Request) -> async_sessionmaker:
+    return request.app.state.sessionmaker  # type: ignore[no-any-return]
+
+
+def _client(request: Request) -> Client:
+    return request.app.state.client  # type: ignore[no-any-return]
+
+
+def _service(request: Request) -> OperationService:
+    return request.app.state.operations  # type: ignore[no-any-return]
+
+
+async def _principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Problem(401, "send Authorization: Bearer <api key>")
+    key = authorization[7:].strip()
+    async with request.app.state.sessionmaker() as session:
+        principal = await authenticate(session, key)
+    if principal is None:
+        raise Problem(401, "the API key is not valid")
+    return principal
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+SessionmakerDep = Annotated[async_sessionmaker, Depends(_sessionmaker)]
+ClientDep = Annotated[Client, Depends(_client)]
+ServiceDep = Annotated[OperationService, Depends(_service)]
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+BaseUrlDep = Annotated[str, Depends(_base_url)]

@@ -1,0 +1,1 @@
+"""bulkops: durable bulk operations over orders, on Temporal and Postgres."""

@@ -1,0 +1,1 @@
+"""The embedded stack that `bulkops dev`, the tests and `bulkops bench --embedded` run on."""

@@ -1,0 +1,45 @@
+"""The one configuration object, read from the environment once per entry point and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    database_url: str | None = Field(default=None, alias="BULKOPS_DATABASE_URL")
+    temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    temporal_api_key: str | None = Field(default=None, alias="TEMPORAL_API_KEY")
+    temporal_tls_cert: Path | None = Field(default=None, alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: Path | None = Field(default=None, alias="TEMPORAL_TLS_KEY")
+    task_queue: str = Field(default="bulk-operations", alias="BULKOPS_TASK_QUEUE")
+    api_host: str = Field(default="127.0.0.1", alias="BULKOPS_API_HOST")
+    api_port: int = Field(default=8000, alias="BULKOPS_API_PORT")
+    temporal_ui_url: str = Field(default="http://localhost:8233", alias="BULKOPS_TEMPORAL_UI_URL")
+    tenant_max_running: int = Field(default=3, ge=1, alias="BULKOPS_TENANT_MAX_RUNNING")
+
+    data_dir: Path = Field(default=Path(".bulkops"), alias="BULKOPS_DATA_DIR")
+    db_pool_size: int = Field(default=20, ge=1, alias="BULKOPS_DB_POOL_SIZE")
+    worker_metrics_port: int = Field(default=9464, alias="BULKOPS_WORKER_METRICS_PORT")
+    max_concurrent_activities: int = Field(default=200, ge=1, alias="BULKOPS_MAX_CONCURRENT_ACTIVITIES")
+    # Continue-as-new threshold per run; tests lower it to force several runs.
+    max_events_per_run: int = Field(default=8_000, ge=200, le=10_000, alias="BULKOPS_MAX_EVENTS_PER_RUN")
+    activity_max_attempts: int = Field(default=5, ge=1, alias="BULKOPS_ACTIVITY_MAX_ATTEMPTS")
+    webhook_timeout_s: float = Field(default=10.0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
+    max_body_bytes: int = Field(default=2_000_000, alias="BULKOPS_MAX_BODY_BYTES")
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError(
+                "BULKOPS_DATABASE_URL is not set (bulkops dev starts an embedded PostgreSQL and sets it)"
+            )
+        return self.database_url
+
+    def operation_ui_url(self, workflow_id: str) -> str:
+        base = self.temporal_ui_url.rstrip("/")
+        return f"{base}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"

@@ -1,0 +1,148 @@
+"""SQLAlchemy 2.0 typed table models. Every change here needs an Alembic migration."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    webhook_secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = _now()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100), default="default")
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    status: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    shipping_method: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, default=dict, server_default=text("'{}'::jsonb")
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_orders_tenant_status", "tenant_id", "status"),
+        Index("ix_orders_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_orders_tenant_email", "tenant_id", "customer_email"),
+        Index("ix_orders_tags", "tags", postgresql_using="gin"),
+    )
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), index=True)
+    operation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bulk_operations.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (UniqueConstraint("operation_id", "order_id", name="uq_refunds_operation_order"),)
+
+
+class BulkOperation(Base):
+    __tablename__ = "bulk_operations"
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    operation_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    selection: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    max_concurrency: Mapped[int] = mapped_column(Integer)
+    failure_threshold: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    total_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    processed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    success_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
+    initiated_by: Mapped[str | None] = mapped_column(String(200))
+    retry_of: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    notify_url: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    workflow_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_bulk_operations_idempotency"),
+        Index("ix_bulk_operations_tenant_created", "tenant_id", "created_at", "id"),
+    )
+
+
+class BulkOperationTarget(Base):
+    __tablename__ = "bulk_operation_targets"
+    operation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bulk_operations.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    __table_args__ = (UniqueConstraint("operation_id", "order_id", name="uq_targets_operation_order"),)
+
+
+class BulkOperationItem(Base):
+    __tablename__ = "bulk_operation_items"
+    operation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bulk_operations.id", ondelete="CASCADE"), primary_key=True
+    )
+    order_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    retryable: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    processed_at: Mapped[datetime] = _now()
+    __table_args__ = (Index("ix_items_operation_seq", "operation_id", "seq"),)

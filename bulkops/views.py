@@ -1,0 +1,66 @@
+"""Build the public `BulkOperationRead` from the summary row and, while running, the live query."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bulkops.models import (
+    BulkOperationRead,
+    ErrorSample,
+    FailureThreshold,
+    Links,
+    OperationStatus,
+    OperationType,
+    Progress,
+)
+from bulkops.settings import Settings
+
+
+def _links(row: Any, settings: Settings, base: str) -> Links:
+    me = f"{base}/v1/bulk-operations/{row.id}"
+    return Links(
+        self=me,
+        items=f"{me}/items",
+        events=f"{me}/events",
+        export=f"{me}/export" if row.operation_type == OperationType.BULK_EXPORT else None,
+        temporal_ui=settings.operation_ui_url(row.workflow_id),
+    )
+
+
+def operation_view(
+    row: Any, settings: Settings, *, live: Progress | None = None, base: str = "", now: datetime | None = None
+) -> BulkOperationRead:
+    now = now or datetime.now(UTC)
+    status = OperationStatus(row.status)
+    total, processed, ok, failed = row.total_count, row.processed_count, row.success_count, row.failed_count
+    errors = [ErrorSample.model_validate(e) for e in row.errors or []]
+    failure_reason, started_at = row.failure_reason, row.started_at
+    rate: float | None = None
+    if live is not None and not status.terminal:
+        status = live.status
+        total, processed, ok, failed = live.total_count, live.processed_count, live.success_count, live.failed_count
+        errors, failure_reason, started_at = live.errors, live.failure_reason, live.started_at or started_at
+        active = live.active_seconds
+        if live.resumed_at is not None:
+            active += max((now - live.resumed_at).total_seconds(), 0.0)
+        rate = processed / active if active > 0 and processed else None
+    elif status.terminal and row.started_at and row.completed_at:
+        elapsed = (row.completed_at - row.started_at).total_seconds()
+        rate = processed / elapsed if elapsed > 0 else None
+    eta: float | None = None
+    if status.terminal:
+        eta = 0.0
+    elif rate:
+        eta = round((total - processed) / rate, 1)
+    return BulkOperationRead(
+        id=row.id, tenant_id=row.tenant_id, operation_type=OperationType(row.operation_type), status=status,
+        total_count=total, processed_count=processed, success_count=ok, failed_count=failed,
+        percent_complete=round(100.0 * processed / total, 2) if total else (100.0 if status.terminal else 0.0),
+        orders_per_second=round(rate, 2) if rate else None, eta_seconds=eta,
+        parameters=row.parameters, selection=row.selection, max_concurrency=row.max_concurrency,
+        failure_threshold=FailureThreshold.model_validate(row.failure_threshold) if row.failure_threshold else None,
+        failure_reason=failure_reason, errors=errors, initiated_by=row.initiated_by, retry_of=row.retry_of,
+        notify_url=row.notify_url, created_at=row.created_at, started_at=started_at,
+        completed_at=row.completed_at, workflow_id=row.workflow_id, links=_links(row, settings, base),
+    )

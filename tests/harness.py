@@ -1,0 +1,196 @@
+"""What the tests share: the stack, a fresh tenant with an API key, a worker and an API client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.orders import OrderActivities
+from api.app import create_app
+from bulkops.auth import create_tenant
+from bulkops.db import make_engine, make_sessionmaker
+from bulkops.devstack.postgres import EmbeddedPostgres
+from bulkops.devstack.temporal import TemporalDevServer
+from bulkops.models import TERMINAL_STATUSES, OperationStatus
+from bulkops.settings import Settings
+from bulkops.tables import BulkOperation, BulkOperationItem, Order, Refund
+from worker import build_worker
+
+ORDERS = Order.__table__
+ITEMS = BulkOperationItem.__table__
+REFUNDS = Refund.__table__
+OPS = BulkOperation.__table__
+
+
+@dataclass
+class Stack:
+    root: Path
+    database_url: str
+    temporal: TemporalDevServer
+    postgres: EmbeddedPostgres | None
+
+
+@dataclass
+class Tenant:
+    id: str
+    api_key: str
+    webhook_secret: str
+    http: httpx.AsyncClient
+
+    async def post(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.http.post(path, headers=self._h(kw), **kw)
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.http.get(path, headers=self._h(kw), **kw)
+
+    def _h(self, kw: dict[str, Any]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", **kw.pop("headers", {})}
+
+
+@dataclass
+class Harness:
+    stack: Stack
+    client: Client
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker
+    http: httpx.AsyncClient
+    tenants: list[Tenant] = field(default_factory=list)
+    worker_task: asyncio.Task[None] | None = None
+    worker: Worker | None = None
+    _worker_cm: Any = None
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, stack: Stack, client: Client, settings: Settings) -> AsyncIterator[Harness]:
+        engine = make_engine(settings, pool_size=5)
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bulkops.test") as http:
+                h = cls(stack, client, settings, engine, make_sessionmaker(engine), http)
+                try:
+                    yield h
+                finally:
+                    await h.stop_worker()
+                    await engine.dispose()
+
+    # --- worker ----------------------------------------------------------------------------------
+
+    async def start_worker(self, order_activities: OrderActivities | None = None) -> None:
+        self._worker_cm = build_worker(self.settings, self.client, order_activities=order_activities)
+        self.worker = await self._worker_cm.__aenter__()
+        self.worker_task = asyncio.create_task(self.worker.run())
+
+    async def stop_worker(self) -> None:
+        if self.worker is not None:
+            await self.worker.shutdown()
+            self.worker = None
+        if self._worker_cm is not None:
+            await self._worker_cm.__aexit__(None, None, None)
+            self._worker_cm = None
+
+    # --- tenants and orders ------------------------------------------------------------------------
+
+    async def tenant(self, prefix: str = "t") -> Tenant:
+        tid = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        async with self.sessionmaker() as session, session.begin():
+            key, secret = await create_tenant(session, tid)
+        t = Tenant(tid, key, secret, self.http)
+        self.tenants.append(t)
+        return t
+
+    async def seed(self, tenant: Tenant, n: int, **over: Any) -> list[uuid.UUID]:
+        """Insert n orders straight into Postgres (fast); `over` fixes columns for all of them."""
+        now = datetime.now(UTC)
+        rows = []
+        for i in range(n):
+            row: dict[str, Any] = {
+                "id": uuid.uuid4(), "tenant_id": tenant.id, "status": "PAID", "currency": "USD",
+                "total_cents": 1000 + (i % 50) * 10, "refunded_cents": 0, "paid_at": now,
+                "customer_email": f"c{i}@example.com", "tags": [], "metadata": {}, "version": 1,
+                "created_at": now + timedelta(microseconds=i), "updated_at": now,
+            }
+            row.update(over)
+            rows.append(row)
+        async with self.sessionmaker() as session, session.begin():
+            for start in range(0, n, 2000):
+                await session.execute(insert(ORDERS), rows[start:start + 2000])
+        return [r["id"] for r in rows]
+
+    # --- operations ------------------------------------------------------------------------------
+
+    async def start(self, tenant: Tenant, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        r = await tenant.post("/v1/bulk-operations", json=body, **kw)
+        assert r.status_code in (200, 202), r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def wait_end(self, tenant: Tenant, op_id: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            r = await tenant.get(f"/v1/bulk-operations/{op_id}")
+            assert r.status_code == 200, r.text
+            body = r.json()
+            if OperationStatus(body["status"]) in TERMINAL_STATUSES:
+                return body  # type: ignore[no-any-return]
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"operation {op_id} still {body['status']}: {body}")
+            await asyncio.sleep(0.2)
+
+    async def wait_for(self, tenant: Tenant, op_id: str, pred: Any, timeout: float = 60) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            body = (await tenant.get(f"/v1/bulk-operations/{op_id}")).json()
+            if pred(body):
+                return body  # type: ignore[no-any-return]
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"condition not met: {body}")
+            await asyncio.sleep(0.05)
+
+    async def items(self, op_id: str) -> list[Any]:
+        async with self.sessionmaker() as session:
+            return list((await session.execute(
+                select(ITEMS).where(ITEMS.c.operation_id == uuid.UUID(op_id)).order_by(ITEMS.c.seq)
+            )).all())
+
+    async def summary_row(self, op_id: str) -> Any:
+        async with self.sessionmaker() as session:
+            return (await session.execute(select(OPS).where(OPS.c.id == uuid.UUID(op_id)))).one()
+
+    async def orders(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(select(ORDERS).where(ORDERS.c.id.in_(ids)))).all()
+        return {r.id: r for r in rows}
+
+    async def refunds(self, op_id: str) -> list[Any]:
+        async with self.sessionmaker() as session:
+            return list((await session.execute(
+                select(REFUNDS).where(REFUNDS.c.operation_id == uuid.UUID(op_id))
+            )).all())
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.sessionmaker() as session:
+            return await session.scalar(text(sql), params)
+
+    async def count(self, table: Any, *where: Any) -> int:
+        async with self.sessionmaker() as session:
+            return int(await session.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+
+
+def shuffled(xs: list[Any]) -> list[Any]:
+    ys = list(xs)
+    random.shuffle(ys)
+    return ys

@@ -1,0 +1,74 @@
+"""The worker's composition root: settings → engine → client → activity objects → Worker.
+
+`python worker.py` and `bulkops worker` run the same thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.fairness import FairnessActivities
+from activities.operations import OperationActivities
+from activities.orders import OrderActivities
+from activities.webhooks import WebhookActivities
+from bulkops.db import make_engine, make_sessionmaker
+from bulkops.settings import Settings
+from bulkops.temporal_client import connect
+from workflows.bulk_operation import BulkOperationWorkflow
+from workflows.tenant_coordinator import TenantCoordinatorWorkflow
+
+log = logging.getLogger("bulkops.worker")
+
+WORKFLOWS = [BulkOperationWorkflow, TenantCoordinatorWorkflow]
+
+
+@contextlib.asynccontextmanager
+async def build_worker(
+    settings: Settings, client: Client, *, order_activities: OrderActivities | None = None
+) -> AsyncIterator[Worker]:
+    """Everything a worker needs, torn down in reverse. Tests pass their own `order_activities`."""
+    engine = make_engine(settings)
+    sessionmaker = make_sessionmaker(engine)
+    async with httpx.AsyncClient() as http:
+        orders = order_activities or OrderActivities(sessionmaker)
+        ops = OperationActivities(sessionmaker)
+        fairness = FairnessActivities(client, settings)
+        hooks = WebhookActivities(sessionmaker, settings, http)
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=WORKFLOWS,
+            activities=[
+                orders.process_order,
+                ops.snapshot_selection, ops.fetch_targets, ops.set_status, ops.finalize_operation,
+                ops.record_failure, fairness.request_slot, hooks.deliver_webhook,
+            ],
+            max_concurrent_activities=settings.max_concurrent_activities,
+        )
+        try:
+            yield worker
+        finally:
+            await engine.dispose()
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await connect(settings)
+    async with build_worker(settings, client) as worker:
+        log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+        await worker.run()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_worker(Settings()))
+
+
+if __name__ == "__main__":
+    main()

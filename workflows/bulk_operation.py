@@ -1,0 +1,315 @@
+"""`BulkOperationWorkflow`: one durable bulk operation, one retryable activity per order.
+
+Deterministic code only. The selection lives in Postgres; the workflow walks it in pages with a
+sliding window of at most `max_concurrency` activities, keeps the counters in its state (the
+`progress` query), and continues as new — after draining what is in flight, so the carried cursor is
+exact — well before a run's history nears 10,000 events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.fairness import FairnessActivities
+    from activities.operations import OperationActivities
+    from activities.orders import OrderActivities
+    from bulkops.models import (
+        FAILURE_THRESHOLD_EXCEEDED,
+        BulkOperationInput,
+        ErrorSample,
+        FetchTargetsInput,
+        FinalizeInput,
+        ItemStatus,
+        OperationStatus,
+        OrderOutcome,
+        ProcessOrderInput,
+        Progress,
+        RecordFailureInput,
+        RunState,
+        SetStatusInput,
+        SlotRequest,
+        SnapshotInput,
+        Target,
+        WebhookInput,
+    )
+    from workflows.progress import ProgressTracker
+    from workflows.search_attributes import OPERATION_STATUS
+
+MAX_ERROR_SAMPLE = 100
+SHORT = timedelta(seconds=30)
+BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+
+
+class InvalidTransition(Exception):
+    """Raised by an update validator; the API answers 409."""
+
+
+@workflow.defn(name="BulkOperationWorkflow")
+class BulkOperationWorkflow:
+    @workflow.init
+    def __init__(self, inp: BulkOperationInput) -> None:
+        self.inp = inp
+        self.s: RunState = inp.state.model_copy() if inp.state else RunState()
+        self.t = ProgressTracker(self.s)
+        self.in_flight = 0
+        self.cancel_requested = False
+        self.threshold_tripped = False
+        self.finalized = False
+        self.page: list[Target] = []
+
+    # --- queries and updates ----------------------------------------------------------------------
+
+    @workflow.query
+    def progress(self) -> Progress:
+        info = workflow.info()
+        return self.t.snapshot(self.inp, self.in_flight, info.run_id, info.get_current_history_length())
+
+    @workflow.signal
+    def grant(self) -> None:
+        self.s.slot_granted = True
+
+    @workflow.update
+    async def pause(self) -> Progress:
+        self.t.set_status(OperationStatus.PAUSED, workflow.now())
+        # Answer once in-flight orders have finished, so counters are frozen when the caller reads them.
+        await workflow.wait_condition(lambda: self.in_flight == 0)
+        await self._persist_status()
+        return self.progress()
+
+    @pause.validator
+    def _validate_pause(self) -> None:
+        if self.s.status != OperationStatus.PROCESSING or self.cancel_requested or self.finalized:
+            raise InvalidTransition(f"cannot pause an operation that is {self._shown_status()}")
+
+    @workflow.update
+    async def resume(self) -> Progress:
+        self.t.set_status(OperationStatus.PROCESSING, workflow.now())
+        await self._persist_status()
+        return self.progress()
+
+    @resume.validator
+    def _validate_resume(self) -> None:
+        if self.s.status != OperationStatus.PAUSED or self.cancel_requested:
+            raise InvalidTransition(f"cannot resume an operation that is {self._shown_status()}")
+
+    @workflow.update
+    async def cancel(self) -> Progress:
+        self.cancel_requested = True
+        await workflow.wait_condition(lambda: self.finalized)
+        return self.progress()
+
+    @cancel.validator
+    def _validate_cancel(self) -> None:
+        if self.s.status.terminal or self.cancel_requested or self.finalized:
+            raise InvalidTransition(f"cannot cancel an operation that is {self._shown_status()}")
+
+    def _shown_status(self) -> str:
+        return "being cancelled" if self.cancel_requested and not self.finalized else self.s.status.value
+
+    # --- the run ------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: BulkOperationInput) -> Progress:
+        if inp.state is None:
+            snap = await workflow.execute_activity_method(
+                OperationActivities.snapshot_selection,
+                SnapshotInput(operation_id=inp.operation_id, tenant_id=inp.tenant_id),
+                start_to_close_timeout=timedelta(minutes=10), retry_policy=BOOKKEEPING_RETRY,
+            )
+            self.s.total_count = snap.total_count
+            self.t.publish(inp)
+            await self._wait_for_slot()
+            if not self.cancel_requested:
+                self.s.started_at = workflow.now()
+                self.t.set_status(OperationStatus.PROCESSING, workflow.now())
+                await self._persist_status()
+        elif self.s.status == OperationStatus.PROCESSING:
+            self.t.set_status(OperationStatus.PROCESSING, workflow.now())
+
+        continue_as_new = False if self.cancel_requested else await self._walk()
+        await workflow.wait_condition(lambda: self.in_flight == 0)
+        if continue_as_new and not self.cancel_requested:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            self.t.close_run(workflow.now(), workflow.info().get_current_history_length())
+            workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
+        return await self._finish()
+
+    async def _wait_for_slot(self) -> None:
+        if not self.inp.use_fairness or self.s.slot_granted:
+            return
+        await workflow.execute_activity_method(
+            FairnessActivities.request_slot,
+            SlotRequest(tenant_id=self.inp.tenant_id, operation_id=self.inp.operation_id),
+            start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
+        )
+        await workflow.wait_condition(lambda: self.s.slot_granted or self.cancel_requested)
+
+    def _may_schedule(self) -> bool:
+        return not (self.cancel_requested or self.threshold_tripped)
+
+    def _history_budget_spent(self) -> bool:
+        # Leave room for draining a full window (about four events per activity) plus the summary.
+        drain = 4 * self.inp.max_concurrency + 100
+        limit = max(self.inp.max_events_per_run - drain, self.inp.max_events_per_run // 3)
+        info = workflow.info()
+        return info.get_current_history_length() >= limit or info.is_continue_as_new_suggested()
+
+    async def _walk(self) -> bool:
+        """Schedule orders until the selection ends (False) or this run's history is spent (True)."""
+        while self._may_schedule():
+            if self.s.status == OperationStatus.PAUSED:
+                await workflow.wait_condition(
+                    lambda: self.s.status != OperationStatus.PAUSED or not self._may_schedule()
+                )
+                continue
+            if self._history_budget_spent():
+                return True
+            if not self.page:
+                result = await workflow.execute_activity_method(
+                    OperationActivities.fetch_targets,
+                    FetchTargetsInput(operation_id=self.inp.operation_id, after_seq=self.s.cursor_seq,
+                                      limit=self.inp.page_size),
+                    start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
+                )
+                self.page = result.targets
+                if not self.page:
+                    return False
+            await workflow.wait_condition(
+                lambda: self.in_flight < self.inp.max_concurrency
+                or self.s.status != OperationStatus.PROCESSING or not self._may_schedule()
+            )
+            if self.s.status != OperationStatus.PROCESSING or not self._may_schedule():
+                continue
+            target = self.page.pop(0)
+            self.s.cursor_seq = target.seq
+            self.in_flight += 1
+            asyncio.create_task(self._process(target))
+        return False
+
+    async def _process(self, target: Target) -> None:
+        try:
+            outcome = await self._run_order(target)
+            self._count(outcome)
+        finally:
+            self.in_flight -= 1
+
+    async def _run_order(self, target: Target) -> OrderOutcome:
+        inp = self.inp
+        try:
+            return await workflow.execute_activity_method(
+                OrderActivities.process_order,
+                ProcessOrderInput(
+                    operation_id=inp.operation_id, tenant_id=inp.tenant_id,
+                    operation_type=inp.operation_type, order_id=target.order_id, seq=target.seq,
+                    parameters=inp.parameters,
+                ),
+                start_to_close_timeout=SHORT,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(milliseconds=inp.activity_initial_interval_ms),
+                    backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10),
+                    maximum_attempts=inp.activity_max_attempts,
+                ),
+                summary=f"{inp.operation_type.value} order {target.order_id}",
+            )
+        except ActivityError as err:
+            cause = err.cause
+            message = str(cause.message if cause is not None and hasattr(cause, "message") else err)
+            return await workflow.execute_activity_method(
+                OperationActivities.record_failure,
+                RecordFailureInput(operation_id=inp.operation_id, order_id=target.order_id, seq=target.seq,
+                                   message=message or "retries exhausted"),
+                start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
+            )
+
+    def _count(self, outcome: OrderOutcome) -> None:
+        s = self.s
+        s.processed_count += 1
+        if outcome.status == ItemStatus.SUCCEEDED:
+            s.success_count += 1
+        else:
+            s.failed_count += 1
+            if len(s.errors) < MAX_ERROR_SAMPLE and outcome.error_code is not None:
+                s.errors.append(ErrorSample(order_id=outcome.order_id, code=outcome.error_code,
+                                            message=outcome.error_message or "", retryable=outcome.retryable))
+        th = self.inp.failure_threshold
+        if (th is not None and not self.threshold_tripped and s.processed_count >= th.min_processed
+                and s.failed_count / s.processed_count > th.max_failure_ratio):
+            self.threshold_tripped = True
+            s.failure_reason = FAILURE_THRESHOLD_EXCEEDED
+            workflow.logger.warning("operation %s: failure threshold tripped at %s/%s",
+                                    self.inp.operation_id, s.failed_count, s.processed_count)
+        self.t.touch(workflow.now())
+
+    async def _persist_status(self) -> None:
+        workflow.upsert_search_attributes([OPERATION_STATUS.value_set(self.s.status.value)])
+        await workflow.execute_activity_method(
+            OperationActivities.set_status,
+            SetStatusInput(operation_id=self.inp.operation_id, status=self.s.status,
+                           started_at=self.s.started_at),
+            start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
+        )
+
+    async def _finish(self) -> Progress:
+        s = self.s
+        if self.cancel_requested:
+            final = OperationStatus.CANCELLED
+        elif self.threshold_tripped or (s.failed_count and not s.success_count):
+            final = OperationStatus.FAILED
+        elif s.failed_count:
+            final = OperationStatus.PARTIAL_SUCCESS
+        else:
+            final = OperationStatus.COMPLETED
+        now = workflow.now()
+        self.t.set_status(final, now)
+        self.t.close_run(now, workflow.info().get_current_history_length())
+        await workflow.execute_activity_method(
+            OperationActivities.finalize_operation,
+            FinalizeInput(
+                operation_id=self.inp.operation_id, status=final, total_count=s.total_count,
+                processed_count=s.processed_count, success_count=s.success_count,
+                failed_count=s.failed_count, errors=s.errors, failure_reason=s.failure_reason,
+                started_at=s.started_at, completed_at=now,
+            ),
+            start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
+        )
+        workflow.upsert_search_attributes([OPERATION_STATUS.value_set(final.value)])
+        self.finalized = True
+        await self._release_slot()
+        if self.inp.notify_url:
+            await self._notify()
+        return self.progress()
+
+    async def _release_slot(self) -> None:
+        if not self.inp.use_fairness or not (self.s.slot_granted or self.cancel_requested):
+            return
+        from workflows.tenant_coordinator import TenantCoordinatorWorkflow, coordinator_id
+
+        try:
+            await workflow.get_external_workflow_handle(coordinator_id(self.inp.tenant_id)).signal(
+                TenantCoordinatorWorkflow.release, self.inp.operation_id
+            )
+        except Exception:  # no coordinator: nothing holds a slot for us
+            workflow.logger.warning("operation %s: no coordinator to release", self.inp.operation_id)
+
+    async def _notify(self) -> None:
+        from activities.webhooks import WebhookActivities
+
+        # Retried with backoff by Temporal until the receiver answers 2xx or 24 hours pass.
+        try:
+            await workflow.execute_activity_method(
+                WebhookActivities.deliver_webhook,
+                WebhookInput(operation_id=self.inp.operation_id, tenant_id=self.inp.tenant_id,
+                             notify_url=self.inp.notify_url or ""),
+                start_to_close_timeout=SHORT, schedule_to_close_timeout=timedelta(hours=24),
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                         maximum_interval=timedelta(minutes=10)),
+                summary=f"webhook {self.inp.notify_url}",
+            )
+        except ActivityError:
+            workflow.logger.error("operation %s: webhook gave up after 24 h", self.inp.operation_id)

@@ -1,0 +1,61 @@
+"""Counters, rate and what the Temporal UI shows, kept beside the workflow's run state.
+
+Time comes only from `workflow.now()` (passed in), so replays compute the same values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from bulkops.models import BulkOperationInput, OperationStatus, Progress, RunState
+
+
+class ProgressTracker:
+    def __init__(self, state: RunState) -> None:
+        self.s = state
+        self.resumed_at: datetime | None = None
+
+    def set_status(self, status: OperationStatus, now: datetime) -> None:
+        """Track the time spent PROCESSING (pauses excluded) for the rate and the ETA."""
+        if self.resumed_at is not None:
+            self.s.active_seconds += (now - self.resumed_at).total_seconds()
+            self.resumed_at = None
+        if status == OperationStatus.PROCESSING:
+            self.resumed_at = now
+        self.s.status = status
+        self.touch(now)
+
+    def close_run(self, now: datetime, history_length: int) -> None:
+        if self.resumed_at is not None:
+            self.s.active_seconds += (now - self.resumed_at).total_seconds()
+            self.resumed_at = None
+        self.s.max_run_history = max(self.s.max_run_history, history_length)
+        self.s.runs += 1
+
+    def publish(self, inp: BulkOperationInput) -> None:
+        self.touch(workflow.now())
+
+    def touch(self, now: datetime) -> None:
+        s = self.s
+        active = s.active_seconds + ((now - self.resumed_at).total_seconds() if self.resumed_at else 0.0)
+        rate = s.processed_count / active if active > 0 else 0.0
+        pct = 100.0 * s.processed_count / s.total_count if s.total_count else 0.0
+        workflow.set_current_details(
+            f"**{s.status.value}** · {s.processed_count:,}/{s.total_count:,} processed ({pct:.1f}%) · "
+            f"{s.success_count:,} succeeded · {s.failed_count:,} failed · {rate:.0f} orders/s · "
+            f"run {s.runs}"
+        )
+
+    def snapshot(self, inp: BulkOperationInput, in_flight: int, run_id: str, history_length: int) -> Progress:
+        s = self.s
+        return Progress(
+            operation_id=inp.operation_id, tenant_id=inp.tenant_id, operation_type=inp.operation_type,
+            status=s.status, total_count=s.total_count, processed_count=s.processed_count,
+            success_count=s.success_count, failed_count=s.failed_count, in_flight=in_flight,
+            errors=s.errors, failure_reason=s.failure_reason, started_at=s.started_at,
+            active_seconds=s.active_seconds, resumed_at=self.resumed_at, run=s.runs,
+            history_length=history_length, max_run_history=max(s.max_run_history, history_length),
+        )

@@ -1,0 +1,80 @@
+"""Per-tenant fairness: one long-lived coordinator workflow per tenant hands out running slots.
+
+Operations ask for a slot (signal-with-start from an activity), wait for a `grant` signal, and give
+the slot back with `release` when they end. The queue and the running set live in workflow state, so
+a worker or server restart neither loses a slot nor grants two.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from temporalio import workflow
+
+from workflows.bulk_operation import BulkOperationWorkflow
+
+with workflow.unsafe.imports_passed_through():
+    from bulkops.models import CoordinatorState, SlotRequest
+
+COORDINATOR_HISTORY_LIMIT = 2_000
+
+
+def coordinator_id(tenant_id: str) -> str:
+    return f"bulk-tenant-{tenant_id}"
+
+
+@workflow.defn(name="TenantCoordinatorWorkflow")
+class TenantCoordinatorWorkflow:
+    @workflow.init
+    def __init__(self, state: CoordinatorState) -> None:
+        self.state = state
+
+    @workflow.signal
+    def request(self, req: SlotRequest) -> None:
+        if req.max_running:
+            self.state.max_running = req.max_running
+        # Idempotent: an activity retry may signal the same request twice.
+        if req.operation_id not in self.state.running and req.operation_id not in self.state.queue:
+            self.state.queue.append(req.operation_id)
+
+    @workflow.signal
+    def release(self, operation_id: uuid.UUID) -> None:
+        if operation_id in self.state.running:
+            self.state.running.remove(operation_id)
+        if operation_id in self.state.queue:
+            self.state.queue.remove(operation_id)
+
+    @workflow.query
+    def snapshot(self) -> CoordinatorState:
+        return self.state
+
+    def _grantable(self) -> bool:
+        return bool(self.state.queue) and len(self.state.running) < self.state.max_running
+
+    def _history_full(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > COORDINATOR_HISTORY_LIMIT
+
+    @workflow.run
+    async def run(self, state: CoordinatorState) -> None:
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: self._grantable() or self._history_full(), timeout=timedelta(hours=1)
+                )
+            except TimeoutError:
+                pass
+            while self._grantable():
+                op_id = self.state.queue.pop(0)
+                self.state.running.append(op_id)
+                try:
+                    await workflow.get_external_workflow_handle(f"bulk-op-{op_id}").signal(
+                        BulkOperationWorkflow.grant
+                    )
+                except Exception:  # the operation is gone (terminated): its slot is free again
+                    workflow.logger.warning("could not grant a slot to %s; freeing it", op_id)
+                    self.state.running.remove(op_id)
+            if self._history_full():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self.state)
