@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     activity_max_attempts: int = Field(default=5, ge=1, alias="BULKOPS_ACTIVITY_MAX_ATTEMPTS")
     webhook_timeout_s: float = Field(default=10.0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
     max_body_bytes: int = Field(default=2_000_000, alias="BULKOPS_MAX_BODY_BYTES")
+    # Ports of the embedded services `bulkops dev` starts (the API port is BULKOPS_API_PORT).
+    dev_temporal_port: int = Field(default=7233, alias="BULKOPS_DEV_TEMPORAL_PORT")
+    dev_ui_port: int = Field(default=8233, alias="BULKOPS_DEV_UI_PORT")
+    dev_pg_port: int = Field(default=5433, alias="BULKOPS_DEV_PG_PORT")
 
     def require_database_url(self) -> str:
         if not self.database_url:
