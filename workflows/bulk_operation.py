@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.fairness import FairnessActivities
     from activities.operations import OperationActivities
     from activities.orders import OrderActivities
+    from activities.webhooks import WebhookActivities
     from bulkops.models import (
         FAILURE_THRESHOLD_EXCEEDED,
         BulkOperationInput,
@@ -40,6 +41,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.progress import ProgressTracker
     from workflows.search_attributes import OPERATION_STATUS
+
+# A module import, not names: the two workflows signal each other (grant / release).
+from workflows import tenant_coordinator
 
 MAX_ERROR_SAMPLE = 100
 SHORT = timedelta(seconds=30)
@@ -136,7 +140,7 @@ class BulkOperationWorkflow:
         await workflow.wait_condition(lambda: self.in_flight == 0)
         if continue_as_new and not self.cancel_requested:
             await workflow.wait_condition(workflow.all_handlers_finished)
-            self.t.close_run(workflow.now(), workflow.info().get_current_history_length())
+            self.t.close_run(workflow.now(), workflow.info().get_current_history_length(), continuing=True)
             workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
         return await self._finish()
 
@@ -266,8 +270,6 @@ class BulkOperationWorkflow:
         else:
             final = OperationStatus.COMPLETED
         now = workflow.now()
-        self.t.set_status(final, now)
-        self.t.close_run(now, workflow.info().get_current_history_length())
         await workflow.execute_activity_method(
             OperationActivities.finalize_operation,
             FinalizeInput(
@@ -278,6 +280,9 @@ class BulkOperationWorkflow:
             ),
             start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
         )
+        # Only now does the query report the terminal status: readers then find the summary row.
+        self.t.set_status(final, now)
+        self.t.close_run(now, workflow.info().get_current_history_length())
         workflow.upsert_search_attributes([OPERATION_STATUS.value_set(final.value)])
         self.finalized = True
         await self._release_slot()
@@ -288,18 +293,14 @@ class BulkOperationWorkflow:
     async def _release_slot(self) -> None:
         if not self.inp.use_fairness or not (self.s.slot_granted or self.cancel_requested):
             return
-        from workflows.tenant_coordinator import TenantCoordinatorWorkflow, coordinator_id
-
         try:
-            await workflow.get_external_workflow_handle(coordinator_id(self.inp.tenant_id)).signal(
-                TenantCoordinatorWorkflow.release, self.inp.operation_id
+            await workflow.get_external_workflow_handle(tenant_coordinator.coordinator_id(self.inp.tenant_id)).signal(
+                tenant_coordinator.TenantCoordinatorWorkflow.release, self.inp.operation_id
             )
         except Exception:  # no coordinator: nothing holds a slot for us
             workflow.logger.warning("operation %s: no coordinator to release", self.inp.operation_id)
 
     async def _notify(self) -> None:
-        from activities.webhooks import WebhookActivities
-
         # Retried with backoff by Temporal until the receiver answers 2xx or 24 hours pass.
         try:
             await workflow.execute_activity_method(

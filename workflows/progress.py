@@ -28,12 +28,13 @@ class ProgressTracker:
         self.s.status = status
         self.touch(now)
 
-    def close_run(self, now: datetime, history_length: int) -> None:
+    def close_run(self, now: datetime, history_length: int, *, continuing: bool = False) -> None:
         if self.resumed_at is not None:
             self.s.active_seconds += (now - self.resumed_at).total_seconds()
             self.resumed_at = None
         self.s.max_run_history = max(self.s.max_run_history, history_length)
-        self.s.runs += 1
+        if continuing:
+            self.s.runs += 1
 
     def publish(self, inp: BulkOperationInput) -> None:
         self.touch(workflow.now())

@@ -12,7 +12,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from workflows.bulk_operation import BulkOperationWorkflow
+# A module import, not a name: the two workflows signal each other (grant / release).
+from workflows import bulk_operation
 
 with workflow.unsafe.imports_passed_through():
     from bulkops.models import CoordinatorState, SlotRequest
@@ -70,7 +71,7 @@ class TenantCoordinatorWorkflow:
                 self.state.running.append(op_id)
                 try:
                     await workflow.get_external_workflow_handle(f"bulk-op-{op_id}").signal(
-                        BulkOperationWorkflow.grant
+                        bulk_operation.BulkOperationWorkflow.grant
                     )
                 except Exception:  # the operation is gone (terminated): its slot is free again
                     workflow.logger.warning("could not grant a slot to %s; freeing it", op_id)
