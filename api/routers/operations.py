@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import literal, select, tuple_
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SessionmakerDep, SettingsDep
 from api.problems import Problem
+from bulkops.metrics import record_started
 from bulkops.models import (
     BulkOperationCreate,
     BulkOperationPage,
@@ -64,6 +66,8 @@ async def create_operation(
         )
     except Conflict as exc:
         raise Problem(409, str(exc)) from None
+    if accepted.created:
+        record_started(accepted.row.operation_type)
     view = operation_view(accepted.row, settings, base=base)
     return JSONResponse(
         view.model_dump(mode="json"), status_code=202 if accepted.created else 200,
@@ -85,8 +89,9 @@ async def list_operations(
     if cursor:
         try:
             created, last_id = decode_cursor(cursor, 2)
-            stmt = stmt.where((OPS.c.created_at, OPS.c.id) < (created, uuid.UUID(last_id)))  # type: ignore[operator]
-        except (BadCursor, ValueError):
+            key = (datetime.fromisoformat(created), uuid.UUID(last_id))
+            stmt = stmt.where(tuple_(OPS.c.created_at, OPS.c.id) < tuple_(*map(literal, key)))
+        except (BadCursor, ValueError, TypeError):
             raise Problem(400, "cursor is not valid") from None
     stmt = stmt.order_by(OPS.c.created_at.desc(), OPS.c.id.desc()).limit(limit + 1)
     async with sessionmaker() as session:
@@ -185,5 +190,6 @@ async def retry(
         raise Problem(404, NOT_FOUND) from None
     except Conflict as exc:
         raise Problem(409, str(exc)) from None
+    record_started(row.operation_type)
     view = operation_view(row, settings, base=base)
     return JSONResponse(view.model_dump(mode="json"), status_code=202, headers={"Location": view.links.self})

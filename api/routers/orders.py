@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import insert, select
+from sqlalchemy import insert, literal, select, tuple_
 
 from api.deps import PrincipalDep, SessionmakerDep
 from api.problems import Problem
@@ -52,10 +52,9 @@ async def list_orders(
     if cursor:
         try:
             created, last_id = decode_cursor(cursor, 2)
-            stmt = stmt.where(
-                (ORDERS.c.created_at, ORDERS.c.id) > (datetime.fromisoformat(created), uuid.UUID(last_id))  # type: ignore[operator]
-            )
-        except (BadCursor, ValueError):
+            key = (datetime.fromisoformat(created), uuid.UUID(last_id))
+            stmt = stmt.where(tuple_(ORDERS.c.created_at, ORDERS.c.id) > tuple_(*map(literal, key)))
+        except (BadCursor, ValueError, TypeError):
             raise Problem(400, "cursor is not valid") from None
     async with sessionmaker() as session:
         rows = (await session.execute(stmt.order_by(ORDERS.c.created_at, ORDERS.c.id).limit(limit + 1))).all()
