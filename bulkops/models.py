@@ -370,6 +370,7 @@ class BulkOperationInput(BaseModel):
     max_events_per_run: int = 8_000
     activity_max_attempts: int = 5
     activity_initial_interval_ms: int = 500
+    activity_timeout_s: float = 10.0
     use_fairness: bool = True
     state: RunState | None = None
 

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # Continue-as-new threshold per run; tests lower it to force several runs.
     max_events_per_run: int = Field(default=8_000, ge=200, le=10_000, alias="BULKOPS_MAX_EVENTS_PER_RUN")
     activity_max_attempts: int = Field(default=5, ge=1, alias="BULKOPS_ACTIVITY_MAX_ATTEMPTS")
+    # A per-order attempt holds one short transaction; after a worker dies its attempts are retried
+    # once this expires, so it bounds how long a crash stalls the orders that were in flight.
+    activity_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_ACTIVITY_TIMEOUT_S")
     webhook_timeout_s: float = Field(default=10.0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
     max_body_bytes: int = Field(default=2_000_000, alias="BULKOPS_MAX_BODY_BYTES")
     # Ports of the embedded services `bulkops dev` starts (the API port is BULKOPS_API_PORT).

@@ -213,7 +213,7 @@ class BulkOperationWorkflow:
                     operation_type=inp.operation_type, order_id=target.order_id, seq=target.seq,
                     parameters=inp.parameters,
                 ),
-                start_to_close_timeout=SHORT,
+                start_to_close_timeout=timedelta(seconds=inp.activity_timeout_s),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(milliseconds=inp.activity_initial_interval_ms),
                     backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10),

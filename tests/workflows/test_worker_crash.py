@@ -1,0 +1,53 @@
+"""SIGKILL the worker twice during a 600-order refund: nothing is refunded twice or lost."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bulkops.tables import Order, Refund
+from tests.harness import Harness, Stack
+from tests.processes import WorkerProcess
+
+
+async def test_refund_survives_worker_sigkill(stack: Stack, harness: Harness) -> None:
+    settings = harness.settings.model_copy(
+        update={"activity_timeout_s": 2.0, "worker_metrics_port": 0, "activity_max_attempts": 10}
+    )
+    h = harness
+    h.settings = settings  # the API and the worker process share this task queue
+    a = await h.tenant()
+    paid = await h.seed(a, 560, status="PAID", total_cents=2500)
+    unpaid = await h.seed(a, 20, status="PENDING", paid_at=None)
+    done = await h.seed(a, 20, status="REFUNDED", total_cents=2500, refunded_cents=2500)
+    bystanders = await h.seed(a, 30, status="PAID", total_cents=2500)  # not selected
+    ids = paid + unpaid + done
+    worker = WorkerProcess(settings, stack.root / "worker-crash.log")
+    worker.start()
+    try:
+        op = await h.start(a, {"operation_type": "BULK_REFUND", "order_ids": [str(i) for i in ids],
+                               "max_concurrency": 10, "parameters": {"reason": "crash test"}})
+        for threshold in (120, 330):
+            await h.wait_for(a, op["id"], lambda b, t=threshold: b["processed_count"] >= t, timeout=120)
+            worker.kill()
+            worker.start()
+        final = await h.wait_end(a, op["id"], timeout=240)
+        progress = await h.client.get_workflow_handle(f"bulk-op-{op['id']}").query("progress")
+    finally:
+        worker.stop()
+    assert (final["status"], final["total_count"], final["processed_count"]) == ("PARTIAL_SUCCESS", 600, 600)
+    assert (final["success_count"], final["failed_count"]) == (560, 40)
+    refunds = await h.refunds(op["id"])
+    assert len(refunds) == 560 and len({r.order_id for r in refunds}) == 560
+    assert {r.order_id for r in refunds} == set(paid)
+    assert sum(r.amount_cents for r in refunds) == 560 * 2500
+    async with h.sessionmaker() as s:
+        total = await s.scalar(select(func.sum(Order.refunded_cents)).where(Order.id.in_(paid)))
+        assert total == 560 * 2500
+        assert await s.scalar(select(func.count()).select_from(Refund).where(Refund.order_id.in_(bystanders))) == 0
+    items = await h.items(op["id"])
+    assert len(items) == 600 and len({i.order_id for i in items}) == 600
+    row = await h.summary_row(op["id"])
+    assert (row.processed_count, row.success_count, row.failed_count) == (600, 560, 40)
+    assert (progress["processed_count"], progress["success_count"]) == (600, 560)
+    orders = await h.orders(bystanders)
+    assert all(o.refunded_cents == 0 and o.status == "PAID" for o in orders.values())
