@@ -19,6 +19,7 @@ from activities.operations import OperationActivities
 from activities.orders import OrderActivities
 from activities.webhooks import WebhookActivities
 from bulkops.db import make_engine, make_sessionmaker
+from bulkops.metrics import MetricsInterceptor, start_metrics_server
 from bulkops.settings import Settings
 from bulkops.temporal_client import connect
 from workflows.bulk_operation import BulkOperationWorkflow
@@ -51,6 +52,7 @@ async def build_worker(
                 ops.record_failure, fairness.request_slot, hooks.deliver_webhook,
             ],
             max_concurrent_activities=settings.max_concurrent_activities,
+            interceptors=[MetricsInterceptor(sessionmaker)],
         )
         try:
             yield worker
@@ -60,6 +62,7 @@ async def build_worker(
 
 async def run_worker(settings: Settings) -> None:
     client = await connect(settings)
+    start_metrics_server(settings.worker_metrics_port)
     async with build_worker(settings, client) as worker:
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         await worker.run()

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from api import problems
-from api.routers import health, operations, orders
+from api.routers import events, exports, health, metrics, operations, orders
 from bulkops.db import make_engine, make_sessionmaker
 from bulkops.operations import OperationService
 from bulkops.settings import Settings
@@ -54,4 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(operations.router)
     app.include_router(orders.router)
+    app.include_router(events.router)
+    app.include_router(exports.router)
+    app.include_router(metrics.router)
     return app

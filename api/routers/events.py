@@ -1,0 +1,73 @@
+"""`GET /v1/bulk-operations/{id}/events`: live progress as Server-Sent Events.
+
+While the operation runs, the stream polls the workflow's `progress` query and sends a `progress`
+event (the `BulkOperation` JSON) whenever the counters or the status changed, at most a few a second.
+Once the summary row is terminal it sends exactly one `completed` event with the summary and ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SettingsDep
+from api.problems import Problem
+from bulkops.models import BulkOperationRead, OperationStatus
+from bulkops.operations import NotFound, OperationService
+from bulkops.settings import Settings
+from bulkops.views import operation_view
+
+router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25  # the throttle: at most four progress events a second
+PING_SECONDS = 15  # keeps idle proxies from closing a stream whose counters do not move
+
+
+def _key(view: BulkOperationRead) -> tuple[Any, ...]:
+    return (view.status, view.total_count, view.processed_count, view.success_count, view.failed_count)
+
+
+async def progress_events(
+    service: OperationService, settings: Settings, row: Any, base: str, *, poll: float = POLL_SECONDS
+) -> AsyncIterator[ServerSentEvent]:
+    last: tuple[Any, ...] | None = None
+    processed = -1
+    while True:
+        if OperationStatus(row.status).terminal:
+            final = operation_view(row, settings, base=base)
+            yield ServerSentEvent(data=final.model_dump_json(), event="completed", id="end")
+            return
+        live = await service.live_progress(row)
+        # Without the live counters the row still holds zeros: skip rather than go backwards. A live
+        # terminal status waits for the summary row, which the `completed` event is built from.
+        if live is not None and not live.status.terminal and live.processed_count >= processed:
+            view = operation_view(row, settings, live=live, base=base)
+            if _key(view) != last:
+                last, processed = _key(view), view.processed_count
+                yield ServerSentEvent(data=view.model_dump_json(), event="progress", id=str(processed))
+        await asyncio.sleep(poll)
+        row = await service.get_row(row.tenant_id, row.id)
+
+
+@router.get(
+    "/{operation_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}},
+                     "description": "`progress` events, then one `completed` event; the stream then ends"}},
+)
+async def operation_events(
+    operation_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, settings: SettingsDep,
+    base: BaseUrlDep,
+) -> EventSourceResponse:
+    try:
+        row = await service.get_row(principal.tenant_id, operation_id)
+    except NotFound:
+        raise Problem(404, "no such bulk operation") from None
+    return EventSourceResponse(progress_events(service, settings, row, base), ping=PING_SECONDS)

@@ -1,0 +1,195 @@
+"""Prometheus metrics: one registry per process, fed by the API and by the worker's activities.
+
+The API counts operations it starts and reports the operations not yet ended (from Postgres, at
+scrape time, so every API replica agrees). The worker counts orders processed, activity durations
+and operations ended through an activity interceptor, so the activities themselves stay free of
+metrics code; it serves them on its own port (`BULKOPS_WORKER_METRICS_PORT`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio import activity
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from bulkops.models import (
+    TERMINAL_STATUSES,
+    FinalizeInput,
+    ItemStatus,
+    OperationType,
+    OrderOutcome,
+    ProcessOrderInput,
+    RecordFailureInput,
+)
+from bulkops.tables import BulkOperation
+
+log = logging.getLogger(__name__)
+OPS = BulkOperation.__table__
+
+OPERATIONS_STARTED = Counter(
+    "bulkops_operations_started", "Bulk operations accepted and started", ["operation_type"]
+)
+OPERATIONS_ENDED = Counter(
+    "bulkops_operations_ended", "Bulk operations that reached a terminal status",
+    ["operation_type", "status"],
+)
+ORDERS_PROCESSED = Counter(
+    "bulkops_orders_processed", "Per-order outcomes recorded",
+    ["operation_type", "outcome", "error_code"],
+)
+ACTIVITY_DURATION = Histogram(
+    "bulkops_activity_duration_seconds", "Wall time of one activity attempt",
+    ["activity", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+OPERATIONS_RUNNING = Gauge(
+    "bulkops_operations_running", "Bulk operations not yet ended (PENDING, PROCESSING or PAUSED)",
+    ["operation_type", "status"],
+)
+RUNNING_STATUSES = ("PENDING", "PROCESSING", "PAUSED")
+
+
+def record_started(operation_type: str) -> None:
+    OPERATIONS_STARTED.labels(operation_type).inc()
+
+
+async def refresh_running(sessionmaker: async_sessionmaker) -> None:
+    """Set the running gauge from Postgres: every combination is reported, zeros included."""
+    async with sessionmaker() as session:
+        rows = (await session.execute(
+            select(OPS.c.operation_type, OPS.c.status, func.count())
+            .where(OPS.c.status.in_(RUNNING_STATUSES))
+            .group_by(OPS.c.operation_type, OPS.c.status)
+        )).all()
+    counts = {(t, s): n for t, s, n in rows}
+    for op_type in OperationType:
+        for status in RUNNING_STATUSES:
+            OPERATIONS_RUNNING.labels(op_type.value, status).set(counts.get((op_type.value, status), 0))
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+# --- worker side -------------------------------------------------------------------------------------
+
+
+def start_metrics_server(port: int, addr: str = "0.0.0.0") -> bool:  # scraped from other hosts
+    """Serve /metrics on the worker's own port (0 turns it off); a port in use is logged, not fatal."""
+    if not port:
+        return False
+    try:
+        start_http_server(port, addr=addr)
+    except OSError as exc:
+        log.warning("worker metrics not served: port %s: %s", port, exc)
+        return False
+    log.info("worker metrics on http://%s:%s/metrics", addr, port)
+    return True
+
+
+class _TypeCache:
+    """operation id → type, learnt for free from per-order inputs; a miss costs one small query."""
+
+    def __init__(self, sessionmaker: async_sessionmaker, size: int = 4096) -> None:
+        self.sessionmaker = sessionmaker
+        self.size = size
+        self.known: OrderedDict[uuid.UUID, str] = OrderedDict()
+
+    def remember(self, operation_id: uuid.UUID, operation_type: str) -> None:
+        if operation_id not in self.known:
+            self.known[operation_id] = operation_type
+            if len(self.known) > self.size:
+                self.known.popitem(last=False)
+
+    async def get(self, operation_id: uuid.UUID) -> str:
+        found = self.known.get(operation_id)
+        if found is None:
+            try:
+                async with self.sessionmaker() as session:
+                    found = await session.scalar(select(OPS.c.operation_type).where(OPS.c.id == operation_id))
+            except Exception as exc:  # metrics must never fail an activity
+                log.warning("operation type lookup for %s failed: %s", operation_id, exc)
+            found = found or "UNKNOWN"
+            self.remember(operation_id, found)
+        return found
+
+
+class _ActivityMetrics(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, types: _TypeCache) -> None:
+        super().__init__(next)
+        self.types = types
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        name = activity.info().activity_type
+        arg = input.args[0] if input.args else None
+        started = time.perf_counter()
+        try:
+            result = await self.next.execute_activity(input)
+        except BaseException as exc:
+            ACTIVITY_DURATION.labels(name, "error").observe(time.perf_counter() - started)
+            if isinstance(exc, Exception):
+                activity.logger.warning(
+                    "activity %s failed (attempt %s) for %s: %s", name, activity.info().attempt,
+                    _context(arg), exc,
+                )
+            raise
+        ACTIVITY_DURATION.labels(name, "ok").observe(time.perf_counter() - started)
+        await self._count(arg, result)
+        return result
+
+    async def _count(self, arg: Any, result: Any) -> None:
+        if isinstance(arg, ProcessOrderInput) and isinstance(result, OrderOutcome):
+            self.types.remember(arg.operation_id, arg.operation_type.value)
+            _count_outcome(arg.operation_type.value, result)
+            if result.status != ItemStatus.SUCCEEDED:
+                activity.logger.debug("operation %s tenant %s order %s failed: %s", arg.operation_id,
+                                      arg.tenant_id, arg.order_id, result.error_code)
+        elif isinstance(arg, RecordFailureInput) and isinstance(result, OrderOutcome):
+            _count_outcome(await self.types.get(arg.operation_id), result)
+        elif isinstance(arg, FinalizeInput) and arg.status in TERMINAL_STATUSES:
+            op_type = await self.types.get(arg.operation_id)
+            OPERATIONS_ENDED.labels(op_type, arg.status.value).inc()
+            activity.logger.info(
+                "operation %s (%s) ended %s: %s processed, %s succeeded, %s failed", arg.operation_id,
+                op_type, arg.status.value, arg.processed_count, arg.success_count, arg.failed_count,
+            )
+
+
+def _count_outcome(operation_type: str, outcome: OrderOutcome) -> None:
+    code = outcome.error_code.value if outcome.error_code else ""
+    ORDERS_PROCESSED.labels(operation_type, outcome.status.value, code).inc()
+
+
+def _context(arg: Any) -> str:
+    op = getattr(arg, "operation_id", None)
+    tenant = getattr(arg, "tenant_id", None)
+    order = getattr(arg, "order_id", None)
+    parts = [f"operation {op}" if op else "", f"tenant {tenant}" if tenant else "",
+             f"order {order}" if order else ""]
+    return " ".join(p for p in parts if p) or "-"
+
+
+class MetricsInterceptor(Interceptor):
+    """Worker interceptor: timing and outcome counters around every activity attempt."""
+
+    def __init__(self, sessionmaker: async_sessionmaker) -> None:
+        self.types = _TypeCache(sessionmaker)
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ActivityMetrics(next, self.types)
