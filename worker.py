@@ -52,6 +52,7 @@ async def build_worker(
                 ops.record_failure, fairness.request_slot, hooks.deliver_webhook,
             ],
             max_concurrent_activities=settings.max_concurrent_activities,
+            max_concurrent_local_activities=settings.max_concurrent_activities,
             interceptors=[MetricsInterceptor(sessionmaker)],
         )
         try:

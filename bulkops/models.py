@@ -371,6 +371,7 @@ class BulkOperationInput(BaseModel):
     activity_max_attempts: int = 5
     activity_initial_interval_ms: int = 500
     activity_timeout_s: float = 10.0
+    local_activities: bool = False
     use_fairness: bool = True
     state: RunState | None = None
 

@@ -225,6 +225,7 @@ class OperationService:
             initiated_by=row.initiated_by, max_events_per_run=self.settings.max_events_per_run,
             activity_max_attempts=self.settings.activity_max_attempts,
             activity_timeout_s=self.settings.activity_timeout_s,
+            local_activities=self.settings.local_activities,
         )
         count = f"{row.total_count:,} orders" if row.total_count else "a filter selection"
         details = json.dumps(

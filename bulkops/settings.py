@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     activity_max_attempts: int = Field(default=5, ge=1, alias="BULKOPS_ACTIVITY_MAX_ATTEMPTS")
     # A per-order attempt holds one short transaction; after a worker dies its attempts are retried
     # once this expires, so it bounds how long a crash stalls the orders that were in flight.
+    # Run the per-order activity as a local activity (a marker in history, no task-queue round trip).
+    local_activities: bool = Field(default=False, alias="BULKOPS_LOCAL_ACTIVITIES")
     activity_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_ACTIVITY_TIMEOUT_S")
     webhook_timeout_s: float = Field(default=10.0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
     max_body_bytes: int = Field(default=2_000_000, alias="BULKOPS_MAX_BODY_BYTES")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -205,22 +206,26 @@ class BulkOperationWorkflow:
 
     async def _run_order(self, target: Target) -> OrderOutcome:
         inp = self.inp
+        arg = ProcessOrderInput(
+            operation_id=inp.operation_id, tenant_id=inp.tenant_id, operation_type=inp.operation_type,
+            order_id=target.order_id, seq=target.seq, parameters=inp.parameters,
+        )
+        options: dict[str, Any] = {
+            "start_to_close_timeout": timedelta(seconds=inp.activity_timeout_s),
+            "retry_policy": RetryPolicy(
+                initial_interval=timedelta(milliseconds=inp.activity_initial_interval_ms),
+                backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10),
+                maximum_attempts=inp.activity_max_attempts,
+            ),
+            "summary": f"{inp.operation_type.value} order {target.order_id}",
+        }
         try:
-            return await workflow.execute_activity_method(
-                OrderActivities.process_order,
-                ProcessOrderInput(
-                    operation_id=inp.operation_id, tenant_id=inp.tenant_id,
-                    operation_type=inp.operation_type, order_id=target.order_id, seq=target.seq,
-                    parameters=inp.parameters,
-                ),
-                start_to_close_timeout=timedelta(seconds=inp.activity_timeout_s),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(milliseconds=inp.activity_initial_interval_ms),
-                    backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10),
-                    maximum_attempts=inp.activity_max_attempts,
-                ),
-                summary=f"{inp.operation_type.value} order {target.order_id}",
-            )
+            if inp.local_activities:
+                # Same activity, same retry policy, recorded as a marker: no task-queue round trip.
+                return await workflow.execute_local_activity_method(
+                    OrderActivities.process_order, arg, **options
+                )
+            return await workflow.execute_activity_method(OrderActivities.process_order, arg, **options)
         except ActivityError as err:
             cause = err.cause
             message = str(cause.message if cause is not None and hasattr(cause, "message") else err)
