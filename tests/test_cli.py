@@ -1,0 +1,167 @@
+"""The `bulkops` CLI against the session stack: admin commands on Postgres, start/watch over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import uvicorn
+from click.testing import Result
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from api.app import create_app
+from bulkops.auth import authenticate, hash_key
+from bulkops.cli import app
+from bulkops.devstack.postgres import free_port
+from bulkops.settings import Settings
+from bulkops.tables import ApiKey, BulkOperation, Order, Tenant
+from tests.harness import Harness
+
+runner = CliRunner()
+
+
+async def cli(h: Harness, *args: str) -> Result:
+    """Invoke the CLI in a thread: its commands run their own event loops and block while polling."""
+    env = {"BULKOPS_DATABASE_URL": h.settings.database_url, "BULKOPS_API_KEY": None, "COLUMNS": "200"}
+    return await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+
+
+@contextlib.asynccontextmanager
+async def serve_api(settings: Settings) -> AsyncIterator[str]:
+    """The real API over HTTP (uvicorn in a thread with its own loop), on the test's task queue."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = asyncio.create_task(asyncio.to_thread(server.run))
+    for _ in range(300):
+        if server.started:
+            break
+        await asyncio.sleep(0.1)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await thread
+
+
+async def test_tenant_create_stores_only_a_working_hash(harness: Harness) -> None:
+    h = harness
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    result = await cli(h, "tenant", "create", name)
+    assert result.exit_code == 0, result.output
+    fields = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line)
+    key, secret = fields["API key"].strip(), fields["webhook secret"].strip()
+    assert key.startswith("bko_") and secret.startswith("whsec_")
+    async with h.sessionmaker() as session:
+        principal = await authenticate(session, key)
+        stored = (await session.scalars(select(ApiKey.key_hash).where(ApiKey.tenant_id == name))).all()
+        tenant = await session.get(Tenant, name)
+    assert principal is not None and principal.tenant_id == name
+    assert stored == [hash_key(key)] and key not in stored
+    assert tenant is not None and tenant.webhook_secret == secret
+    r = await h.http.get("/v1/orders", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200 and r.json()["items"] == []
+
+    again = await cli(h, "tenant", "create", name)
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert await h.count(ApiKey.__table__, ApiKey.tenant_id == name) == 1
+
+
+async def test_revoke_key_makes_the_api_answer_401(harness: Harness) -> None:
+    h = harness
+    t = await h.tenant("revoke")
+    assert (await t.get("/v1/orders")).status_code == 200
+    result = await cli(h, "tenant", "revoke-key", t.api_key[:10])
+    assert result.exit_code == 0, result.output
+    assert "revoked 1 key" in result.stdout
+    r = await t.get("/v1/orders")
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+    unknown = await cli(h, "tenant", "revoke-key", t.api_key)  # already revoked
+    assert unknown.exit_code == 1 and "no active key" in unknown.output
+
+
+async def test_orders_seed_inserts_exactly_n(harness: Harness) -> None:
+    h = harness
+    t = await h.tenant("seed")
+    result = await cli(h, "orders", "seed", "--tenant", t.id, "--count", "437")
+    assert result.exit_code == 0, result.output
+    async with h.sessionmaker() as session:
+        by_status = dict((await session.execute(
+            select(Order.status, func.count()).where(Order.tenant_id == t.id).group_by(Order.status)
+        )).all())
+        no_pay = await session.scalar(
+            select(func.count()).where(Order.tenant_id == t.id, Order.paid_at.is_(None))
+        )
+    assert sum(by_status.values()) == 437
+    assert set(by_status) == {"PAID", "PENDING", "SHIPPED", "DELIVERED", "CANCELLED"}
+    assert by_status["PAID"] > sum(v for k, v in by_status.items() if k != "PAID")  # mostly PAID
+    assert no_pay == by_status["PENDING"]
+
+    fixed = await cli(h, "orders", "seed", "--tenant", t.id, "--count", "25", "--status", "SHIPPED")
+    assert fixed.exit_code == 0, fixed.output
+    assert await h.count(Order.__table__, Order.tenant_id == t.id) == 462
+    assert await h.count(Order.__table__, Order.tenant_id == t.id, Order.status == "SHIPPED") == (
+        by_status["SHIPPED"] + 25
+    )
+    missing = await cli(h, "orders", "seed", "--tenant", "no-such-tenant", "--count", "5")
+    assert missing.exit_code == 1 and "no such tenant" in missing.output
+    assert await h.count(Order.__table__, Order.tenant_id == "no-such-tenant") == 0
+
+
+async def test_start_and_watch_partial_success_exits_0(harness: Harness) -> None:
+    h = harness
+    await h.start_worker()
+    t = await h.tenant("watch")
+    await h.seed(t, 20, status="PAID")
+    await h.seed(t, 5, status="SHIPPED")
+    async with serve_api(h.settings) as url:
+        api = ["--api-url", url, "--api-key", t.api_key]
+        started = await cli(
+            h, "start", "cancel", "--status", "PAID", "--status", "SHIPPED", "-p", "reason=cli sweep",
+            "--max-concurrency", "5", "--quiet", *api,
+        )
+        assert started.exit_code == 0, started.output
+        op_id = started.stdout.strip()
+        assert str(uuid.UUID(op_id)) == op_id
+
+        watched = await cli(h, "watch", op_id, "--interval", "0.2", *api)
+    assert watched.exit_code == 0, watched.output
+    out = watched.stdout
+    assert "PARTIAL_SUCCESS" in out and "25/25" in out
+    assert "ORDER_NOT_CANCELLABLE" in out  # the first errors are listed
+    assert f"/workflows/bulk-op-{op_id}" in out
+    row = await h.summary_row(op_id)
+    counts = (row.total_count, row.success_count, row.failed_count)
+    assert (row.status, *counts) == ("PARTIAL_SUCCESS", 25, 20, 5)
+    assert row.parameters == {"reason": "cli sweep"} and row.max_concurrency == 5
+
+
+async def test_start_watch_failed_exits_1_and_problems_are_readable(harness: Harness, tmp_path: Path) -> None:
+    h = harness
+    await h.start_worker()
+    t = await h.tenant("fail")
+    shipped = await h.seed(t, 4, status="SHIPPED")
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("# orders to cancel\n" + "\n".join(str(i) for i in shipped) + "\n\n")
+    async with serve_api(h.settings) as url:
+        api = ["--api-url", url, "--api-key", t.api_key]
+        bad = await cli(h, "start", "BULK_CANCEL", "--ids-file", str(ids_file), "-p", "amount_cents=5", *api)
+        assert bad.exit_code == 2
+        assert "Unprocessable Content (422)" in bad.output and "amount_cents" in bad.output
+        assert await h.count(BulkOperation.__table__, BulkOperation.tenant_id == t.id) == 0
+
+        result = await cli(h, "start", "cancel", "--ids-file", str(ids_file), "--watch", *api)
+        missing = await cli(h, "watch", str(uuid.uuid4()), *api)
+        unauthorized = await cli(h, "watch", str(uuid.uuid4()), "--api-url", url, "--api-key", "bko_nope")
+    assert result.exit_code == 1, result.output
+    assert "FAILED" in result.stdout and "4/4" in result.stdout
+    ops = (await h.scalar("SELECT count(*) FROM bulk_operations WHERE tenant_id = :t AND status = 'FAILED'",
+                          t=t.id))
+    assert ops == 1
+    assert missing.exit_code == 2 and "Not Found (404)" in missing.output
+    assert unauthorized.exit_code == 2 and "Unauthorized (401)" in unauthorized.output
