@@ -1,0 +1,273 @@
+"""`bulkops bench`: what durability costs, measured end to end on one stack.
+
+Two runs over two fresh tenants of N identical orders each:
+- through Temporal: POST /v1/bulk-operations, timed client-side from the POST until the summary row
+  shows the terminal status (watched in Postgres every 50 ms, so that a slow progress answer cannot
+  stretch the measured time), while the progress is polled ~10 times a second both through the API
+  (GET /v1/bulk-operations/{id}) and with the raw Temporal `progress` query;
+- the baseline: the same per-order code (`OrderActivities.process_order`, one transaction per order)
+  called from a bounded-concurrency asyncio loop straight against the same Postgres, no Temporal.
+Prints one JSON line; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio.client import Client
+
+from bulkops.bench_stack import RssSampler, embedded_stack, find_worker_pids, running_stack_settings
+from bulkops.bench_workload import (
+    PARAMETERS,
+    TYPES,
+    BenchError,
+    Poll,
+    commit_id,
+    history_per_run,
+    p95_ms,
+    run_direct,
+    seed_tenant,
+    statuses_for,
+    wait_terminal,
+)
+from bulkops.db import make_engine, make_sessionmaker
+from bulkops.models import ItemStatus, OperationType
+from bulkops.settings import Settings
+from bulkops.tables import BulkOperation, BulkOperationItem
+from bulkops.temporal_client import connect
+from workflows.bulk_operation import BulkOperationWorkflow
+
+log = logging.getLogger("bulkops.bench")
+OPS, ITEMS = BulkOperation.__table__, BulkOperationItem.__table__
+
+
+@dataclass
+class BenchOptions:
+    orders: int
+    op_type: OperationType = OperationType.BULK_CANCEL
+    max_concurrency: int = 200
+    skip_direct: bool = False
+    poll_hz: float = 10.0
+    timeout_s: float = 3600.0
+
+
+@dataclass
+class Target:
+    """The stack under test: its database and Temporal (settings), its API and its worker process(es)."""
+
+    settings: Settings
+    client: Client
+    api: httpx.AsyncClient
+    worker_pids: list[int]
+    embedded: bool = False
+
+
+async def run_temporal(
+    opts: BenchOptions, target: Target, sm: async_sessionmaker, key: str
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {
+        "operation_type": opts.op_type.value,
+        "filter": {"statuses": statuses_for(opts.op_type)},
+        "parameters": PARAMETERS[opts.op_type],
+        "max_concurrency": opts.max_concurrency,
+    }
+    period = 1.0 / opts.poll_hz
+    done = asyncio.Event()
+    api_get, query = Poll("GET"), Poll("query")
+    with RssSampler(target.worker_pids) as rss:
+        t0 = time.perf_counter()
+        r = await target.api.post("/v1/bulk-operations", json=body, headers=headers)
+        if r.status_code != 202:
+            raise BenchError(f"POST /v1/bulk-operations answered {r.status_code}: {r.text}")
+        op = r.json()
+        handle = target.client.get_workflow_handle(op["workflow_id"])
+
+        async def get_progress() -> None:
+            got = await target.api.get(f"/v1/bulk-operations/{op['id']}", headers=headers)
+            if got.status_code != 200:
+                raise BenchError(f"GET answered {got.status_code}: {got.text}")
+
+        async def query_progress() -> None:
+            await handle.query(BulkOperationWorkflow.progress)
+
+        pollers = [
+            asyncio.create_task(p.run(fn, done, period))
+            for p, fn in ((api_get, get_progress), (query, query_progress))
+        ]
+        try:
+            t_end = await wait_terminal(sm, uuid.UUID(op["id"]), t0 + opts.timeout_s)
+        finally:
+            done.set()
+            await asyncio.wait(pollers, timeout=60)  # requests still in flight count too
+            for task in pollers:
+                task.cancel()
+        await handle.result()  # the run has closed, so its history is final
+    runs, max_events = await history_per_run(target.client, op["workflow_id"])
+    async with sm() as session:
+        row = (await session.execute(select(OPS).where(OPS.c.id == uuid.UUID(op["id"])))).one()
+        succeeded = await session.scalar(
+            select(func.count())
+            .select_from(ITEMS)
+            .where(ITEMS.c.operation_id == row.id, ITEMS.c.status == ItemStatus.SUCCEEDED.value)
+        )
+    wall = t_end - t0
+    return {
+        "operation_id": op["id"],
+        "tenant_id": row.tenant_id,
+        "status": row.status,
+        "total_count": row.total_count,
+        "success_count": row.success_count,
+        "failed_count": row.failed_count,
+        "items_succeeded": int(succeeded or 0),
+        "wall_s": round(wall, 3),
+        "server_s": round((row.completed_at - row.created_at).total_seconds(), 3),
+        "temporal_orders_per_s": round(row.processed_count / wall, 1),
+        "runs": runs,
+        "max_history_events_per_run": max_events,
+        "worker_peak_rss_mb": rss.peak_mb,
+        "progress_query_p95_ms": p95_ms(query.latencies),
+        "progress_query_samples": len(query.latencies),
+        "progress_query_errors": query.errors,
+        "api_get_p95_ms": p95_ms(api_get.latencies),
+        "api_get_samples": len(api_get.latencies),
+        "api_get_errors": api_get.errors,
+    }
+
+
+async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
+    engine = make_engine(target.settings)
+    sm = make_sessionmaker(engine)
+    try:
+        t0 = time.perf_counter()
+        _, key = await seed_tenant(sm, "bench", opts.orders, opts.op_type)
+        direct_tenant = None
+        if not opts.skip_direct:
+            direct_tenant, _ = await seed_tenant(sm, "bench-direct", opts.orders, opts.op_type)
+        async with sm() as session, session.begin():
+            await session.execute(text("ANALYZE orders"))
+        log.info("seeded %s orders per tenant in %.1f s", opts.orders, time.perf_counter() - t0)
+        temporal = await run_temporal(opts, target, sm, key)
+        log.info("through Temporal: %s", temporal)
+        direct = (
+            await run_direct(sm, direct_tenant, opts.op_type, opts.max_concurrency) if direct_tenant else {}
+        )
+    finally:
+        await engine.dispose()
+    t_rate, d_rate = temporal["temporal_orders_per_s"], direct.get("direct_orders_per_s")
+    worker_settings = {
+        k: v for k, v in target.settings.model_dump().items() if isinstance(v, int) and "port" not in k
+    }
+    return {
+        "orders": opts.orders,
+        "temporal_orders_per_s": t_rate,
+        "direct_orders_per_s": d_rate,
+        "ratio": round(t_rate / d_rate, 3) if d_rate else None,
+        "max_history_events_per_run": temporal.pop("max_history_events_per_run"),
+        "worker_peak_rss_mb": temporal.pop("worker_peak_rss_mb"),
+        "progress_query_p95_ms": temporal.pop("progress_query_p95_ms"),
+        "type": opts.op_type.value,
+        "max_concurrency": opts.max_concurrency,
+        **temporal,
+        **direct,
+        "embedded": target.embedded,
+        "worker_processes": len(target.worker_pids),
+        "settings": worker_settings,  # the bench's own; the worker's too when embedded
+        "commit": commit_id(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+async def _bench_on(
+    opts: BenchOptions, settings: Settings, api_url: str, worker_pids: list[int], stack: Any = None
+) -> dict[str, Any]:
+    client = await connect(settings)
+    async with httpx.AsyncClient(base_url=api_url, timeout=60) as api:
+        if stack is not None:
+            await stack.wait_ready(client, api)
+        return await run_bench(opts, Target(settings, client, api, worker_pids, stack is not None))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so that SIGTERM, like Ctrl-C, unwinds through the stack's cleanup
+
+
+def bench(
+    opts: BenchOptions,
+    *,
+    embedded: bool = False,
+    api_url: str | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """The whole command: on a fresh embedded stack, or on the running one that `settings` names."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+    if embedded:
+        with embedded_stack() as stack:
+            return asyncio.run(_bench_on(opts, stack.settings, stack.api_url, [stack.worker.pid], stack))
+    settings = running_stack_settings(settings or Settings())
+    settings.require_database_url()
+    pids = find_worker_pids()
+    if not pids:
+        log.warning("no worker process found (worker.py / bulkops worker / bulkops dev): no RSS reported")
+    url = api_url or f"http://{settings.api_host}:{settings.api_port}"
+    return asyncio.run(_bench_on(opts, settings, url, pids))
+
+
+def run_command(
+    orders: int,
+    type_name: str,
+    *,
+    embedded: bool = False,
+    api_url: str | None = None,
+    max_concurrency: int = 200,
+    skip_direct: bool = False,
+) -> int:
+    """`bulkops bench` / `python -m bulkops.bench`: the JSON line on stdout, logs on stderr; exit code."""
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per progress poll
+    if type_name.lower() not in TYPES:
+        log.error("--type must be one of %s", ", ".join(TYPES))
+        return 2
+    opts = BenchOptions(
+        orders=orders,
+        op_type=TYPES[type_name.lower()],
+        max_concurrency=max_concurrency,
+        skip_direct=skip_direct,
+    )
+    try:
+        result = bench(opts, embedded=embedded, api_url=api_url)
+    except (BenchError, RuntimeError, httpx.HTTPError) as exc:
+        log.error("bench failed: %s", exc)
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def main() -> None:
+    from bulkops.cli import app
+
+    app(["bench", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    main()
