@@ -90,17 +90,21 @@ def exposition() -> tuple[bytes, str]:
 # --- worker side -------------------------------------------------------------------------------------
 
 
-def start_metrics_server(port: int, addr: str = "0.0.0.0") -> bool:  # scraped from other hosts
-    """Serve /metrics on the worker's own port (0 turns it off); a port in use is logged, not fatal."""
+def start_metrics_server(port: int, addr: str = "0.0.0.0") -> Any:  # scraped from other hosts
+    """Serve /metrics on the worker's own port, in a daemon thread; 0 turns it off.
+
+    A port in use is logged, not fatal: metrics are not worth a worker that does not start. Returns the
+    server (to `shutdown()`), or None.
+    """
     if not port:
-        return False
+        return None
     try:
-        start_http_server(port, addr=addr)
+        server, _thread = start_http_server(port, addr=addr)
     except OSError as exc:
         log.warning("worker metrics not served: port %s: %s", port, exc)
-        return False
+        return None
     log.info("worker metrics on http://%s:%s/metrics", addr, port)
-    return True
+    return server
 
 
 class _TypeCache:
