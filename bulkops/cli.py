@@ -152,6 +152,10 @@ def temporal_setup() -> None:
         added, present = asyncio.run(register_search_attributes(Settings()))
     except Exception as exc:  # any failure is reported as a message
         err.print(f"[red]could not register search attributes:[/] {exc}")
+        err.print(
+            "On Temporal Cloud, add TenantId, BulkOperationType and BulkOperationStatus (Keyword) in the "
+            "Cloud UI or with `tcld namespace search-attributes add`."
+        )
         raise typer.Exit(1) from None
     for name in added:
         console.print(f"added search attribute [bold]{name}[/] (Keyword)")

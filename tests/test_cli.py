@@ -10,7 +10,10 @@ from pathlib import Path
 
 import uvicorn
 from click.testing import Result
+from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import func, select
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from typer.testing import CliRunner
 
 from api.app import create_app
@@ -165,3 +168,20 @@ async def test_start_watch_failed_exits_1_and_problems_are_readable(harness: Har
     assert ops == 1
     assert missing.exit_code == 2 and "Not Found (404)" in missing.output
     assert unauthorized.exit_code == 2 and "Unauthorized (401)" in unauthorized.output
+
+
+async def test_temporal_setup_registers_search_attributes_idempotently(harness: Harness) -> None:
+    h = harness
+    ns = f"setup-{uuid.uuid4().hex[:8]}"
+    await h.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=ns, workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    env = {"TEMPORAL_ADDRESS": h.settings.temporal_address, "TEMPORAL_NAMESPACE": ns}
+    first = await asyncio.to_thread(runner.invoke, app, ["temporal-setup"], env=env)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.count("added search attribute") == 3
+    listed = await h.client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=ns))
+    assert {"TenantId", "BulkOperationType", "BulkOperationStatus"} <= set(listed.custom_attributes)
+    again = await asyncio.to_thread(runner.invoke, app, ["temporal-setup"], env=env)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.count("already registered") == 3 and "added" not in again.stdout

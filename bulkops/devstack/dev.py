@@ -232,6 +232,8 @@ def run_dev(settings: Settings, console: Console) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     dev = DevStack(settings, console)
     previous = signal.signal(signal.SIGTERM, _interrupt) or signal.SIG_DFL
+    # Also when started with SIGINT ignored (a background job of a non-interactive shell inherits that).
+    signal.signal(signal.SIGINT, _interrupt)
     code = 0
     try:
         with dev.stack:

@@ -74,6 +74,24 @@ def _api(url: str, key: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
 
+async def _shut(proc: subprocess.Popen[bytes], data: Path) -> None:
+    """After a failure: let `bulkops dev` stop what it started; SIGKILL would orphan its servers."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        for _ in range(240):
+            if proc.poll() is not None:
+                return
+            await asyncio.sleep(0.25)
+        leftovers = psutil.Process(proc.pid).children(recursive=True)
+        proc.kill()
+        for pid_file in (data / "pg" / "postmaster.pid", data / "temporal" / "temporal.pid"):
+            if pid_file.exists():
+                leftovers.append(psutil.Process(int(_text(pid_file).split()[0])))
+        for p in leftovers:
+            if p.is_running():
+                p.kill()
+
+
 async def _wait_end(http: httpx.AsyncClient, op_id: str) -> dict[str, Any]:
     for _ in range(600):
         body: dict[str, Any] = (await http.get(f"/v1/bulk-operations/{op_id}")).json()
@@ -112,8 +130,7 @@ async def test_dev_stack_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> 
         assert final["links"]["temporal_ui"].startswith(f"http://localhost:{ports['DEV_UI']}/")
         await _interrupt(dev, started, first_log)
     finally:
-        if dev.poll() is None:
-            dev.kill()
+        await _shut(dev, data)
 
     second_log = tmp_path / "dev2.log"
     dev = _launch(env, second_log)
@@ -143,5 +160,4 @@ async def test_dev_stack_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> 
         assert (again["status"], again["success_count"]) == ("COMPLETED", 150)
         await _interrupt(dev, started, second_log)
     finally:
-        if dev.poll() is None:
-            dev.kill()
+        await _shut(dev, data)
