@@ -191,24 +191,34 @@ def p95_ms(samples: list[float]) -> float | None:
 
 @dataclass
 class Poll:
-    """Latencies of requests issued while the operation runs (one at a time, at most `1/period` a second)."""
+    """One kind of progress request and the latencies of those issued while the operation runs."""
 
     name: str
+    call: Callable[[], Awaitable[None]]
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
 
-    async def run(self, call: Callable[[], Awaitable[None]], done: asyncio.Event, period: float) -> None:
-        while not done.is_set():
-            started = time.perf_counter()
-            try:
-                await call()
-                self.latencies.append(time.perf_counter() - started)
-                log.debug("%s took %.0f ms", self.name, self.latencies[-1] * 1000)
-            except Exception as exc:  # e.g. a query across a continue-as-new: counted, not fatal
-                self.errors += 1
-                log.debug("progress poll failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), max(0.0, period - (time.perf_counter() - started)))
+    async def once(self) -> None:
+        started = time.perf_counter()
+        try:
+            await self.call()
+            self.latencies.append(time.perf_counter() - started)
+            log.debug("%s took %.0f ms", self.name, self.latencies[-1] * 1000)
+        except Exception as exc:  # e.g. a query across a continue-as-new: counted, not fatal
+            self.errors += 1
+            log.debug("%s failed: %s", self.name, exc)
+
+
+async def poll_in_turn(polls: list[Poll], done: asyncio.Event, period: float) -> None:
+    """One request at a time, the kinds taking turns, at most one per `period`: the load on the
+    workflow is that of one client polling at that rate, however many kinds are measured."""
+    turn = 0
+    while not done.is_set():
+        started = time.perf_counter()
+        await polls[turn % len(polls)].once()
+        turn += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), max(0.0, period - (time.perf_counter() - started)))
 
 
 async def wait_terminal(sm: async_sessionmaker, op_id: uuid.UUID, deadline: float) -> float:
