@@ -63,7 +63,7 @@ class BenchOptions:
     max_concurrency: int = 200
     skip_direct: bool = False
     poll_hz: float = 10.0
-    timeout_s: float = 3600.0
+    timeout_s: float | None = None  # default: as if it ran at only 5 orders/s, and at least 10 min
 
 
 @dataclass
@@ -108,7 +108,8 @@ async def run_temporal(
         api_get, query = Poll("GET", get_progress), Poll("query", query_progress)
         poller = asyncio.create_task(poll_in_turn([api_get, query], done, period))
         try:
-            t_end = await wait_terminal(sm, uuid.UUID(op["id"]), t0 + opts.timeout_s)
+            timeout = opts.timeout_s or max(600.0, opts.orders / 5)
+            t_end = await wait_terminal(sm, uuid.UUID(op["id"]), t0 + timeout)
         finally:
             done.set()
             await asyncio.wait([poller], timeout=60)  # a request still in flight counts too
@@ -218,7 +219,7 @@ def bench(
             return asyncio.run(_bench_on(opts, stack.settings, stack.api_url, [stack.worker.pid], stack))
     settings = running_stack_settings(settings or Settings())
     settings.require_database_url()
-    pids = find_worker_pids()
+    pids = find_worker_pids(settings)
     if not pids:
         log.warning("no worker process found (worker.py / bulkops worker / bulkops dev): no RSS reported")
     url = api_url or f"http://{settings.api_host}:{settings.api_port}"

@@ -202,16 +202,32 @@ def _is_python(proc: psutil.Process) -> bool:
     return False
 
 
-def find_worker_pids() -> list[int]:
-    """Best effort on a running stack: processes running `worker.py` or `bulkops worker` (which is
-    what `bulkops dev` runs as its child: `python -m bulkops.cli worker`)."""
+def _port(address: str) -> str:
+    return address.rsplit(":", 1)[-1]
+
+
+def _serves(proc: psutil.Process, settings: Settings) -> bool:
+    """Does this worker poll our Temporal port and task queue? (Unreadable environment: assume so.)"""
+    try:
+        env = proc.environ()
+    except psutil.Error:
+        return True
+    return (
+        _port(env.get("TEMPORAL_ADDRESS", "localhost:7233")) == _port(settings.temporal_address)
+        and env.get("BULKOPS_TASK_QUEUE", "bulk-operations") == settings.task_queue
+    )
+
+
+def find_worker_pids(settings: Settings) -> list[int]:
+    """Best effort on a running stack: processes running `worker.py` or `bulkops worker` (what
+    `bulkops dev` runs as its child: `python -m bulkops.cli worker`) for our Temporal and task queue."""
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         args = [os.path.basename(a) for a in (proc.info.get("cmdline") or [])]
         if proc.info["pid"] == os.getpid() or not args:
             continue
         bulkops_worker = "worker" in args and any(a in ("bulkops", "bulkops.cli") for a in args)
-        if "worker.py" in args or bulkops_worker:
+        if ("worker.py" in args or bulkops_worker) and _serves(proc, settings):
             found.append(int(proc.info["pid"]))
     return found
 

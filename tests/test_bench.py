@@ -127,15 +127,21 @@ def test_p95() -> None:
 
 
 def test_finds_worker_processes() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "worker.py"])
+    ours = Settings(TEMPORAL_ADDRESS="127.0.0.1:7777", BULKOPS_TASK_QUEUE="q-bench")
+    env = {**os.environ, "TEMPORAL_ADDRESS": "localhost:7777", "BULKOPS_TASK_QUEUE": "q-bench"}
+    sleep = [sys.executable, "-c", "import time; time.sleep(30)", "worker.py"]
+    mine = subprocess.Popen(sleep, env=env)
+    other = subprocess.Popen(sleep, env={**env, "BULKOPS_TASK_QUEUE": "someone-else"})
     try:
         deadline = time.monotonic() + 10
-        while proc.pid not in find_worker_pids():
+        while mine.pid not in find_worker_pids(ours):
             assert time.monotonic() < deadline
             time.sleep(0.1)
+        assert other.pid not in find_worker_pids(ours)
     finally:
-        proc.kill()
-        proc.wait()
+        for proc in (mine, other):
+            proc.kill()
+            proc.wait()
 
 
 def test_defaults_for_bench_input() -> None:
