@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import threading
 import time
@@ -172,8 +173,9 @@ def tenant_create(name: Annotated[str, typer.Argument(help="tenant id, e.g. acme
 
     settings = Settings()
     _need_db(settings)
-    if not name or len(name) > 64:
-        err.print("[red]a tenant name is 1 to 64 characters[/]")
+    # Tenant ids end up in URLs, log lines and Temporal search attributes: keep them plain.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        err.print("[red]a tenant name is 1 to 64 letters, digits, '.', '_' or '-'[/]")
         raise typer.Exit(2)
     try:
         key, secret = _run_db(settings, lambda s: create_tenant(s, name))

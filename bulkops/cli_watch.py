@@ -41,15 +41,22 @@ def _fmt_eta(op: dict[str, Any]) -> str:
     return f"{minutes}:{seconds:02d}"
 
 
-def _poll(http: httpx.Client, path: str, patience: float = 30.0) -> dict[str, Any]:
-    """GET, riding out a short API outage (a restart) instead of abandoning the watch."""
-    deadline = time.monotonic() + patience
+# How long a watch rides out an unreachable or slow API (a restart, a busy dev box) before giving up.
+PATIENCE_S = 300.0
+
+
+def _poll(http: httpx.Client, path: str) -> dict[str, Any]:
+    deadline = time.monotonic() + PATIENCE_S
+    warned = False
     while True:
         try:
             return call(http, "GET", path).json()  # type: ignore[no-any-return]
         except ApiError as exc:
             if not exc.transient or time.monotonic() > deadline:
                 raise
+            if not warned:
+                err.print(f"[yellow]{exc}[/] - retrying", highlight=False)
+                warned = True
             time.sleep(1.0)
 
 

@@ -8,6 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+import typer
 import uvicorn
 from click.testing import Result
 from google.protobuf.duration_pb2 import Duration
@@ -19,7 +21,9 @@ from typer.testing import CliRunner
 from api.app import create_app
 from bulkops.auth import authenticate, hash_key
 from bulkops.cli import app
+from bulkops.cli_api import parse_params, parse_type
 from bulkops.devstack.postgres import free_port
+from bulkops.models import OperationType
 from bulkops.settings import Settings
 from bulkops.tables import ApiKey, BulkOperation, Order, Tenant
 from tests.harness import Harness
@@ -73,6 +77,9 @@ async def test_tenant_create_stores_only_a_working_hash(harness: Harness) -> Non
     again = await cli(h, "tenant", "create", name)
     assert again.exit_code == 1 and "already exists" in again.output
     assert await h.count(ApiKey.__table__, ApiKey.tenant_id == name) == 1
+    bad = await cli(h, "tenant", "create", "no spaces/please")
+    assert bad.exit_code == 2
+    assert await h.count(Tenant.__table__, Tenant.id == "no spaces/please") == 0
 
 
 async def test_revoke_key_makes_the_api_answer_401(harness: Harness) -> None:
@@ -185,3 +192,22 @@ async def test_temporal_setup_registers_search_attributes_idempotently(harness: 
     again = await asyncio.to_thread(runner.invoke, app, ["temporal-setup"], env=env)
     assert again.exit_code == 0, again.output
     assert again.stdout.count("already registered") == 3 and "added" not in again.stdout
+
+
+def test_param_and_type_parsing() -> None:
+    assert parse_params([
+        "reason=123", "amount_cents=500", "set.note=call first", "set.shipping_method=express",
+        "add_tags=a, b,", "metadata.priority=1", "metadata.flags=[1, 2]", "fields=id,status",
+    ]) == {
+        "reason": "123", "amount_cents": 500, "set": {"note": "call first", "shipping_method": "express"},
+        "add_tags": ["a", "b"], "metadata": {"priority": 1, "flags": [1, 2]}, "fields": ["id", "status"],
+    }
+    assert parse_params(['metadata={"a": {"b": null}}', "remove_tags=[\"x\"]"]) == {
+        "metadata": {"a": {"b": None}}, "remove_tags": ["x"],
+    }
+    for bad in (["amount_cents=ten"], ["novalue"], ["=x"], ["set=1", "set.note=x"]):
+        with pytest.raises(typer.BadParameter):
+            parse_params(bad)
+    assert [parse_type(t) for t in ("cancel", "Refund", "BULK_UPDATE", "bulk-export")] == list(OperationType)
+    with pytest.raises(typer.BadParameter):
+        parse_type("delete")
