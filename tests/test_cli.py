@@ -211,3 +211,14 @@ def test_param_and_type_parsing() -> None:
     assert [parse_type(t) for t in ("cancel", "Refund", "BULK_UPDATE", "bulk-export")] == list(OperationType)
     with pytest.raises(typer.BadParameter):
         parse_type("delete")
+
+
+async def test_migrate_is_idempotent_and_needs_a_database(harness: Harness) -> None:
+    h = harness
+    result = await cli(h, "migrate")
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.stdout
+    head = await h.scalar("SELECT version_num FROM alembic_version")
+    assert head is not None
+    no_db = await asyncio.to_thread(runner.invoke, app, ["migrate"], env={"BULKOPS_DATABASE_URL": None})
+    assert no_db.exit_code == 2 and "BULKOPS_DATABASE_URL is not set" in no_db.output
