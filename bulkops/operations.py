@@ -11,6 +11,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, literal_column, select, text
@@ -167,7 +168,9 @@ class OperationService:
         if OperationStatus(row.status) in TERMINAL_STATUSES:
             return None
         try:
-            return await self.handle(row.id).query(BulkOperationWorkflow.progress)
+            return await self.handle(row.id).query(
+                BulkOperationWorkflow.progress, rpc_timeout=timedelta(seconds=3)
+            )
         except Exception as exc:  # Temporal briefly unreachable: fall back to the row
             log.warning("progress query for %s failed: %s", row.id, exc)
             return None
