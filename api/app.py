@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.routers import events, exports, health, metrics, operations, orders
@@ -16,16 +18,39 @@ from bulkops.settings import Settings
 from bulkops.temporal_client import connect
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    def __init__(self, app: object, max_bytes: int) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
+class BodyLimit:
+    """413 for a body over the limit, whether it declares its length or arrives chunked without one.
+
+    Pure ASGI (not BaseHTTPMiddleware) so that it can count the bytes the app actually reads and so
+    that streamed responses (SSE, exports) pass through untouched.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
         self.max_bytes = max_bytes
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"the request body exceeds {self.max_bytes} bytes"
+        length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return problems.problem_response(413, f"the request body exceeds {self.max_bytes} bytes")
-        return await call_next(request)
+            await problems.problem_response(413, detail)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                # FastAPI re-raises an HTTPException met while reading the body; the problem+json
+                # handler then answers it.
+                raise HTTPException(413, detail)
+            return message
+
+        await self.app(scope, limited, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

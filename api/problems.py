@@ -39,7 +39,53 @@ def problem_response(status: int, detail: str, title: str | None = None, **extra
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}, "description": "422: each invalid field"},
+    },
+}
+ERROR_STATUSES = {
+    400: "the cursor is not valid", 401: "no valid API key", 404: "no such resource (or not yours)",
+    409: "not allowed in the current state", 413: "the request body is too large",
+    422: "the request is not valid",
+}
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Say in the OpenAPI document what the handlers below really send: problem+json, not FastAPI's
+    default `HTTPValidationError` JSON (clients and schema checkers read the document literally)."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = default_openapi()
+        spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        content = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, item in spec.get("paths", {}).items():
+            for op in item.values():
+                statuses = {422} if "422" in op.get("responses", {}) else set()
+                if path.startswith("/v1/"):
+                    statuses |= {401, 400, 409} | ({404} if "{" in path else set())
+                    statuses |= {413} if "requestBody" in op else set()
+                for status in statuses:
+                    op["responses"][str(status)] = {"description": ERROR_STATUSES[status], "content": content}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            spec["components"]["schemas"].pop(unused, None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document_problems(app)
+
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.detail, exc.title, **exc.extra)

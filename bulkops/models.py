@@ -6,6 +6,7 @@ HTTP shapes. This module imports nothing of ours so that the workflow sandbox ca
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -113,8 +114,35 @@ OrderField = Literal[
 ]
 
 
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_storable(value: Any) -> None:
+    """PostgreSQL text and jsonb hold no NUL character, UTF-8 no unpaired surrogate and JSON no NaN or
+    infinity: refuse them at the edge (422) rather than fail in the database (500)."""
+    if isinstance(value, str):
+        if _UNSTORABLE_TEXT.search(value):
+            raise ValueError("text may not contain NUL characters or unpaired surrogates")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_storable(item)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        _check_storable(data)
+        return data
 
 
 # --- operation parameters (validated per type; unknown fields rejected) -------------------------
@@ -303,6 +331,10 @@ class OrderCreate(_Strict):
     def _check(self) -> OrderCreate:
         if self.refunded_cents > self.total_cents:
             raise ValueError("refunded_cents cannot exceed total_cents")
+        # The driver reads back no timestamp outside years 1-9999 in UTC; an offset can push year 1
+        # or 9999 over that edge, so keep a margin.
+        if self.paid_at is not None and not 1900 <= self.paid_at.year <= 9998:
+            raise ValueError("paid_at must fall between the years 1900 and 9998")
         return self
 
 

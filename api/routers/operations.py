@@ -125,7 +125,10 @@ async def list_items(
     if cursor:
         try:
             (after,) = decode_cursor(cursor, 1)
-            stmt = stmt.where(ITEMS.c.seq > int(after))
+            # `seq` is a 32-bit column: a forged huge number must be a 400, not a database error.
+            if not isinstance(after, int) or not 0 <= after < 2**31:
+                raise BadCursor("cursor is not valid")
+            stmt = stmt.where(ITEMS.c.seq > after)
         except (BadCursor, ValueError, TypeError):
             raise Problem(400, "cursor is not valid") from None
     async with sessionmaker() as session:
