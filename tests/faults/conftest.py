@@ -1,0 +1,59 @@
+"""Fault tests break their own stack, never the session's: each module gets its own PostgreSQL and
+Temporal dev server (free ports, a temporary directory), so stopping them disturbs no other test."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from bulkops.devstack.postgres import EmbeddedPostgres, free_port
+from bulkops.devstack.temporal import TemporalDevServer
+from bulkops.migrate import upgrade
+from bulkops.settings import Settings
+from bulkops.temporal_client import connect
+from tests.harness import Harness, Stack
+
+
+@pytest.fixture(scope="module")
+def fault_stack() -> Iterator[Stack]:
+    root = Path(tempfile.mkdtemp(prefix="bulkops-faults-"))
+    pg = EmbeddedPostgres(root / "pg", free_port())
+    pg.start()
+    temporal = TemporalDevServer(
+        root / "temporal" / "temporal.db", free_port(), log_file=root / "temporal.log"
+    )
+    try:
+        upgrade(pg.url)
+        temporal.start()
+        yield Stack(root=root, database_url=pg.url, temporal=temporal, postgres=pg)
+    finally:
+        temporal.stop()
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+async def fault_client(fault_stack: Stack) -> Client:
+    return await connect(Settings(TEMPORAL_ADDRESS=fault_stack.temporal.address))
+
+
+@pytest.fixture
+async def fault_harness(fault_stack: Stack, fault_client: Client) -> AsyncIterator[Harness]:
+    settings = Settings(
+        BULKOPS_DATABASE_URL=fault_stack.database_url,
+        TEMPORAL_ADDRESS=fault_stack.temporal.address,
+        BULKOPS_TASK_QUEUE=f"faults-{uuid.uuid4().hex[:12]}",
+        BULKOPS_DB_POOL_SIZE=20,
+        # Enough attempts (0.5 s doubling to 10 s) to outlast a restart of a few seconds: the
+        # drill expects every order's real outcome, not RETRIES_EXHAUSTED.
+        BULKOPS_ACTIVITY_MAX_ATTEMPTS=12,
+        BULKOPS_ACTIVITY_TIMEOUT_S=5.0,
+    )
+    async with Harness.open(fault_stack, fault_client, settings) as h:
+        yield h
