@@ -53,7 +53,12 @@ async def progress_events(
                 last, processed = _key(view), view.processed_count
                 yield ServerSentEvent(data=view.model_dump_json(), event="progress", id=str(processed))
         await asyncio.sleep(poll)
-        row = await service.get_row(row.tenant_id, row.id)
+        try:
+            row = await service.get_row(row.tenant_id, row.id)
+        except NotFound:
+            raise
+        except Exception as exc:  # Postgres briefly unreachable: keep the stream, try again next tick
+            log.warning("events for %s: summary row unavailable: %s", row.id, exc)
 
 
 @router.get(
