@@ -107,37 +107,40 @@ def start_metrics_server(port: int, addr: str = "0.0.0.0") -> Any:  # scraped fr
     return server
 
 
-class _TypeCache:
-    """operation id → type, learnt for free from per-order inputs; a miss costs one small query."""
+class _OperationCache:
+    """operation id → (type, tenant), learnt for free from per-order inputs; a miss costs one query."""
 
     def __init__(self, sessionmaker: async_sessionmaker, size: int = 4096) -> None:
         self.sessionmaker = sessionmaker
         self.size = size
-        self.known: OrderedDict[uuid.UUID, str] = OrderedDict()
+        self.known: OrderedDict[uuid.UUID, tuple[str, str]] = OrderedDict()
 
-    def remember(self, operation_id: uuid.UUID, operation_type: str) -> None:
+    def remember(self, operation_id: uuid.UUID, operation_type: str, tenant_id: str) -> None:
         if operation_id not in self.known:
-            self.known[operation_id] = operation_type
+            self.known[operation_id] = (operation_type, tenant_id)
             if len(self.known) > self.size:
                 self.known.popitem(last=False)
 
-    async def get(self, operation_id: uuid.UUID) -> str:
+    async def get(self, operation_id: uuid.UUID) -> tuple[str, str]:
         found = self.known.get(operation_id)
         if found is None:
+            row = None
             try:
                 async with self.sessionmaker() as session:
-                    found = await session.scalar(select(OPS.c.operation_type).where(OPS.c.id == operation_id))
+                    row = (await session.execute(
+                        select(OPS.c.operation_type, OPS.c.tenant_id).where(OPS.c.id == operation_id)
+                    )).one_or_none()
             except Exception as exc:  # metrics must never fail an activity
-                log.warning("operation type lookup for %s failed: %s", operation_id, exc)
-            found = found or "UNKNOWN"
-            self.remember(operation_id, found)
+                log.warning("operation lookup for %s failed: %s", operation_id, exc)
+            found = (row.operation_type, row.tenant_id) if row is not None else ("UNKNOWN", "?")
+            self.remember(operation_id, *found)
         return found
 
 
 class _ActivityMetrics(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, types: _TypeCache) -> None:
+    def __init__(self, next: ActivityInboundInterceptor, ops: _OperationCache) -> None:
         super().__init__(next)
-        self.types = types
+        self.ops = ops
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         name = activity.info().activity_type
@@ -159,19 +162,20 @@ class _ActivityMetrics(ActivityInboundInterceptor):
 
     async def _count(self, arg: Any, result: Any) -> None:
         if isinstance(arg, ProcessOrderInput) and isinstance(result, OrderOutcome):
-            self.types.remember(arg.operation_id, arg.operation_type.value)
+            self.ops.remember(arg.operation_id, arg.operation_type.value, arg.tenant_id)
             _count_outcome(arg.operation_type.value, result)
             if result.status != ItemStatus.SUCCEEDED:
                 activity.logger.debug("operation %s tenant %s order %s failed: %s", arg.operation_id,
                                       arg.tenant_id, arg.order_id, result.error_code)
         elif isinstance(arg, RecordFailureInput) and isinstance(result, OrderOutcome):
-            _count_outcome(await self.types.get(arg.operation_id), result)
+            _count_outcome((await self.ops.get(arg.operation_id))[0], result)
         elif isinstance(arg, FinalizeInput) and arg.status in TERMINAL_STATUSES:
-            op_type = await self.types.get(arg.operation_id)
+            op_type, tenant = await self.ops.get(arg.operation_id)
             OPERATIONS_ENDED.labels(op_type, arg.status.value).inc()
             activity.logger.info(
-                "operation %s (%s) ended %s: %s processed, %s succeeded, %s failed", arg.operation_id,
-                op_type, arg.status.value, arg.processed_count, arg.success_count, arg.failed_count,
+                "operation %s tenant %s (%s) ended %s: %s processed, %s succeeded, %s failed",
+                arg.operation_id, tenant, op_type, arg.status.value, arg.processed_count, arg.success_count,
+                arg.failed_count, extra={"operation_id": str(arg.operation_id), "tenant_id": tenant},
             )
 
 
@@ -193,7 +197,7 @@ class MetricsInterceptor(Interceptor):
     """Worker interceptor: timing and outcome counters around every activity attempt."""
 
     def __init__(self, sessionmaker: async_sessionmaker) -> None:
-        self.types = _TypeCache(sessionmaker)
+        self.ops = _OperationCache(sessionmaker)
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _ActivityMetrics(next, self.types)
+        return _ActivityMetrics(next, self.ops)
