@@ -7,7 +7,10 @@ Two runs over two fresh tenants of N identical orders each:
   /v1/bulk-operations/{id} and the raw Temporal `progress` query taking turns (one client's load);
   `progress_query_p95_ms` is the raw query's, `api_get_p95_ms` the GET's (which runs that query too);
 - the baseline: the same per-order code (`OrderActivities.process_order`, one transaction per order)
-  called from a bounded-concurrency asyncio loop straight against the same Postgres, no Temporal.
+  called from a bounded-concurrency asyncio loop straight against the same Postgres, no Temporal
+  (as many lanes as `max_concurrency`, capped at the connection pool).
+Both share one machine with whatever else runs on it: the JSON carries the load average before and
+after, so that numbers from a busy box read as such.
 Prints one JSON line; logs go to stderr.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -27,7 +31,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio.client import Client
 
 from bulkops.bench_stack import RssSampler, embedded_stack, find_worker_pids, running_stack_settings
@@ -147,10 +151,19 @@ async def run_temporal(
     }
 
 
+def _lanes(engine: AsyncEngine, opts: BenchOptions) -> int:
+    """The baseline's concurrency: `max_concurrency`, but no more than the connection pool holds — a
+    plain loop would be written so, and more lanes only queue on the pool (which slows it down)."""
+    pool = engine.pool
+    connections = pool.size() + max(int(getattr(pool, "_max_overflow", 0)), 0)  # type: ignore[attr-defined]
+    return max(1, min(opts.max_concurrency, connections))
+
+
 async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
     engine = make_engine(target.settings)
     sm = make_sessionmaker(engine)
     try:
+        load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         _, key = await seed_tenant(sm, "bench", opts.orders, opts.op_type)
         direct_tenant = None
@@ -162,7 +175,9 @@ async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
         temporal = await run_temporal(opts, target, sm, key)
         log.info("through Temporal: %s", temporal)
         direct = (
-            await run_direct(sm, direct_tenant, opts.op_type, opts.max_concurrency) if direct_tenant else {}
+            await run_direct(sm, direct_tenant, opts.op_type, opts.max_concurrency, _lanes(engine, opts))
+            if direct_tenant
+            else {}
         )
     finally:
         await engine.dispose()
@@ -185,6 +200,7 @@ async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
         "embedded": target.embedded,
         "worker_processes": len(target.worker_pids),
         "settings": worker_settings,  # the bench's own; the worker's too when embedded
+        "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "commit": commit_id(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

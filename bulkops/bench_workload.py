@@ -80,7 +80,7 @@ def statuses_for(op_type: OperationType) -> list[str]:
 
 
 async def run_direct(
-    sm: async_sessionmaker, tenant: str, op_type: OperationType, max_concurrency: int
+    sm: async_sessionmaker, tenant: str, op_type: OperationType, max_concurrency: int, lanes: int
 ) -> dict[str, Any]:
     """The baseline: the same per-order transaction in a plain loop, with a summary row so FKs hold."""
     op_id = uuid.uuid4()
@@ -147,7 +147,7 @@ async def run_direct(
             )
             ok += out.status == ItemStatus.SUCCEEDED
 
-    await asyncio.gather(*(lane() for _ in range(min(max_concurrency, len(ids)) or 1)))
+    await asyncio.gather(*(lane() for _ in range(min(lanes, len(ids)) or 1)))
     elapsed = time.perf_counter() - t0
     failed = len(ids) - ok
     status = (
@@ -176,6 +176,7 @@ async def run_direct(
         "direct_success_count": ok,
         "direct_status": status.value,
         "direct_operation_id": str(op_id),
+        "direct_concurrency": lanes,
     }
 
 

@@ -92,6 +92,7 @@ async def test_bench_json_matches_postgres_and_temporal(small_runs: Harness) -> 
     # The baseline did the same work on its own tenant, with exactly one outcome per order.
     direct_id = uuid.UUID(out["direct_operation_id"])
     assert out["direct_status"] == "COMPLETED" and out["direct_success_count"] == N
+    assert 1 <= out["direct_concurrency"] <= 50
     assert await h.count(ITEMS, ITEMS.c.operation_id == direct_id, ITEMS.c.status == "SUCCEEDED") == N
     assert (
         await h.count(OPS, OPS.c.id == direct_id, OPS.c.status == "COMPLETED", OPS.c.success_count == N) == 1
