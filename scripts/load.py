@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -26,6 +27,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from temporalio.client import Client
 
 from bulkops.bench_stack import embedded_stack, running_stack_settings
 from bulkops.bench_workload import seed_tenant
@@ -65,6 +67,7 @@ class Readings:
     # workflow's `progress` query (through Temporal and the worker), an ended one from its row.
     running_ms: list[float] = field(default_factory=list)
     ended_ms: list[float] = field(default_factory=list)
+    query_ms: list[float] = field(default_factory=list)  # the raw `progress` query, without the API
     errors: int = 0
     max_processing: dict[str, int] = field(default_factory=dict)
     cap_samples: int = 0
@@ -123,9 +126,14 @@ async def read_progress(
                 r = await api.get(
                     f"/v1/bulk-operations/{op.id}", headers={"Authorization": f"Bearer {op.key}"}
                 )
-                readings.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                ms = (time.perf_counter() - t0) * 1000
+                readings.latencies_ms.append(ms)
                 if r.status_code != 200:
                     readings.errors += 1
+                elif OperationStatus(r.json()["status"]) in TERMINAL_STATUSES:
+                    readings.ended_ms.append(ms)
+                else:
+                    readings.running_ms.append(ms)
             except httpx.HTTPError:
                 readings.errors += 1
 
@@ -156,6 +164,18 @@ async def sample_cap(api: httpx.AsyncClient, ops: list[Op], stop: asyncio.Event,
                 readings.max_processing[tenant] = max(readings.max_processing.get(tenant, 0), n)
                 readings.cap_samples += 1
         await asyncio.sleep(0.1)
+
+
+async def query_directly(client: Client, ops: list[Op], stop: asyncio.Event, readings: Readings) -> None:
+    """A few raw `progress` queries a second, to tell the workflow's answer time from the API's."""
+    for op in itertools.cycle(ops):
+        if stop.is_set():
+            return
+        t0 = time.perf_counter()
+        with contextlib.suppress(Exception):  # an ended run still answers; a failure is just no sample
+            await client.get_workflow_handle(f"bulk-op-{op.id}").query("progress")
+            readings.query_ms.append((time.perf_counter() - t0) * 1000)
+        await asyncio.sleep(0.2)
 
 
 async def wait_all(api: httpx.AsyncClient, ops: list[Op], deadline: float) -> None:
@@ -215,19 +235,21 @@ async def run(
         async with httpx.AsyncClient(
             base_url=api_url, timeout=30, limits=httpx.Limits(max_connections=100)
         ) as api:
+            client = await connect(settings)
             if stack is not None:
-                await stack.wait_ready(await connect(settings), api)
+                await stack.wait_ready(client, api)
             ops = await prepare(sm, api, args.tenants, args.orders_per_op)
             log.info("started %d operations for %d tenants", len(ops), args.tenants)
             readings, stop = Readings(), asyncio.Event()
             t0 = time.monotonic()
             reader = asyncio.create_task(read_progress(api, ops, args.rate, stop, readings))
             sampler = asyncio.create_task(sample_cap(api, ops, stop, readings))
+            querier = asyncio.create_task(query_directly(client, ops, stop, readings))
             try:
                 await wait_all(api, ops, t0 + args.timeout)
             finally:
                 stop.set()
-                await asyncio.gather(reader, sampler, return_exceptions=True)
+                await asyncio.gather(reader, sampler, querier, return_exceptions=True)
             elapsed = time.monotonic() - t0
             problems = await check_exact(sm, ops)
             idle = await idle_reads(api, ops, args.rate)
@@ -258,6 +280,9 @@ async def run(
         "running_p95_ms": percentile(readings.running_ms, 95),
         "ended_reads": len(readings.ended_ms),
         "ended_p95_ms": percentile(readings.ended_ms, 95),
+        "query_samples": len(readings.query_ms),
+        "query_p50_ms": percentile(readings.query_ms, 50),
+        "query_p95_ms": percentile(readings.query_ms, 95),
         "idle_p50_ms": percentile(idle, 50),
         "idle_p95_ms": percentile(idle, 95),
         "embedded": stack is not None,
