@@ -69,6 +69,7 @@ class Harness:
     sessionmaker: async_sessionmaker
     http: httpx.AsyncClient
     tenants: list[Tenant] = field(default_factory=list)
+    app: Any = None
     worker_task: asyncio.Task[None] | None = None
     worker: Worker | None = None
     _worker_cm: Any = None
@@ -81,12 +82,19 @@ class Harness:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bulkops.test") as http:
-                h = cls(stack, client, settings, engine, make_sessionmaker(engine), http)
+                h = cls(stack, client, settings, engine, make_sessionmaker(engine), http, app=app)
                 try:
                     yield h
                 finally:
                     await h.stop_worker()
                     await engine.dispose()
+
+    def configure(self, **updates: Any) -> Settings:
+        """Change settings for this test's API and the workers it starts from now on."""
+        self.settings = self.settings.model_copy(update=updates)
+        self.app.state.settings = self.settings
+        self.app.state.operations.settings = self.settings
+        return self.settings
 
     # --- worker ----------------------------------------------------------------------------------
 

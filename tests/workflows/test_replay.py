@@ -14,7 +14,7 @@ from worker import WORKFLOWS
 @pytest.mark.parametrize("local_activities", [True, False], ids=["local", "regular"])
 async def test_histories_replay_deterministically(harness: Harness, local_activities: bool) -> None:
     h = harness
-    h.settings = h.settings.model_copy(update={"local_activities": local_activities})
+    h.configure(local_activities=local_activities)
     await h.start_worker(SlowOrders(h.sessionmaker, delay=0.02))
     a = await h.tenant()
     ids = await h.seed(a, 40) + await h.seed(a, 5, status="SHIPPED")

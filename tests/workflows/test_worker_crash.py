@@ -10,11 +10,8 @@ from tests.processes import WorkerProcess
 
 
 async def test_refund_survives_worker_sigkill(stack: Stack, harness: Harness) -> None:
-    settings = harness.settings.model_copy(
-        update={"activity_timeout_s": 2.0, "worker_metrics_port": 0, "activity_max_attempts": 10}
-    )
     h = harness
-    h.settings = settings  # the API and the worker process share this task queue
+    settings = h.configure(activity_timeout_s=2.0, worker_metrics_port=0, activity_max_attempts=10)
     a = await h.tenant()
     paid = await h.seed(a, 560, status="PAID", total_cents=2500)
     unpaid = await h.seed(a, 20, status="PENDING", paid_at=None)

@@ -1,0 +1,61 @@
+"""The per-order statements as plain SQL, executed as prepared statements on the raw psycopg
+connection: this is the hot path, and SQLAlchemy's per-statement Python cost dominated it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from psycopg.types.json import Jsonb
+
+ORDER_COLUMNS = (
+    "id, tenant_id, status, currency, total_cents, refunded_cents, paid_at, customer_email, "
+    "shipping_method, note, tags, metadata, version, created_at, updated_at, cancelled_at, cancel_reason"
+)
+
+# Lock the order (concurrent attempts serialize on it) and read an outcome an earlier attempt
+# recorded, in one round trip.
+LOCK_WITH_OUTCOME = (
+    f"SELECT {', '.join('o.' + c.strip() for c in ORDER_COLUMNS.split(','))}, "
+    "i.status AS done_status, i.error_code AS done_code, i.error_message AS done_message, "
+    "i.retryable AS done_retryable "
+    "FROM orders o LEFT JOIN bulk_operation_items i "
+    "ON i.operation_id = %(operation_id)s AND i.order_id = o.id "
+    "WHERE o.id = %(order_id)s AND o.tenant_id = %(tenant_id)s FOR UPDATE OF o"
+)
+
+OUTCOME_ONLY = (
+    "SELECT status AS done_status, error_code AS done_code, error_message AS done_message, "
+    "retryable AS done_retryable FROM bulk_operation_items "
+    "WHERE operation_id = %(operation_id)s AND order_id = %(order_id)s"
+)
+
+_RECORD = (
+    "INSERT INTO bulk_operation_items "
+    "(operation_id, order_id, seq, status, error_code, error_message, retryable, result, processed_at) "
+    "VALUES (%(operation_id)s, %(order_id)s, %(seq)s, %(status)s, %(error_code)s, %(error_message)s, "
+    "false, %(result)s, %(now)s)"
+)
+
+_REFUND_CTE = (
+    "record_refund AS (INSERT INTO refunds (id, tenant_id, order_id, operation_id, amount_cents, reason, "
+    "created_at) VALUES (%(refund_id)s, %(tenant_id)s, %(order_id)s, %(operation_id)s, %(refund_cents)s, "
+    "%(reason)s, %(now)s))"
+)
+
+
+@lru_cache(maxsize=64)
+def record_statement(changed: tuple[str, ...], refund: bool) -> str:
+    """Effect and outcome in one statement (data-modifying CTEs run exactly once, all or nothing)."""
+    ctes = []
+    if changed:
+        sets = ", ".join(f"{c} = %(set_{c})s" for c in changed)
+        ctes.append(
+            f"apply_effect AS (UPDATE orders SET {sets}, updated_at = %(now)s WHERE id = %(order_id)s)"
+        )
+    if refund:
+        ctes.append(_REFUND_CTE)
+    return (f"WITH {', '.join(ctes)} " if ctes else "") + _RECORD
+
+
+def adapt(value: object) -> object:
+    return Jsonb(value) if isinstance(value, dict) else value
