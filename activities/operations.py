@@ -29,11 +29,11 @@ from bulkops.models import (
     SnapshotResult,
     Target,
 )
-from bulkops.tables import BulkOperation, BulkOperationItem, BulkOperationTarget
+from bulkops.tables import ITEMS, OPERATIONS, TARGETS
 
-OPS = BulkOperation.__table__
-TARGETS = BulkOperationTarget.__table__
-ITEMS = BulkOperationItem.__table__
+OPS = OPERATIONS
+TARGETS = TARGETS
+ITEMS = ITEMS
 NOT_TERMINAL = OPS.c.status.notin_([s.value for s in TERMINAL_STATUSES])
 
 
@@ -54,16 +54,12 @@ class OperationActivities:
             if not count and op.selection.get("filter") is not None:
                 flt = OrderFilter.model_validate(op.selection["filter"])
                 stmt = filter_targets(inp.operation_id, inp.tenant_id, flt)
-                await session.execute(
-                    insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt)
-                )
+                await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
             elif not count and op.selection.get("retry_of") is not None:
                 stmt = retry_targets(
                     inp.operation_id, op.selection["retry_of"], bool(op.selection.get("all_failed"))
                 )
-                await session.execute(
-                    insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt)
-                )
+                await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
             total = await session.scalar(
                 select(func.count()).select_from(TARGETS).where(TARGETS.c.operation_id == inp.operation_id)
             )
@@ -90,7 +86,9 @@ class OperationActivities:
         if inp.started_at is not None:
             values["started_at"] = func.coalesce(OPS.c.started_at, inp.started_at)
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(update(OPS).where(OPS.c.id == inp.operation_id, NOT_TERMINAL).values(**values))
+            await session.execute(
+                update(OPS).where(OPS.c.id == inp.operation_id, NOT_TERMINAL).values(**values)
+            )
 
     @activity.defn(name="finalize_operation")
     async def finalize_operation(self, inp: FinalizeInput) -> None:
@@ -100,9 +98,12 @@ class OperationActivities:
                 update(OPS)
                 .where(OPS.c.id == inp.operation_id, NOT_TERMINAL)
                 .values(
-                    status=inp.status.value, total_count=inp.total_count,
-                    processed_count=inp.processed_count, success_count=inp.success_count,
-                    failed_count=inp.failed_count, errors=[e.model_dump(mode="json") for e in inp.errors],
+                    status=inp.status.value,
+                    total_count=inp.total_count,
+                    processed_count=inp.processed_count,
+                    success_count=inp.success_count,
+                    failed_count=inp.failed_count,
+                    errors=[e.model_dump(mode="json") for e in inp.errors],
                     failure_reason=inp.failure_reason,
                     started_at=func.coalesce(OPS.c.started_at, inp.started_at),
                     completed_at=inp.completed_at,
@@ -117,16 +118,22 @@ class OperationActivities:
             await session.execute(
                 pg_insert(ITEMS)
                 .values(
-                    operation_id=inp.operation_id, order_id=inp.order_id, seq=inp.seq,
-                    status=ItemStatus.FAILED.value, error_code=ErrorCode.RETRIES_EXHAUSTED.value,
-                    error_message=inp.message[:500], retryable=True, processed_at=datetime.now(UTC),
+                    operation_id=inp.operation_id,
+                    order_id=inp.order_id,
+                    seq=inp.seq,
+                    status=ItemStatus.FAILED.value,
+                    error_code=ErrorCode.RETRIES_EXHAUSTED.value,
+                    error_message=inp.message[:500],
+                    retryable=True,
+                    processed_at=datetime.now(UTC),
                 )
                 .on_conflict_do_nothing(index_elements=["operation_id", "order_id"])
             )
             row = (
                 await session.execute(
-                    select(ITEMS).where(ITEMS.c.operation_id == inp.operation_id,
-                                        ITEMS.c.order_id == inp.order_id)
+                    select(ITEMS).where(
+                        ITEMS.c.operation_id == inp.operation_id, ITEMS.c.order_id == inp.order_id
+                    )
                 )
             ).one()
         return outcome_from_row(row)

@@ -46,10 +46,16 @@ class OrderActivities:
             if found is None:
                 found = await (await cur.execute(sql.OUTCOME_ONLY, keys, prepare=True)).fetchone()
             if found is not None and found["done_status"] is not None:
-                return _outcome(inp.order_id, found["done_status"], found["done_code"],
-                                found["done_message"], found["done_retryable"])
+                return _outcome(
+                    inp.order_id,
+                    found["done_status"],
+                    found["done_code"],
+                    found["done_message"],
+                    found["done_retryable"],
+                )
 
             now = datetime.now(UTC)
+            code: ErrorCode | None
             if found is None:
                 # Another tenant's order reads exactly like an unknown one.
                 code, message, result = ErrorCode.ORDER_NOT_FOUND, "order not found", None
@@ -61,9 +67,15 @@ class OrderActivities:
                 changes, refund_cents = decision.changes, decision.refund_cents
             status = ItemStatus.FAILED if code else ItemStatus.SUCCEEDED
             params = {
-                **keys, "seq": inp.seq, "status": status.value, "error_code": code.value if code else None,
-                "error_message": message or None, "result": Jsonb(result) if result is not None else None,
-                "now": now, "refund_id": uuid.uuid4(), "refund_cents": refund_cents,
+                **keys,
+                "seq": inp.seq,
+                "status": status.value,
+                "error_code": code.value if code else None,
+                "error_message": message or None,
+                "result": Jsonb(result) if result is not None else None,
+                "now": now,
+                "refund_id": uuid.uuid4(),
+                "refund_cents": refund_cents,
                 "reason": inp.parameters.get("reason", ""),
                 **{f"set_{k}": sql.adapt(v) for k, v in changes.items()},
             }
@@ -78,6 +90,9 @@ def _outcome(
     order_id: uuid.UUID, status: str, code: str | None, message: str | None, retryable: bool
 ) -> OrderOutcome:
     return OrderOutcome(
-        order_id=order_id, status=ItemStatus(status), error_code=ErrorCode(code) if code else None,
-        error_message=message, retryable=retryable,
+        order_id=order_id,
+        status=ItemStatus(status),
+        error_code=ErrorCode(code) if code else None,
+        error_message=message,
+        retryable=retryable,
     )

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Select, and_, func, literal, select
 
 from bulkops.models import ItemStatus, OrderFilter
-from bulkops.tables import BulkOperationItem, Order
+from bulkops.tables import ITEMS, ORDERS
 
-ORDERS = Order.__table__
-ITEMS = BulkOperationItem.__table__
+ORDERS = ORDERS
+ITEMS = ITEMS
 
 
 def filter_clause(tenant_id: str, flt: OrderFilter) -> Any:

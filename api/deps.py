@@ -30,9 +30,7 @@ def _service(request: Request) -> OperationService:
     return request.app.state.operations  # type: ignore[no-any-return]
 
 
-async def _principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
+async def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Problem(401, "send Authorization: Bearer <api key>")
     key = authorization[7:].strip()

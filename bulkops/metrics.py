@@ -37,10 +37,10 @@ from bulkops.models import (
     ProcessOrderInput,
     RecordFailureInput,
 )
-from bulkops.tables import BulkOperation
+from bulkops.tables import OPERATIONS
 
 log = logging.getLogger(__name__)
-OPS = BulkOperation.__table__
+OPS = OPERATIONS
 
 OPERATIONS_STARTED = Counter(
     "bulkops_operations_started", "Bulk operations accepted and started", ["operation_type"]

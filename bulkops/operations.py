@@ -34,15 +34,20 @@ from bulkops.models import (
 )
 from bulkops.rules import rule_sql
 from bulkops.settings import Settings
-from bulkops.tables import BulkOperation, BulkOperationItem, BulkOperationTarget, Order
+from bulkops.tables import (
+    ITEMS,
+    OPERATIONS,
+    ORDERS,
+    TARGETS,
+)
 from workflows.bulk_operation import BulkOperationWorkflow
 from workflows.search_attributes import OPERATION_STATUS, OPERATION_TYPE, TENANT_ID
 
 log = logging.getLogger(__name__)
-OPS = BulkOperation.__table__
-TARGETS = BulkOperationTarget.__table__
-ITEMS = BulkOperationItem.__table__
-ORDERS = Order.__table__
+OPS = OPERATIONS
+TARGETS = TARGETS
+ITEMS = ITEMS
+ORDERS = ORDERS
 
 
 class Conflict(Exception):
@@ -76,9 +81,11 @@ class OperationService:
 
     async def get_row(self, tenant_id: str, operation_id: uuid.UUID) -> Any:
         async with self.sessionmaker() as session:
-            row = (await session.execute(
-                select(OPS).where(OPS.c.id == operation_id, OPS.c.tenant_id == tenant_id)
-            )).one_or_none()
+            row = (
+                await session.execute(
+                    select(OPS).where(OPS.c.id == operation_id, OPS.c.tenant_id == tenant_id)
+                )
+            ).one_or_none()
         if row is None:
             raise NotFound
         return row
@@ -92,18 +99,27 @@ class OperationService:
             if existing is not None:
                 return await self._replay(existing, digest)
         selection: dict[str, Any] = (
-            {"order_ids_count": len(body.order_ids)} if body.order_ids is not None
+            {"order_ids_count": len(body.order_ids)}
+            if body.order_ids is not None
             else {"filter": body.filter.model_dump(mode="json", exclude_none=True) if body.filter else {}}
         )
         op_id = uuid.uuid4()
         try:
             async with self.sessionmaker() as session, session.begin():
                 row = await self._insert(
-                    session, op_id, tenant_id, body.operation_type, body.parameters, selection,
+                    session,
+                    op_id,
+                    tenant_id,
+                    body.operation_type,
+                    body.parameters,
+                    selection,
                     body.max_concurrency,
                     body.failure_threshold.model_dump() if body.failure_threshold else None,
-                    initiated_by, None, str(body.notify_url) if body.notify_url else None,
-                    idempotency_key, digest,
+                    initiated_by,
+                    None,
+                    str(body.notify_url) if body.notify_url else None,
+                    idempotency_key,
+                    digest,
                     total_count=len(body.order_ids) if body.order_ids is not None else 0,
                 )
                 if body.order_ids is not None:
@@ -117,7 +133,9 @@ class OperationService:
         await self._start(row, forget_on_failure=True)
         return Accepted(row=row, created=True)
 
-    async def retry(self, tenant_id: str, original_id: uuid.UUID, *, all_failed: bool, initiated_by: str) -> Any:
+    async def retry(
+        self, tenant_id: str, original_id: uuid.UUID, *, all_failed: bool, initiated_by: str
+    ) -> Any:
         original = await self.get_row(tenant_id, original_id)
         if OperationStatus(original.status) not in TERMINAL_STATUSES:
             raise Conflict("the operation has not ended yet; retry it once it has")
@@ -130,9 +148,19 @@ class OperationService:
                 what = "failed" if all_failed else "retryable failed"
                 raise Conflict(f"the operation has no {what} orders to retry")
             row = await self._insert(
-                session, uuid.uuid4(), tenant_id, OperationType(original.operation_type), original.parameters,
-                {"retry_of": str(original_id), "all_failed": all_failed}, original.max_concurrency,
-                original.failure_threshold, initiated_by, original_id, original.notify_url, None, None,
+                session,
+                uuid.uuid4(),
+                tenant_id,
+                OperationType(original.operation_type),
+                original.parameters,
+                {"retry_of": str(original_id), "all_failed": all_failed},
+                original.max_concurrency,
+                original.failure_threshold,
+                initiated_by,
+                original_id,
+                original.notify_url,
+                None,
+                None,
             )
         await self._start(row, forget_on_failure=True)
         return row
@@ -145,23 +173,39 @@ class OperationService:
             assert body.filter is not None
             where = [filter_clause(tenant_id, body.filter)]
         async with self.sessionmaker() as session:
-            groups = (await session.execute(
-                select(code, func.count()).where(*where).group_by(literal_column("code"))
-            )).all()
-            sample_rows = (await session.execute(
-                select(ORDERS.c.id, ORDERS.c.status, ORDERS.c.total_cents, ORDERS.c.refunded_cents, code)
-                .where(*where).order_by(ORDERS.c.created_at, ORDERS.c.id).limit(10)
-            )).all()
+            groups = (
+                await session.execute(
+                    select(code, func.count()).where(*where).group_by(literal_column("code"))
+                )
+            ).all()
+            sample_rows = (
+                await session.execute(
+                    select(ORDERS.c.id, ORDERS.c.status, ORDERS.c.total_cents, ORDERS.c.refunded_cents, code)
+                    .where(*where)
+                    .order_by(ORDERS.c.created_at, ORDERS.c.id)
+                    .limit(10)
+                )
+            ).all()
         by_code = {c: n for c, n in groups if c is not None}
         found = sum(n for _, n in groups)
         matched = len(body.order_ids) if body.order_ids is not None else found
         if body.order_ids is not None and matched > found:
             by_code["ORDER_NOT_FOUND"] = matched - found
         return DryRunRead(
-            operation_type=body.operation_type, matched_count=matched,
-            would_fail_count=sum(by_code.values()), would_fail_by_code=by_code,
-            sample=[{"order_id": str(r.id), "status": r.status, "total_cents": r.total_cents,
-                     "refunded_cents": r.refunded_cents, "would_fail": r.code} for r in sample_rows],
+            operation_type=body.operation_type,
+            matched_count=matched,
+            would_fail_count=sum(by_code.values()),
+            would_fail_by_code=by_code,
+            sample=[
+                {
+                    "order_id": str(r.id),
+                    "status": r.status,
+                    "total_cents": r.total_cents,
+                    "refunded_cents": r.refunded_cents,
+                    "would_fail": r.code,
+                }
+                for r in sample_rows
+            ],
         )
 
     async def live_progress(self, row: Any) -> Progress | None:
@@ -182,9 +226,11 @@ class OperationService:
 
     async def _by_idempotency_key(self, tenant_id: str, key: str) -> Any:
         async with self.sessionmaker() as session:
-            return (await session.execute(
-                select(OPS).where(OPS.c.tenant_id == tenant_id, OPS.c.idempotency_key == key)
-            )).one_or_none()
+            return (
+                await session.execute(
+                    select(OPS).where(OPS.c.tenant_id == tenant_id, OPS.c.idempotency_key == key)
+                )
+            ).one_or_none()
 
     async def _replay(self, existing: Any, digest: str) -> Accepted:
         if existing.request_hash != digest:
@@ -193,21 +239,47 @@ class OperationService:
         return Accepted(row=existing, created=False)
 
     async def _insert(
-        self, session: AsyncSession, op_id: uuid.UUID, tenant_id: str, op_type: OperationType,
-        parameters: dict[str, Any], selection: dict[str, Any], max_concurrency: int,
-        failure_threshold: dict[str, Any] | None, initiated_by: str, retry_of: uuid.UUID | None,
-        notify_url: str | None, idempotency_key: str | None, digest: str | None, *, total_count: int = 0,
+        self,
+        session: AsyncSession,
+        op_id: uuid.UUID,
+        tenant_id: str,
+        op_type: OperationType,
+        parameters: dict[str, Any],
+        selection: dict[str, Any],
+        max_concurrency: int,
+        failure_threshold: dict[str, Any] | None,
+        initiated_by: str,
+        retry_of: uuid.UUID | None,
+        notify_url: str | None,
+        idempotency_key: str | None,
+        digest: str | None,
+        *,
+        total_count: int = 0,
     ) -> Any:
-        return (await session.execute(
-            insert(OPS).values(
-                id=op_id, tenant_id=tenant_id, operation_type=op_type.value,
-                status=OperationStatus.PENDING.value, parameters=parameters, selection=selection,
-                max_concurrency=max_concurrency, failure_threshold=failure_threshold,
-                initiated_by=initiated_by, retry_of=retry_of, notify_url=notify_url,
-                idempotency_key=idempotency_key, request_hash=digest, workflow_id=workflow_id(op_id),
-                errors=[], total_count=total_count,
-            ).returning(OPS)
-        )).one()
+        return (
+            await session.execute(
+                insert(OPS)
+                .values(
+                    id=op_id,
+                    tenant_id=tenant_id,
+                    operation_type=op_type.value,
+                    status=OperationStatus.PENDING.value,
+                    parameters=parameters,
+                    selection=selection,
+                    max_concurrency=max_concurrency,
+                    failure_threshold=failure_threshold,
+                    initiated_by=initiated_by,
+                    retry_of=retry_of,
+                    notify_url=notify_url,
+                    idempotency_key=idempotency_key,
+                    request_hash=digest,
+                    workflow_id=workflow_id(op_id),
+                    errors=[],
+                    total_count=total_count,
+                )
+                .returning(OPS)
+            )
+        ).one()
 
     async def _insert_ids(self, session: AsyncSession, op_id: uuid.UUID, ids: list[uuid.UUID]) -> None:
         # One statement for up to 10,000 ids: unnest the array, its ordinality is the sequence.
@@ -222,31 +294,47 @@ class OperationService:
     async def _start(self, row: Any, *, forget_on_failure: bool = False) -> None:
         op_type = OperationType(row.operation_type)
         inp = BulkOperationInput(
-            operation_id=row.id, tenant_id=row.tenant_id, operation_type=op_type,
-            parameters=row.parameters, max_concurrency=row.max_concurrency,
-            failure_threshold=row.failure_threshold, notify_url=row.notify_url,
-            initiated_by=row.initiated_by, max_events_per_run=self.settings.max_events_per_run,
+            operation_id=row.id,
+            tenant_id=row.tenant_id,
+            operation_type=op_type,
+            parameters=row.parameters,
+            max_concurrency=row.max_concurrency,
+            failure_threshold=row.failure_threshold,
+            notify_url=row.notify_url,
+            initiated_by=row.initiated_by,
+            max_events_per_run=self.settings.max_events_per_run,
             activity_max_attempts=self.settings.activity_max_attempts,
             activity_timeout_s=self.settings.activity_timeout_s,
             local_activities=self.settings.local_activities,
         )
         count = f"{row.total_count:,} orders" if row.total_count else "a filter selection"
         details = json.dumps(
-            {"operation_id": str(row.id), "tenant": row.tenant_id, "type": op_type.value,
-             "initiated_by": row.initiated_by, "parameters": row.parameters,
-             "selection": {k: v for k, v in row.selection.items() if k != "filter"} or "filter",
-             "max_concurrency": row.max_concurrency, "retry_of": str(row.retry_of) if row.retry_of else None},
+            {
+                "operation_id": str(row.id),
+                "tenant": row.tenant_id,
+                "type": op_type.value,
+                "initiated_by": row.initiated_by,
+                "parameters": row.parameters,
+                "selection": {k: v for k, v in row.selection.items() if k != "filter"} or "filter",
+                "max_concurrency": row.max_concurrency,
+                "retry_of": str(row.retry_of) if row.retry_of else None,
+            },
             indent=2,
         )
         try:
             await self.client.start_workflow(
-                BulkOperationWorkflow.run, inp, id=workflow_id(row.id), task_queue=self.settings.task_queue,
+                BulkOperationWorkflow.run,
+                inp,
+                id=workflow_id(row.id),
+                task_queue=self.settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=TypedSearchAttributes([
-                    SearchAttributePair(TENANT_ID, row.tenant_id),
-                    SearchAttributePair(OPERATION_TYPE, op_type.value),
-                    SearchAttributePair(OPERATION_STATUS, OperationStatus.PENDING.value),
-                ]),
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(TENANT_ID, row.tenant_id),
+                        SearchAttributePair(OPERATION_TYPE, op_type.value),
+                        SearchAttributePair(OPERATION_STATUS, OperationStatus.PENDING.value),
+                    ]
+                ),
                 static_summary=f"{op_type.value} · {count} · tenant {row.tenant_id}",
                 static_details=f"```json\n{details}\n```",
             )

@@ -57,8 +57,11 @@ def decide(op: OperationType, params: dict[str, Any], order: dict[str, Any], now
         if status not in CANCELLABLE:
             return _fail(ErrorCode.ORDER_NOT_CANCELLABLE, f"an order in status {status} cannot be cancelled")
         return Decision(
-            changes={"status": OrderStatus.CANCELLED.value, "cancelled_at": now,
-                     "cancel_reason": params.get("reason", "")},
+            changes={
+                "status": OrderStatus.CANCELLED.value,
+                "cancelled_at": now,
+                "cancel_reason": params.get("reason", ""),
+            },
             result={"previous_status": status},
         )
     if op is OperationType.BULK_REFUND:
@@ -124,8 +127,10 @@ def rule_sql(op: OperationType, params: dict[str, Any], orders: Any) -> Any:
         ]
         if params.get("amount_cents"):
             whens.append(
-                (c.total_cents - c.refunded_cents < params["amount_cents"],
-                 literal(ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE.value))
+                (
+                    c.total_cents - c.refunded_cents < params["amount_cents"],
+                    literal(ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE.value),
+                )
             )
     elif op is OperationType.BULK_UPDATE:
         whens = [(c.status == OrderStatus.CANCELLED.value, literal(ErrorCode.ORDER_CLOSED.value))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -146,3 +147,13 @@ class BulkOperationItem(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     processed_at: Mapped[datetime] = _now()
     __table_args__ = (Index("ix_items_operation_seq", "operation_id", "seq"),)
+
+
+# Core handles for statements that need no ORM objects (typed as Table for insert/update/delete).
+TENANTS = cast(Table, Tenant.__table__)
+API_KEYS = cast(Table, ApiKey.__table__)
+ORDERS = cast(Table, Order.__table__)
+REFUNDS = cast(Table, Refund.__table__)
+OPERATIONS = cast(Table, BulkOperation.__table__)
+TARGETS = cast(Table, BulkOperationTarget.__table__)
+ITEMS = cast(Table, BulkOperationItem.__table__)

@@ -39,7 +39,12 @@ def operation_view(
     rate: float | None = None
     if live is not None and not status.terminal:
         status = live.status
-        total, processed, ok, failed = live.total_count, live.processed_count, live.success_count, live.failed_count
+        total, processed, ok, failed = (
+            live.total_count,
+            live.processed_count,
+            live.success_count,
+            live.failed_count,
+        )
         errors, failure_reason, started_at = live.errors, live.failure_reason, live.started_at or started_at
         active = live.active_seconds
         if live.resumed_at is not None:
@@ -54,13 +59,33 @@ def operation_view(
     elif rate:
         eta = round((total - processed) / rate, 1)
     return BulkOperationRead(
-        id=row.id, tenant_id=row.tenant_id, operation_type=OperationType(row.operation_type), status=status,
-        total_count=total, processed_count=processed, success_count=ok, failed_count=failed,
-        percent_complete=round(100.0 * processed / total, 2) if total else (100.0 if status.terminal else 0.0),
-        orders_per_second=round(rate, 2) if rate else None, eta_seconds=eta,
-        parameters=row.parameters, selection=row.selection, max_concurrency=row.max_concurrency,
-        failure_threshold=FailureThreshold.model_validate(row.failure_threshold) if row.failure_threshold else None,
-        failure_reason=failure_reason, errors=errors, initiated_by=row.initiated_by, retry_of=row.retry_of,
-        notify_url=row.notify_url, created_at=row.created_at, started_at=started_at,
-        completed_at=row.completed_at, workflow_id=row.workflow_id, links=_links(row, settings, base),
+        id=row.id,
+        tenant_id=row.tenant_id,
+        operation_type=OperationType(row.operation_type),
+        status=status,
+        total_count=total,
+        processed_count=processed,
+        success_count=ok,
+        failed_count=failed,
+        percent_complete=round(100.0 * processed / total, 2)
+        if total
+        else (100.0 if status.terminal else 0.0),
+        orders_per_second=round(rate, 2) if rate else None,
+        eta_seconds=eta,
+        parameters=row.parameters,
+        selection=row.selection,
+        max_concurrency=row.max_concurrency,
+        failure_threshold=FailureThreshold.model_validate(row.failure_threshold)
+        if row.failure_threshold
+        else None,
+        failure_reason=failure_reason,
+        errors=errors,
+        initiated_by=row.initiated_by,
+        retry_of=row.retry_of,
+        notify_url=row.notify_url,
+        created_at=row.created_at,
+        started_at=started_at,
+        completed_at=row.completed_at,
+        workflow_id=row.workflow_id,
+        links=_links(row, settings, base),
     )

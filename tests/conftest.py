@@ -43,7 +43,9 @@ def stack() -> Iterator[Stack]:
         pg.start()
         url = pg.url
     upgrade(url)
-    temporal = TemporalDevServer(root / "temporal" / "temporal.db", free_port(), log_file=root / "temporal.log")
+    temporal = TemporalDevServer(
+        root / "temporal" / "temporal.db", free_port(), log_file=root / "temporal.log"
+    )
     temporal.start()
     try:
         yield Stack(root=root, database_url=url, temporal=temporal, postgres=pg)

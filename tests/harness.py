@@ -26,13 +26,13 @@ from bulkops.devstack.postgres import EmbeddedPostgres
 from bulkops.devstack.temporal import TemporalDevServer
 from bulkops.models import TERMINAL_STATUSES, OperationStatus
 from bulkops.settings import Settings
-from bulkops.tables import BulkOperation, BulkOperationItem, Order, Refund
+from bulkops.tables import ITEMS, OPERATIONS, ORDERS, REFUNDS
 from worker import build_worker
 
-ORDERS = Order.__table__
-ITEMS = BulkOperationItem.__table__
-REFUNDS = Refund.__table__
-OPS = BulkOperation.__table__
+ORDERS = ORDERS
+ITEMS = ITEMS
+REFUNDS = REFUNDS
+OPS = OPERATIONS
 
 
 @dataclass
@@ -127,16 +127,25 @@ class Harness:
         rows = []
         for i in range(n):
             row: dict[str, Any] = {
-                "id": uuid.uuid4(), "tenant_id": tenant.id, "status": "PAID", "currency": "USD",
-                "total_cents": 1000 + (i % 50) * 10, "refunded_cents": 0, "paid_at": now,
-                "customer_email": f"c{i}@example.com", "tags": [], "metadata": {}, "version": 1,
-                "created_at": now + timedelta(microseconds=i), "updated_at": now,
+                "id": uuid.uuid4(),
+                "tenant_id": tenant.id,
+                "status": "PAID",
+                "currency": "USD",
+                "total_cents": 1000 + (i % 50) * 10,
+                "refunded_cents": 0,
+                "paid_at": now,
+                "customer_email": f"c{i}@example.com",
+                "tags": [],
+                "metadata": {},
+                "version": 1,
+                "created_at": now + timedelta(microseconds=i),
+                "updated_at": now,
             }
             row.update(over)
             rows.append(row)
         async with self.sessionmaker() as session, session.begin():
             for start in range(0, n, 2000):
-                await session.execute(insert(ORDERS), rows[start:start + 2000])
+                await session.execute(insert(ORDERS), rows[start : start + 2000])
         return [r["id"] for r in rows]
 
     # --- operations ------------------------------------------------------------------------------
@@ -170,9 +179,13 @@ class Harness:
 
     async def items(self, op_id: str) -> list[Any]:
         async with self.sessionmaker() as session:
-            return list((await session.execute(
-                select(ITEMS).where(ITEMS.c.operation_id == uuid.UUID(op_id)).order_by(ITEMS.c.seq)
-            )).all())
+            return list(
+                (
+                    await session.execute(
+                        select(ITEMS).where(ITEMS.c.operation_id == uuid.UUID(op_id)).order_by(ITEMS.c.seq)
+                    )
+                ).all()
+            )
 
     async def summary_row(self, op_id: str) -> Any:
         async with self.sessionmaker() as session:
@@ -185,9 +198,11 @@ class Harness:
 
     async def refunds(self, op_id: str) -> list[Any]:
         async with self.sessionmaker() as session:
-            return list((await session.execute(
-                select(REFUNDS).where(REFUNDS.c.operation_id == uuid.UUID(op_id))
-            )).all())
+            return list(
+                (
+                    await session.execute(select(REFUNDS).where(REFUNDS.c.operation_id == uuid.UUID(op_id)))
+                ).all()
+            )
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.sessionmaker() as session:

@@ -29,9 +29,14 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        out = open(self.log, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT,
-                                     env=settings_env(self.settings), stdout=out, stderr=subprocess.STDOUT)
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py")],
+            cwd=ROOT,
+            env=settings_env(self.settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -28,8 +28,13 @@ class FlakyOrders(OrderActivities):
     """Orders in `always_fail` never succeed (a transient fault that outlasts the retry policy);
     orders in `fail_once` fail on their first attempt only."""
 
-    def __init__(self, sessionmaker: object, always_fail: set[uuid.UUID], fail_once: set[uuid.UUID] | None = None,
-                 delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        sessionmaker: object,
+        always_fail: set[uuid.UUID],
+        fail_once: set[uuid.UUID] | None = None,
+        delay: float = 0.0,
+    ) -> None:
         super().__init__(sessionmaker)  # type: ignore[arg-type]
         self.always_fail = always_fail
         self.fail_once = fail_once or set()

@@ -71,6 +71,7 @@ class BulkOperationWorkflow:
         self.finalized = False
         self.page: list[Target] = []
         self.scheduled_this_run = 0
+        self.tasks: set[asyncio.Task[None]] = set()
         self.run_start_length = 0
 
     # --- queries and updates ----------------------------------------------------------------------
@@ -131,7 +132,8 @@ class BulkOperationWorkflow:
             snap = await workflow.execute_activity_method(
                 OperationActivities.snapshot_selection,
                 SnapshotInput(operation_id=inp.operation_id, tenant_id=inp.tenant_id),
-                start_to_close_timeout=timedelta(minutes=10), retry_policy=BOOKKEEPING_RETRY,
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=BOOKKEEPING_RETRY,
             )
             self.s.total_count = snap.total_count
             self.t.publish(inp)
@@ -157,7 +159,8 @@ class BulkOperationWorkflow:
         await workflow.execute_activity_method(
             FairnessActivities.request_slot,
             SlotRequest(tenant_id=self.inp.tenant_id, operation_id=self.inp.operation_id),
-            start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
+            start_to_close_timeout=SHORT,
+            retry_policy=BOOKKEEPING_RETRY,
         )
         await workflow.wait_condition(lambda: self.s.slot_granted or self.cancel_requested)
 
@@ -189,16 +192,23 @@ class BulkOperationWorkflow:
             if not self.page:
                 result = await workflow.execute_activity_method(
                     OperationActivities.fetch_targets,
-                    FetchTargetsInput(operation_id=self.inp.operation_id, after_seq=self.s.cursor_seq,
-                                      limit=self.inp.page_size),
-                    start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
+                    FetchTargetsInput(
+                        operation_id=self.inp.operation_id,
+                        after_seq=self.s.cursor_seq,
+                        limit=self.inp.page_size,
+                    ),
+                    start_to_close_timeout=SHORT,
+                    retry_policy=BOOKKEEPING_RETRY,
                 )
                 self.page = result.targets
                 if not self.page:
                     return False
             await workflow.wait_condition(
-                lambda: self.in_flight < self.inp.max_concurrency
-                or self.s.status != OperationStatus.PROCESSING or not self._may_schedule()
+                lambda: (
+                    self.in_flight < self.inp.max_concurrency
+                    or self.s.status != OperationStatus.PROCESSING
+                    or not self._may_schedule()
+                )
             )
             if self.s.status != OperationStatus.PROCESSING or not self._may_schedule():
                 continue
@@ -206,7 +216,10 @@ class BulkOperationWorkflow:
             self.s.cursor_seq = target.seq
             self.scheduled_this_run += 1
             self.in_flight += 1
-            asyncio.create_task(self._process(target))
+            # Keep a reference so a running order is never garbage-collected mid-flight.
+            task = asyncio.create_task(self._process(target))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         return False
 
     async def _process(self, target: Target) -> None:
@@ -219,14 +232,19 @@ class BulkOperationWorkflow:
     async def _run_order(self, target: Target) -> OrderOutcome:
         inp = self.inp
         arg = ProcessOrderInput(
-            operation_id=inp.operation_id, tenant_id=inp.tenant_id, operation_type=inp.operation_type,
-            order_id=target.order_id, seq=target.seq, parameters=inp.parameters,
+            operation_id=inp.operation_id,
+            tenant_id=inp.tenant_id,
+            operation_type=inp.operation_type,
+            order_id=target.order_id,
+            seq=target.seq,
+            parameters=inp.parameters,
         )
         options: dict[str, Any] = {
             "start_to_close_timeout": timedelta(seconds=inp.activity_timeout_s),
             "retry_policy": RetryPolicy(
                 initial_interval=timedelta(milliseconds=inp.activity_initial_interval_ms),
-                backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(seconds=10),
                 maximum_attempts=inp.activity_max_attempts,
             ),
             "summary": f"{inp.operation_type.value} order {target.order_id}",
@@ -243,9 +261,14 @@ class BulkOperationWorkflow:
             message = str(cause.message if cause is not None and hasattr(cause, "message") else err)
             return await workflow.execute_activity_method(
                 OperationActivities.record_failure,
-                RecordFailureInput(operation_id=inp.operation_id, order_id=target.order_id, seq=target.seq,
-                                   message=message or "retries exhausted"),
-                start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
+                RecordFailureInput(
+                    operation_id=inp.operation_id,
+                    order_id=target.order_id,
+                    seq=target.seq,
+                    message=message or "retries exhausted",
+                ),
+                start_to_close_timeout=SHORT,
+                retry_policy=BOOKKEEPING_RETRY,
             )
 
     def _count(self, outcome: OrderOutcome) -> None:
@@ -256,24 +279,40 @@ class BulkOperationWorkflow:
         else:
             s.failed_count += 1
             if len(s.errors) < MAX_ERROR_SAMPLE and outcome.error_code is not None:
-                s.errors.append(ErrorSample(order_id=outcome.order_id, code=outcome.error_code,
-                                            message=outcome.error_message or "", retryable=outcome.retryable))
+                s.errors.append(
+                    ErrorSample(
+                        order_id=outcome.order_id,
+                        code=outcome.error_code,
+                        message=outcome.error_message or "",
+                        retryable=outcome.retryable,
+                    )
+                )
         th = self.inp.failure_threshold
-        if (th is not None and not self.threshold_tripped and s.processed_count >= th.min_processed
-                and s.failed_count / s.processed_count > th.max_failure_ratio):
+        if (
+            th is not None
+            and not self.threshold_tripped
+            and s.processed_count >= th.min_processed
+            and s.failed_count / s.processed_count > th.max_failure_ratio
+        ):
             self.threshold_tripped = True
             s.failure_reason = FAILURE_THRESHOLD_EXCEEDED
-            workflow.logger.warning("operation %s: failure threshold tripped at %s/%s",
-                                    self.inp.operation_id, s.failed_count, s.processed_count)
+            workflow.logger.warning(
+                "operation %s: failure threshold tripped at %s/%s",
+                self.inp.operation_id,
+                s.failed_count,
+                s.processed_count,
+            )
         self.t.touch(workflow.now())
 
     async def _persist_status(self) -> None:
         workflow.upsert_search_attributes([OPERATION_STATUS.value_set(self.s.status.value)])
         await workflow.execute_activity_method(
             OperationActivities.set_status,
-            SetStatusInput(operation_id=self.inp.operation_id, status=self.s.status,
-                           started_at=self.s.started_at),
-            start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
+            SetStatusInput(
+                operation_id=self.inp.operation_id, status=self.s.status, started_at=self.s.started_at
+            ),
+            start_to_close_timeout=SHORT,
+            retry_policy=BOOKKEEPING_RETRY,
         )
 
     async def _finish(self) -> Progress:
@@ -290,12 +329,19 @@ class BulkOperationWorkflow:
         await workflow.execute_activity_method(
             OperationActivities.finalize_operation,
             FinalizeInput(
-                operation_id=self.inp.operation_id, status=final, total_count=s.total_count,
-                processed_count=s.processed_count, success_count=s.success_count,
-                failed_count=s.failed_count, errors=s.errors, failure_reason=s.failure_reason,
-                started_at=s.started_at, completed_at=now,
+                operation_id=self.inp.operation_id,
+                status=final,
+                total_count=s.total_count,
+                processed_count=s.processed_count,
+                success_count=s.success_count,
+                failed_count=s.failed_count,
+                errors=s.errors,
+                failure_reason=s.failure_reason,
+                started_at=s.started_at,
+                completed_at=now,
             ),
-            start_to_close_timeout=SHORT, retry_policy=BOOKKEEPING_RETRY,
+            start_to_close_timeout=SHORT,
+            retry_policy=BOOKKEEPING_RETRY,
         )
         # Only now does the query report the terminal status: readers then find the summary row.
         self.t.set_status(final, now)
@@ -311,9 +357,9 @@ class BulkOperationWorkflow:
         if not self.inp.use_fairness or not (self.s.slot_granted or self.cancel_requested):
             return
         try:
-            await workflow.get_external_workflow_handle(tenant_coordinator.coordinator_id(self.inp.tenant_id)).signal(
-                tenant_coordinator.TenantCoordinatorWorkflow.release, self.inp.operation_id
-            )
+            await workflow.get_external_workflow_handle(
+                tenant_coordinator.coordinator_id(self.inp.tenant_id)
+            ).signal(tenant_coordinator.TenantCoordinatorWorkflow.release, self.inp.operation_id)
         except Exception:  # no coordinator: nothing holds a slot for us
             workflow.logger.warning("operation %s: no coordinator to release", self.inp.operation_id)
 
@@ -322,11 +368,18 @@ class BulkOperationWorkflow:
         try:
             await workflow.execute_activity_method(
                 WebhookActivities.deliver_webhook,
-                WebhookInput(operation_id=self.inp.operation_id, tenant_id=self.inp.tenant_id,
-                             notify_url=self.inp.notify_url or ""),
-                start_to_close_timeout=SHORT, schedule_to_close_timeout=timedelta(hours=24),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                                         maximum_interval=timedelta(minutes=10)),
+                WebhookInput(
+                    operation_id=self.inp.operation_id,
+                    tenant_id=self.inp.tenant_id,
+                    notify_url=self.inp.notify_url or "",
+                ),
+                start_to_close_timeout=SHORT,
+                schedule_to_close_timeout=timedelta(hours=24),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(minutes=10),
+                ),
                 summary=f"webhook {self.inp.notify_url}",
             )
         except ActivityError:

@@ -53,10 +53,21 @@ class ProgressTracker:
     def snapshot(self, inp: BulkOperationInput, in_flight: int, run_id: str, history_length: int) -> Progress:
         s = self.s
         return Progress(
-            operation_id=inp.operation_id, tenant_id=inp.tenant_id, operation_type=inp.operation_type,
-            status=s.status, total_count=s.total_count, processed_count=s.processed_count,
-            success_count=s.success_count, failed_count=s.failed_count, in_flight=in_flight,
-            errors=s.errors, failure_reason=s.failure_reason, started_at=s.started_at,
-            active_seconds=s.active_seconds, resumed_at=self.resumed_at, run=s.runs,
-            history_length=history_length, max_run_history=max(s.max_run_history, history_length),
+            operation_id=inp.operation_id,
+            tenant_id=inp.tenant_id,
+            operation_type=inp.operation_type,
+            status=s.status,
+            total_count=s.total_count,
+            processed_count=s.processed_count,
+            success_count=s.success_count,
+            failed_count=s.failed_count,
+            in_flight=in_flight,
+            errors=s.errors,
+            failure_reason=s.failure_reason,
+            started_at=s.started_at,
+            active_seconds=s.active_seconds,
+            resumed_at=self.resumed_at,
+            run=s.runs,
+            history_length=history_length,
+            max_run_history=max(s.max_run_history, history_length),
         )

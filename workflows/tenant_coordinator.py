@@ -55,7 +55,10 @@ class TenantCoordinatorWorkflow:
 
     def _history_full(self) -> bool:
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > COORDINATOR_HISTORY_LIMIT
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > COORDINATOR_HISTORY_LIMIT
+        )
 
     @workflow.run
     async def run(self, state: CoordinatorState) -> None:

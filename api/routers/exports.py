@@ -23,10 +23,10 @@ from api.deps import PrincipalDep, ServiceDep, SessionmakerDep
 from api.problems import Problem
 from bulkops.models import ORDER_FIELDS, ExportParameters, ItemStatus, OperationStatus, OperationType
 from bulkops.operations import NotFound
-from bulkops.tables import BulkOperationItem
+from bulkops.tables import ITEMS
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
-ITEMS = BulkOperationItem.__table__
+ITEMS = ITEMS
 PAGE = 1000
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 

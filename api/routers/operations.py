@@ -28,13 +28,13 @@ from bulkops.models import (
 )
 from bulkops.operations import Conflict, NotFound
 from bulkops.pagination import BadCursor, decode_cursor, encode_cursor
-from bulkops.tables import BulkOperation, BulkOperationItem
+from bulkops.tables import ITEMS, OPERATIONS
 from bulkops.views import operation_view
 from workflows.bulk_operation import BulkOperationWorkflow
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
-OPS = BulkOperation.__table__
-ITEMS = BulkOperationItem.__table__
+OPS = OPERATIONS
+ITEMS = ITEMS
 NOT_FOUND = "no such bulk operation"
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

@@ -13,10 +13,10 @@ from api.deps import PrincipalDep, SessionmakerDep
 from api.problems import Problem
 from bulkops.models import OrderPage, OrderRead, OrdersCreate, OrderStatus
 from bulkops.pagination import BadCursor, decode_cursor, encode_cursor
-from bulkops.tables import Order
+from bulkops.tables import ORDERS
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
-ORDERS = Order.__table__
+ORDERS = ORDERS
 
 
 def _read(row: object) -> OrderRead:
@@ -24,18 +24,27 @@ def _read(row: object) -> OrderRead:
 
 
 @router.post("", status_code=201, response_model=list[OrderRead])
-async def create_orders(body: OrdersCreate, principal: PrincipalDep, sessionmaker: SessionmakerDep) -> list[OrderRead]:
+async def create_orders(
+    body: OrdersCreate, principal: PrincipalDep, sessionmaker: SessionmakerDep
+) -> list[OrderRead]:
     now = datetime.now(UTC)
     values = []
     for o in body.orders:
         paid_at = o.paid_at
         if paid_at is None and o.status not in (OrderStatus.PENDING, OrderStatus.CANCELLED):
             paid_at = now
-        values.append({
-            **o.model_dump(exclude={"paid_at"}), "paid_at": paid_at, "id": uuid.uuid4(),
-            "tenant_id": principal.tenant_id, "status": o.status.value, "version": 1,
-            "created_at": now, "updated_at": now,
-        })
+        values.append(
+            {
+                **o.model_dump(exclude={"paid_at"}),
+                "paid_at": paid_at,
+                "id": uuid.uuid4(),
+                "tenant_id": principal.tenant_id,
+                "status": o.status.value,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     async with sessionmaker() as session, session.begin():
         rows = (await session.execute(insert(ORDERS).returning(ORDERS), values)).all()
     return [_read(r) for r in rows]
@@ -43,8 +52,11 @@ async def create_orders(body: OrdersCreate, principal: PrincipalDep, sessionmake
 
 @router.get("", response_model=OrderPage)
 async def list_orders(
-    principal: PrincipalDep, sessionmaker: SessionmakerDep, status: OrderStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100, cursor: Annotated[str | None, Query(max_length=500)] = None,
+    principal: PrincipalDep,
+    sessionmaker: SessionmakerDep,
+    status: OrderStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> OrderPage:
     stmt = select(ORDERS).where(ORDERS.c.tenant_id == principal.tenant_id)
     if status:
@@ -69,9 +81,11 @@ async def list_orders(
 @router.get("/{order_id}", response_model=OrderRead)
 async def get_order(order_id: uuid.UUID, principal: PrincipalDep, sessionmaker: SessionmakerDep) -> OrderRead:
     async with sessionmaker() as session:
-        row = (await session.execute(
-            select(ORDERS).where(ORDERS.c.id == order_id, ORDERS.c.tenant_id == principal.tenant_id)
-        )).one_or_none()
+        row = (
+            await session.execute(
+                select(ORDERS).where(ORDERS.c.id == order_id, ORDERS.c.tenant_id == principal.tenant_id)
+            )
+        ).one_or_none()
     if row is None:
         raise Problem(404, "no such order")
     return _read(row)

@@ -44,20 +44,33 @@ class TemporalDevServer:
     def start(self, timeout: float = 60) -> None:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         args = [
-            temporal_binary(), "server", "start-dev",
-            "--ip", "127.0.0.1", "--port", str(self.port),
-            "--db-filename", str(self.db_file),
-            "--log-level", "error",
-            "--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true",
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--db-filename",
+            str(self.db_file),
+            "--log-level",
+            "error",
+            "--dynamic-config-value",
+            "system.forceSearchAttributesCacheRefreshOnRead=true",
             # One box, one worker pool: a single task-queue partition avoids forwarding between
             # partitions, and eager activity dispatch hands activities back in the workflow task
             # completion instead of through matching.
-            "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-            "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
-            "--dynamic-config-value", "system.enableActivityEagerExecution=true",
+            "--dynamic-config-value",
+            "matching.numTaskqueueReadPartitions=1",
+            "--dynamic-config-value",
+            "matching.numTaskqueueWritePartitions=1",
+            "--dynamic-config-value",
+            "system.enableActivityEagerExecution=true",
             # WAL journaling: durable across a crash of the server process, far fewer fsyncs.
-            "--sqlite-pragma", "journal_mode=wal",
-            "--sqlite-pragma", "synchronous=normal",
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
         ]
         for name, kind in SEARCH_ATTRIBUTES.items():
             args += ["--search-attribute", f"{name}={kind}"]
@@ -65,7 +78,7 @@ class TemporalDevServer:
             args += ["--ui-port", str(self.ui_port)]
         else:
             args += ["--headless"]
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while not port_open(self.port):

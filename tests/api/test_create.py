@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
-from bulkops.tables import BulkOperation
+from bulkops.tables import OPERATIONS
 from tests.harness import Harness
 
-OPS = BulkOperation.__table__
+OPS = OPERATIONS
 
 
 async def _workflows(h: Harness, tenant_id: str) -> list[object]:
@@ -27,8 +27,11 @@ async def test_same_idempotency_key_yields_one_operation(harness: Harness) -> No
     assert (first.status_code, second.status_code) == (202, 200)
     assert first.json()["id"] == second.json()["id"]
     assert first.headers["location"].endswith(first.json()["id"])
-    other = await a.post("/v1/bulk-operations", json={**body, "parameters": {"reason": "other"}},
-                         headers={"Idempotency-Key": "k-1"})
+    other = await a.post(
+        "/v1/bulk-operations",
+        json={**body, "parameters": {"reason": "other"}},
+        headers={"Idempotency-Key": "k-1"},
+    )
     assert other.status_code == 409
     assert other.headers["content-type"].startswith("application/problem+json")
     await h.wait_end(a, first.json()["id"])
@@ -42,12 +45,17 @@ async def test_same_idempotency_key_yields_one_operation(harness: Harness) -> No
 
 
 BAD_BODIES = [
-    ({"operation_type": "BULK_DELETE", "order_ids": ["00000000-0000-0000-0000-000000000001"]}, "operation_type"),
+    (
+        {"operation_type": "BULK_DELETE", "order_ids": ["00000000-0000-0000-0000-000000000001"]},
+        "operation_type",
+    ),
     ({"operation_type": "BULK_CANCEL", "order_ids": []}, "order_ids"),
     ({"operation_type": "BULK_CANCEL", "order_ids": [str(uuid.uuid4()) for _ in range(10_001)]}, "order_ids"),
     ({"operation_type": "BULK_CANCEL", "order_ids": ["not-a-uuid"]}, "order_ids"),
-    ({"operation_type": "BULK_CANCEL", "order_ids": [str(uuid.uuid4())], "filter": {"statuses": ["PAID"]}},
-     "exactly one"),
+    (
+        {"operation_type": "BULK_CANCEL", "order_ids": [str(uuid.uuid4())], "filter": {"statuses": ["PAID"]}},
+        "exactly one",
+    ),
     ({"operation_type": "BULK_CANCEL"}, "exactly one"),
     ({"operation_type": "BULK_CANCEL", "filter": {}, "parameters": {"reason": "x" * 501}}, "reason"),
     ({"operation_type": "BULK_CANCEL", "filter": {}, "parameters": {"bogus": 1}}, "bogus"),
@@ -56,8 +64,14 @@ BAD_BODIES = [
     ({"operation_type": "BULK_EXPORT", "filter": {}, "parameters": {"format": "xml"}}, "format"),
     ({"operation_type": "BULK_EXPORT", "filter": {}, "parameters": {"fields": ["password"]}}, "fields"),
     ({"operation_type": "BULK_CANCEL", "filter": {}, "max_concurrency": 501}, "max_concurrency"),
-    ({"operation_type": "BULK_CANCEL", "filter": {},
-      "failure_threshold": {"max_failure_ratio": 1.5, "min_processed": 1}}, "max_failure_ratio"),
+    (
+        {
+            "operation_type": "BULK_CANCEL",
+            "filter": {},
+            "failure_threshold": {"max_failure_ratio": 1.5, "min_processed": 1},
+        },
+        "max_failure_ratio",
+    ),
     ({"operation_type": "BULK_CANCEL", "filter": {"statuses": ["LOST"]}}, "statuses"),
     ({"operation_type": "BULK_CANCEL", "filter": {}, "surprise": True}, "surprise"),
 ]
@@ -93,8 +107,11 @@ async def test_other_tenant_gets_404_on_operation_and_order_paths(harness: Harne
     ids = await h.seed(a, 3)
     op = await h.start(a, {"operation_type": "BULK_EXPORT", "order_ids": [str(i) for i in ids]})
     await h.wait_end(a, op["id"])
-    paths = [f"/v1/bulk-operations/{op['id']}", f"/v1/bulk-operations/{op['id']}/items",
-             f"/v1/orders/{ids[0]}"]
+    paths = [
+        f"/v1/bulk-operations/{op['id']}",
+        f"/v1/bulk-operations/{op['id']}/items",
+        f"/v1/orders/{ids[0]}",
+    ]
     for p in paths:
         assert (await a.get(p)).status_code == 200
         r = await b.get(p)
@@ -113,7 +130,9 @@ async def test_list_pagination_and_filters(harness: Harness) -> None:
     created = []
     for kind in ("BULK_EXPORT", "BULK_EXPORT", "BULK_UPDATE"):
         params = {"add_tags": ["x"]} if kind == "BULK_UPDATE" else {}
-        created.append((await h.start(a, {"operation_type": kind, "order_ids": ids, "parameters": params}))["id"])
+        created.append(
+            (await h.start(a, {"operation_type": kind, "order_ids": ids, "parameters": params}))["id"]
+        )
     for op_id in created:
         await h.wait_end(a, op_id)
     seen: list[str] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from temporalio.client import Client
 
 from tests.harness import Harness, Stack
@@ -24,8 +23,14 @@ async def test_counts_survive_many_runs(
         a = await h.tenant()
         good = await h.seed(a, 350)
         bad = await h.seed(a, 50, status="DELIVERED")
-        op = await h.start(a, {"operation_type": "BULK_CANCEL", "filter": {"statuses": ["PAID", "DELIVERED"]},
-                               "max_concurrency": 8})
+        op = await h.start(
+            a,
+            {
+                "operation_type": "BULK_CANCEL",
+                "filter": {"statuses": ["PAID", "DELIVERED"]},
+                "max_concurrency": 8,
+            },
+        )
         handle = client.get_workflow_handle(f"bulk-op-{op['id']}")
         seen_runs: set[int] = set()
         processed: list[int] = []
@@ -38,8 +43,12 @@ async def test_counts_survive_many_runs(
             await asyncio.sleep(0.05)
         final = await h.wait_end(a, op["id"])
         assert processed == sorted(processed)  # the query never goes backwards across runs
-        assert (final["total_count"], final["processed_count"], final["success_count"], final["failed_count"]) == (
-            400, 400, 350, 50)
+        assert (
+            final["total_count"],
+            final["processed_count"],
+            final["success_count"],
+            final["failed_count"],
+        ) == (400, 400, 350, 50)
         items = await h.items(op["id"])
         assert len(items) == 400 and len({i.order_id for i in items}) == 400
         assert {i.order_id for i in items if i.status == "SUCCEEDED"} == set(good)

@@ -17,8 +17,9 @@ async def test_pause_freezes_counters_and_resume_finishes_exactly(harness: Harne
     await h.start_worker(SlowOrders(h.sessionmaker, delay=0.05))
     a = await h.tenant()
     ids = await h.seed(a, 200)
-    op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids],
-                           "max_concurrency": 4})
+    op = await h.start(
+        a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 4}
+    )
     await h.wait_for(a, op["id"], lambda b: b["processed_count"] >= 10)
     r = await a.post(f"/v1/bulk-operations/{op['id']}/pause")
     assert r.status_code == 200, r.text
@@ -30,8 +31,10 @@ async def test_pause_freezes_counters_and_resume_finishes_exactly(harness: Harne
     assert first["processed_count"] == second["processed_count"] < 200
     progress = await h.client.get_workflow_handle(f"bulk-op-{op['id']}").query("progress")
     assert progress["in_flight"] == 0
-    assert await h.count(BulkOperationItem.__table__,
-                         BulkOperationItem.operation_id == uuid.UUID(op["id"])) == second["processed_count"]
+    assert (
+        await h.count(BulkOperationItem.__table__, BulkOperationItem.operation_id == uuid.UUID(op["id"]))
+        == second["processed_count"]
+    )
     assert (await h.summary_row(op["id"])).status == "PAUSED"
     # Invalid transitions answer 409 and change nothing.
     assert (await a.post(f"/v1/bulk-operations/{op['id']}/pause")).status_code == 409
@@ -53,8 +56,15 @@ async def test_cancel_mid_run_touches_nothing_unprocessed(harness: Harness) -> N
     await h.start_worker(SlowOrders(h.sessionmaker, delay=0.05))
     a = await h.tenant()
     ids = await h.seed(a, 200, status="PAID", total_cents=1000)
-    op = await h.start(a, {"operation_type": "BULK_REFUND", "order_ids": [str(i) for i in ids],
-                           "max_concurrency": 4, "parameters": {"reason": "x"}})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_REFUND",
+            "order_ids": [str(i) for i in ids],
+            "max_concurrency": 4,
+            "parameters": {"reason": "x"},
+        },
+    )
     await h.wait_for(a, op["id"], lambda b: b["processed_count"] >= 10)
     r = await a.post(f"/v1/bulk-operations/{op['id']}/cancel")
     assert r.status_code == 200, r.text
@@ -82,16 +92,26 @@ async def test_failure_threshold_trips_at_the_configured_point(harness: Harness)
     good = await h.seed(a, 10, status="PAID")
     bad = await h.seed(a, 100, status="SHIPPED")  # not cancellable
     ids = good + bad
-    op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids],
-                           "max_concurrency": 1,
-                           "failure_threshold": {"max_failure_ratio": 0.5, "min_processed": 20}})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_CANCEL",
+            "order_ids": [str(i) for i in ids],
+            "max_concurrency": 1,
+            "failure_threshold": {"max_failure_ratio": 0.5, "min_processed": 20},
+        },
+    )
     final = await h.wait_end(a, op["id"])
     assert (final["status"], final["failure_reason"]) == ("FAILED", "FAILURE_THRESHOLD_EXCEEDED")
     # 10 good then failures: at 20 processed, 10/20 = 0.5 is not > 0.5; at 21, 11/21 > 0.5 trips.
     assert (final["processed_count"], final["success_count"], final["failed_count"]) == (21, 10, 11)
     assert len(await h.items(op["id"])) == 21
     row = await h.summary_row(op["id"])
-    assert (row.status, row.failure_reason, row.processed_count) == ("FAILED", "FAILURE_THRESHOLD_EXCEEDED", 21)
+    assert (row.status, row.failure_reason, row.processed_count) == (
+        "FAILED",
+        "FAILURE_THRESHOLD_EXCEEDED",
+        21,
+    )
 
 
 async def test_retry_reruns_exactly_the_retryable_failures(harness: Harness) -> None:
@@ -102,7 +122,9 @@ async def test_retry_reruns_exactly_the_retryable_failures(harness: Harness) -> 
     shipped = await h.seed(a, 2, status="SHIPPED")
     activities = FlakyOrders(h.sessionmaker, always_fail=set(flaky))
     await h.start_worker(activities)
-    op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ok + flaky + shipped]})
+    op = await h.start(
+        a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ok + flaky + shipped]}
+    )
     # Not ended yet → 409 (it may also have ended already on a fast machine; then skip that check).
     first = await h.wait_end(a, op["id"])
     assert (first["status"], first["success_count"], first["failed_count"]) == ("PARTIAL_SUCCESS", 5, 5)
@@ -137,8 +159,9 @@ async def test_retry_of_running_operation_is_409(harness: Harness) -> None:
     await h.start_worker(SlowOrders(h.sessionmaker, delay=0.05))
     a = await h.tenant()
     ids = await h.seed(a, 100)
-    op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids],
-                           "max_concurrency": 2})
+    op = await h.start(
+        a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 2}
+    )
     r = await a.post(f"/v1/bulk-operations/{op['id']}/retry")
     assert r.status_code == 409 and "not ended" in r.json()["detail"]
     await a.post(f"/v1/bulk-operations/{op['id']}/cancel")
@@ -151,20 +174,30 @@ async def test_dry_run_counts_by_code_and_writes_nothing(harness: Harness) -> No
     await h.seed(a, 7, status="PAID")
     await h.seed(a, 3, status="SHIPPED")
     await h.seed(a, 2, status="CANCELLED")
-    tables = [BulkOperation.__table__, BulkOperationTarget.__table__, BulkOperationItem.__table__,
-              Refund.__table__]
+    tables = [
+        BulkOperation.__table__,
+        BulkOperationTarget.__table__,
+        BulkOperationItem.__table__,
+        Refund.__table__,
+    ]
     before = [await h.count(t, True) for t in tables]  # type: ignore[arg-type]
-    r = await a.post("/v1/bulk-operations", json={
-        "operation_type": "BULK_CANCEL", "filter": {"statuses": ["PAID", "SHIPPED", "CANCELLED"]},
-        "dry_run": True})
+    r = await a.post(
+        "/v1/bulk-operations",
+        json={
+            "operation_type": "BULK_CANCEL",
+            "filter": {"statuses": ["PAID", "SHIPPED", "CANCELLED"]},
+            "dry_run": True,
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["matched_count"], body["would_fail_count"]) == (12, 5)
     assert body["would_fail_by_code"] == {"ORDER_NOT_CANCELLABLE": 3, "ALREADY_CANCELLED": 2}
     assert len(body["sample"]) == 10
     ids = [str(uuid.uuid4())]
-    r = await a.post("/v1/bulk-operations", json={"operation_type": "BULK_REFUND", "order_ids": ids,
-                                                  "dry_run": True})
+    r = await a.post(
+        "/v1/bulk-operations", json={"operation_type": "BULK_REFUND", "order_ids": ids, "dry_run": True}
+    )
     assert r.json()["would_fail_by_code"] == {"ORDER_NOT_FOUND": 1}
     assert [await h.count(t, True) for t in tables] == before  # type: ignore[arg-type]
     async with h.sessionmaker() as s:

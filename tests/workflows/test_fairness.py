@@ -21,8 +21,18 @@ async def test_tenant_cap_holds_and_other_tenants_are_not_blocked(
         b_ids = [await h.seed(b, 30) for _ in range(2)]
         a_ops = []
         for ids in a_ids:
-            a_ops.append((await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids],
-                                            "max_concurrency": 2}))["id"])
+            a_ops.append(
+                (
+                    await h.start(
+                        a,
+                        {
+                            "operation_type": "BULK_CANCEL",
+                            "order_ids": [str(i) for i in ids],
+                            "max_concurrency": 2,
+                        },
+                    )
+                )["id"]
+            )
         peak = 0
         b_started_while_a_queued = False
         b_ops: list[str] = []
@@ -33,8 +43,13 @@ async def test_tenant_cap_holds_and_other_tenants_are_not_blocked(
             pending = [o for o in listed if o["status"] == "PENDING"]
             if not b_ops and len(pending) >= 2:
                 for ids in b_ids:
-                    b_ops.append((await h.start(b, {"operation_type": "BULK_CANCEL",
-                                                    "order_ids": [str(i) for i in ids]}))["id"])
+                    b_ops.append(
+                        (
+                            await h.start(
+                                b, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids]}
+                            )
+                        )["id"]
+                    )
                 first_b = await h.wait_for(b, b_ops[0], lambda x: x["status"] != "PENDING", timeout=30)
                 still = (await a.get("/v1/bulk-operations?status=PENDING")).json()["items"]
                 b_started_while_a_queued = first_b["status"] != "PENDING" and len(still) > 0
@@ -46,8 +61,10 @@ async def test_tenant_cap_holds_and_other_tenants_are_not_blocked(
         rows = [await h.summary_row(op) for op in a_ops]
         assert all((r.status, r.processed_count, r.success_count) == ("COMPLETED", 30, 30) for r in rows)
         # Slots are handed over only after the previous holder wrote its summary: never 3 intervals overlap.
-        edges = sorted([(r.started_at, 1) for r in rows] + [(r.completed_at, -1) for r in rows],
-                       key=lambda e: (e[0], e[1]))
+        edges = sorted(
+            [(r.started_at, 1) for r in rows] + [(r.completed_at, -1) for r in rows],
+            key=lambda e: (e[0], e[1]),
+        )
         level = 0
         for _, step in edges:
             level += step

@@ -9,15 +9,28 @@ from tests.harness import Harness
 
 
 async def _check_summary(h: Harness, op_id: str, final: dict, total: int, ok: int, failed: int) -> None:
-    assert (final["total_count"], final["processed_count"], final["success_count"], final["failed_count"]) == (
-        total, total, ok, failed)
+    assert (
+        final["total_count"],
+        final["processed_count"],
+        final["success_count"],
+        final["failed_count"],
+    ) == (total, total, ok, failed)
     row = await h.summary_row(op_id)
-    assert (row.total_count, row.processed_count, row.success_count, row.failed_count) == (total, total, ok, failed)
+    assert (row.total_count, row.processed_count, row.success_count, row.failed_count) == (
+        total,
+        total,
+        ok,
+        failed,
+    )
     items = await h.items(op_id)
     assert len(items) == total
     assert sum(1 for i in items if i.status == "SUCCEEDED") == ok
     progress = await h.client.get_workflow_handle(f"bulk-op-{op_id}").query("progress")
-    assert (progress["processed_count"], progress["success_count"], progress["failed_count"]) == (total, ok, failed)
+    assert (progress["processed_count"], progress["success_count"], progress["failed_count"]) == (
+        total,
+        ok,
+        failed,
+    )
     assert progress["status"] == row.status
 
 
@@ -32,8 +45,11 @@ async def test_bulk_cancel_mixed_selection(harness: Harness) -> None:
     foreign = await h.seed(b, 2, status="PAID")
     unknown = [uuid.uuid4(), uuid.uuid4()]
     ids = paid + pending + shipped + cancelled + foreign + unknown
-    body = {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids + paid[:2]],
-            "parameters": {"reason": "fraud sweep"}}
+    body = {
+        "operation_type": "BULK_CANCEL",
+        "order_ids": [str(i) for i in ids + paid[:2]],
+        "parameters": {"reason": "fraud sweep"},
+    }
     op = await h.start(a, body)
     assert op["total_count"] == len(ids)  # duplicates dropped
     final = await h.wait_end(a, op["id"])
@@ -45,7 +61,9 @@ async def test_bulk_cancel_mixed_selection(harness: Harness) -> None:
     assert all(codes[i] == "ALREADY_CANCELLED" for i in cancelled)
     assert all(codes[i] == "ORDER_NOT_FOUND" for i in foreign + unknown)
     orders = await h.orders(paid + pending + foreign)
-    assert all(orders[i].status == "CANCELLED" and orders[i].cancel_reason == "fraud sweep" for i in paid + pending)
+    assert all(
+        orders[i].status == "CANCELLED" and orders[i].cancel_reason == "fraud sweep" for i in paid + pending
+    )
     assert all(orders[i].status == "PAID" for i in foreign)  # another tenant's orders untouched
 
 
@@ -62,8 +80,14 @@ async def test_bulk_refund_mixed_selection(harness: Harness) -> None:
     foreign = await h.seed(b, 2, status="PAID")
     ids = full + partial + cancelled_paid + unpaid + refunded + small + foreign + [uuid.uuid4()]
     # 2,000 cents each: fits `full` (5000), `partial` (4000 left), `cancelled_paid` (3000); not `small` (100 left).
-    op = await h.start(a, {"operation_type": "BULK_REFUND", "order_ids": [str(i) for i in ids],
-                           "parameters": {"reason": "goodwill", "amount_cents": 2000}})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_REFUND",
+            "order_ids": [str(i) for i in ids],
+            "parameters": {"reason": "goodwill", "amount_cents": 2000},
+        },
+    )
     final = await h.wait_end(a, op["id"])
     ok = len(full + partial + cancelled_paid)
     await _check_summary(h, op["id"], final, len(ids), ok, len(ids) - ok)
@@ -88,8 +112,14 @@ async def test_bulk_refund_default_amount_refunds_everything(harness: Harness) -
     await h.start_worker()
     a = await h.tenant()
     ids = await h.seed(a, 5, status="PARTIALLY_REFUNDED", total_cents=4000, refunded_cents=1500)
-    op = await h.start(a, {"operation_type": "BULK_REFUND", "filter": {"statuses": ["PARTIALLY_REFUNDED"]},
-                           "parameters": {"reason": "recall"}})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_REFUND",
+            "filter": {"statuses": ["PARTIALLY_REFUNDED"]},
+            "parameters": {"reason": "recall"},
+        },
+    )
     final = await h.wait_end(a, op["id"])
     assert final["status"] == "COMPLETED"
     await _check_summary(h, op["id"], final, 5, 5, 0)
@@ -104,10 +134,20 @@ async def test_bulk_update_mixed_selection(harness: Harness) -> None:
     a = await h.tenant()
     open_ = await h.seed(a, 4, status="SHIPPED", tags=["old", "keep"], metadata={"a": 1, "nested": {"x": 1}})
     closed = await h.seed(a, 2, status="CANCELLED")
-    params = {"set": {"note": "gift", "shipping_method": "express"}, "add_tags": ["vip", "keep"],
-              "remove_tags": ["old"], "metadata": {"a": None, "nested": {"y": 2}, "b": "z"}}
-    op = await h.start(a, {"operation_type": "BULK_UPDATE", "order_ids": [str(i) for i in open_ + closed],
-                           "parameters": params})
+    params = {
+        "set": {"note": "gift", "shipping_method": "express"},
+        "add_tags": ["vip", "keep"],
+        "remove_tags": ["old"],
+        "metadata": {"a": None, "nested": {"y": 2}, "b": "z"},
+    }
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_UPDATE",
+            "order_ids": [str(i) for i in open_ + closed],
+            "parameters": params,
+        },
+    )
     final = await h.wait_end(a, op["id"])
     await _check_summary(h, op["id"], final, 6, 4, 2)
     orders = await h.orders(open_ + closed)
@@ -126,8 +166,14 @@ async def test_bulk_export_keeps_rows_in_selection_order(harness: Harness) -> No
     a = await h.tenant()
     ids = await h.seed(a, 6, status="DELIVERED")
     order = list(reversed(ids)) + [uuid.uuid4()]
-    op = await h.start(a, {"operation_type": "BULK_EXPORT", "order_ids": [str(i) for i in order],
-                           "parameters": {"format": "jsonl", "fields": ["id", "status", "total_cents"]}})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_EXPORT",
+            "order_ids": [str(i) for i in order],
+            "parameters": {"format": "jsonl", "fields": ["id", "status", "total_cents"]},
+        },
+    )
     final = await h.wait_end(a, op["id"])
     assert final["status"] == "PARTIAL_SUCCESS"
     await _check_summary(h, op["id"], final, 7, 6, 1)
@@ -142,7 +188,9 @@ async def test_all_failures_end_failed(harness: Harness) -> None:
     h = harness
     await h.start_worker()
     a = await h.tenant()
-    op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(uuid.uuid4()) for _ in range(3)]})
+    op = await h.start(
+        a, {"operation_type": "BULK_CANCEL", "order_ids": [str(uuid.uuid4()) for _ in range(3)]}
+    )
     final = await h.wait_end(a, op["id"])
     assert final["status"] == "FAILED" and final["failed_count"] == 3
     assert {e["code"] for e in final["errors"]} == {"ORDER_NOT_FOUND"}

@@ -18,8 +18,15 @@ async def test_histories_replay_deterministically(harness: Harness, local_activi
     await h.start_worker(SlowOrders(h.sessionmaker, delay=0.02))
     a = await h.tenant()
     ids = await h.seed(a, 40) + await h.seed(a, 5, status="SHIPPED")
-    op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids],
-                           "max_concurrency": 3, "failure_threshold": {"max_failure_ratio": 0.9, "min_processed": 5}})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_CANCEL",
+            "order_ids": [str(i) for i in ids],
+            "max_concurrency": 3,
+            "failure_threshold": {"max_failure_ratio": 0.9, "min_processed": 5},
+        },
+    )
     if not local_activities:  # (with local activities an update waits for the held workflow task)
         await h.wait_for(a, op["id"], lambda b: b["processed_count"] >= 5)
         assert (await a.post(f"/v1/bulk-operations/{op['id']}/pause")).status_code == 200

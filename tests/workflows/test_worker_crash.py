@@ -21,8 +21,15 @@ async def test_refund_survives_worker_sigkill(stack: Stack, harness: Harness) ->
     worker = WorkerProcess(settings, stack.root / "worker-crash.log")
     worker.start()
     try:
-        op = await h.start(a, {"operation_type": "BULK_REFUND", "order_ids": [str(i) for i in ids],
-                               "max_concurrency": 10, "parameters": {"reason": "crash test"}})
+        op = await h.start(
+            a,
+            {
+                "operation_type": "BULK_REFUND",
+                "order_ids": [str(i) for i in ids],
+                "max_concurrency": 10,
+                "parameters": {"reason": "crash test"},
+            },
+        )
         for threshold in (120, 330):
             await h.wait_for(a, op["id"], lambda b, t=threshold: b["processed_count"] >= t, timeout=120)
             worker.kill()
@@ -40,7 +47,10 @@ async def test_refund_survives_worker_sigkill(stack: Stack, harness: Harness) ->
     async with h.sessionmaker() as s:
         total = await s.scalar(select(func.sum(Order.refunded_cents)).where(Order.id.in_(paid)))
         assert total == 560 * 2500
-        assert await s.scalar(select(func.count()).select_from(Refund).where(Refund.order_id.in_(bystanders))) == 0
+        assert (
+            await s.scalar(select(func.count()).select_from(Refund).where(Refund.order_id.in_(bystanders)))
+            == 0
+        )
     items = await h.items(op["id"])
     assert len(items) == 600 and len({i.order_id for i in items}) == 600
     row = await h.summary_row(op["id"])
