@@ -270,6 +270,9 @@ def run_command(
     except (BenchError, RuntimeError, httpx.HTTPError) as exc:
         log.error("bench failed: %s", exc)
         return 1
+    except Exception:
+        log.exception("bench failed")
+        return 1
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130

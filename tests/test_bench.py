@@ -106,19 +106,28 @@ async def test_bench_json_matches_postgres_and_temporal(small_runs: Harness) -> 
     json.dumps(out)  # one JSON line: everything serializable
 
 
-async def test_bench_refund_without_baseline(harness: Harness) -> None:
+EFFECTS = {  # what every order of the bench tenant looks like afterwards
+    OperationType.BULK_REFUND: ORDERS.c.status == "REFUNDED",
+    OperationType.BULK_UPDATE: ORDERS.c.note == "bench",
+    OperationType.BULK_EXPORT: ORDERS.c.status == "PAID",
+}
+
+
+@pytest.mark.parametrize("op_type", list(EFFECTS))
+async def test_bench_other_types_without_baseline(harness: Harness, op_type: OperationType) -> None:
     await harness.start_worker()
     target = Target(harness.settings, harness.client, harness.http, worker_pids=[])
-    out = await run_bench(
-        BenchOptions(orders=30, op_type=OperationType.BULK_REFUND, skip_direct=True), target
+    out = await run_bench(BenchOptions(orders=20, op_type=op_type, skip_direct=True), target)
+    assert (out["type"], out["status"], out["success_count"], out["items_succeeded"]) == (
+        op_type.value,
+        "COMPLETED",
+        20,
+        20,
     )
-    assert (out["status"], out["success_count"], out["items_succeeded"]) == ("COMPLETED", 30, 30)
     assert out["direct_orders_per_s"] is None and out["ratio"] is None
     assert out["worker_peak_rss_mb"] is None  # nothing watched, nothing invented
-    assert (
-        await harness.count(ORDERS, ORDERS.c.tenant_id == out["tenant_id"], ORDERS.c.status == "REFUNDED")
-        == 30
-    )
+    tenant = ORDERS.c.tenant_id == out["tenant_id"]
+    assert await harness.count(ORDERS, tenant, EFFECTS[op_type]) == await harness.count(ORDERS, tenant) == 20
 
 
 def test_p95() -> None:
