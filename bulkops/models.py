@@ -397,6 +397,7 @@ class BulkOperationInput(BaseModel):
     failure_threshold: FailureThreshold | None = None
     notify_url: str | None = None
     initiated_by: str | None = None
+    created_at: datetime | None = None
     # Knobs a test (or an operator of a small cluster) may turn; defaults suit production.
     page_size: int = 500
     max_events_per_run: int = 8_000
@@ -511,6 +512,9 @@ class WebhookInput(BaseModel):
 class SlotRequest(BaseModel):
     tenant_id: str
     operation_id: uuid.UUID
+    # When the operation was accepted: the queue is served in this order, whatever order the
+    # requests arrive in.
+    created_at: datetime | None = None
     max_running: int | None = None
 
 
@@ -518,4 +522,4 @@ class CoordinatorState(BaseModel):
     tenant_id: str
     max_running: int
     running: list[uuid.UUID] = Field(default_factory=list)
-    queue: list[uuid.UUID] = Field(default_factory=list)
+    queue: list[SlotRequest] = Field(default_factory=list)

@@ -302,6 +302,7 @@ class OperationService:
             failure_threshold=row.failure_threshold,
             notify_url=row.notify_url,
             initiated_by=row.initiated_by,
+            created_at=row.created_at,
             max_events_per_run=self.settings.max_events_per_run,
             activity_max_attempts=self.settings.activity_max_attempts,
             activity_timeout_s=self.settings.activity_timeout_s,

@@ -158,7 +158,11 @@ class BulkOperationWorkflow:
             return
         await workflow.execute_activity_method(
             FairnessActivities.request_slot,
-            SlotRequest(tenant_id=self.inp.tenant_id, operation_id=self.inp.operation_id),
+            SlotRequest(
+                tenant_id=self.inp.tenant_id,
+                operation_id=self.inp.operation_id,
+                created_at=self.inp.created_at,
+            ),
             start_to_close_timeout=SHORT,
             retry_policy=BOOKKEEPING_RETRY,
         )

@@ -25,7 +25,9 @@ def coordinator_id(tenant_id: str) -> str:
     return f"bulk-tenant-{tenant_id}"
 
 
-@workflow.defn(name="TenantCoordinatorWorkflow")
+# Unsandboxed like BulkOperationWorkflow (and so no sandbox warm-up when a worker starts); it holds
+# only a queue and a set, and its histories replay in the fairness test.
+@workflow.defn(name="TenantCoordinatorWorkflow", sandboxed=False)
 class TenantCoordinatorWorkflow:
     @workflow.init
     def __init__(self, state: CoordinatorState) -> None:
@@ -36,15 +38,16 @@ class TenantCoordinatorWorkflow:
         if req.max_running:
             self.state.max_running = req.max_running
         # Idempotent: an activity retry may signal the same request twice.
-        if req.operation_id not in self.state.running and req.operation_id not in self.state.queue:
-            self.state.queue.append(req.operation_id)
+        queued = {q.operation_id for q in self.state.queue}
+        if req.operation_id not in self.state.running and req.operation_id not in queued:
+            self.state.queue.append(req)
+            self.state.queue.sort(key=lambda q: (q.created_at is None, q.created_at, str(q.operation_id)))
 
     @workflow.signal
     def release(self, operation_id: uuid.UUID) -> None:
         if operation_id in self.state.running:
             self.state.running.remove(operation_id)
-        if operation_id in self.state.queue:
-            self.state.queue.remove(operation_id)
+        self.state.queue = [q for q in self.state.queue if q.operation_id != operation_id]
 
     @workflow.query
     def snapshot(self) -> CoordinatorState:
@@ -70,7 +73,7 @@ class TenantCoordinatorWorkflow:
             except TimeoutError:
                 pass
             while self._grantable():
-                op_id = self.state.queue.pop(0)
+                op_id = self.state.queue.pop(0).operation_id
                 self.state.running.append(op_id)
                 try:
                     await workflow.get_external_workflow_handle(f"bulk-op-{op_id}").signal(
