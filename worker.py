@@ -44,15 +44,25 @@ async def build_worker(
         ops = OperationActivities(sessionmaker)
         fairness = FairnessActivities(client, settings)
         hooks = WebhookActivities(sessionmaker, settings, http)
+        # A worker runs workflows, activities, or both (the default). Split roles keep the light
+        # workflow work (and so progress queries) off the event loop that runs the orders.
+        role = settings.worker_role
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=WORKFLOWS,
+            workflows=WORKFLOWS if role in ("all", "workflows") else [],
             activities=[
                 orders.process_order,
-                ops.snapshot_selection, ops.fetch_targets, ops.set_status, ops.finalize_operation,
-                ops.record_failure, fairness.request_slot, hooks.deliver_webhook,
-            ],
+                ops.snapshot_selection,
+                ops.fetch_targets,
+                ops.set_status,
+                ops.finalize_operation,
+                ops.record_failure,
+                fairness.request_slot,
+                hooks.deliver_webhook,
+            ]
+            if role in ("all", "activities")
+            else [],
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_local_activities=settings.max_concurrent_activities,
             # An explicit build id spares the SDK hashing every loaded module at start-up (seconds).

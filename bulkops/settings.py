@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".bulkops"), alias="BULKOPS_DATA_DIR")
     db_pool_size: int = Field(default=20, ge=1, alias="BULKOPS_DB_POOL_SIZE")
     worker_metrics_port: int = Field(default=9464, alias="BULKOPS_WORKER_METRICS_PORT")
+    worker_role: Literal["all", "workflows", "activities"] = Field(default="all", alias="BULKOPS_WORKER_ROLE")
     max_concurrent_activities: int = Field(default=200, ge=1, alias="BULKOPS_MAX_CONCURRENT_ACTIVITIES")
     # Continue-as-new threshold per run; tests lower it to force several runs.
     max_events_per_run: int = Field(default=8_000, ge=200, le=10_000, alias="BULKOPS_MAX_EVENTS_PER_RUN")
