@@ -39,7 +39,8 @@ class WebhookActivities:
                 select(BulkOperation.__table__).where(BulkOperation.id == inp.operation_id)
             )).one()
             secret = await session.scalar(select(Tenant.webhook_secret).where(Tenant.id == inp.tenant_id))
-        body = operation_view(row, self.settings).model_dump_json().encode()
+        view = operation_view(row, self.settings, base=self.settings.api_base_url())
+        body = view.model_dump_json().encode()
         response = await self.http.post(
             inp.notify_url,
             content=body,

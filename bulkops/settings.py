@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     task_queue: str = Field(default="bulk-operations", alias="BULKOPS_TASK_QUEUE")
     api_host: str = Field(default="127.0.0.1", alias="BULKOPS_API_HOST")
     api_port: int = Field(default=8000, alias="BULKOPS_API_PORT")
+    # Base of absolute links where there is no request to take it from (the completion webhook).
+    public_api_url: str | None = Field(default=None, alias="BULKOPS_PUBLIC_API_URL")
     temporal_ui_url: str = Field(default="http://localhost:8233", alias="BULKOPS_TEMPORAL_UI_URL")
     tenant_max_running: int = Field(default=3, ge=1, alias="BULKOPS_TENANT_MAX_RUNNING")
 
@@ -50,6 +52,9 @@ class Settings(BaseSettings):
                 "BULKOPS_DATABASE_URL is not set (bulkops dev starts an embedded PostgreSQL and sets it)"
             )
         return self.database_url
+
+    def api_base_url(self) -> str:
+        return (self.public_api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     def operation_ui_url(self, workflow_id: str) -> str:
         base = self.temporal_ui_url.rstrip("/")

@@ -88,3 +88,5 @@ async def test_webhook_retried_until_accepted_exactly_once(harness: Harness) -> 
         row.total_count, row.processed_count, row.success_count, row.failed_count) == (5, 5, 4, 1)
     assert payload["errors"][0]["code"] == "ORDER_NOT_CANCELLABLE"
     assert payload["completed_at"] is not None
+    # Absolute links: the receiver has no request to resolve relative ones against.
+    assert payload["links"]["self"] == f"{h.settings.api_base_url()}/v1/bulk-operations/{op['id']}"
