@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from bulkops.tables import Order, Refund
 from tests.harness import Harness, Stack
 from tests.processes import WorkerProcess
+
+pytestmark = pytest.mark.faults
 
 
 async def test_refund_survives_worker_sigkill(stack: Stack, harness: Harness) -> None:
