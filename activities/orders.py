@@ -22,13 +22,7 @@ from bulkops.rules import decide
 
 
 def outcome_from_row(row: Any) -> OrderOutcome:
-    return OrderOutcome(
-        order_id=row.order_id,
-        status=ItemStatus(row.status),
-        error_code=ErrorCode(row.error_code) if row.error_code else None,
-        error_message=row.error_message,
-        retryable=row.retryable,
-    )
+    return _outcome(row.order_id, row.status, row.error_code, row.error_message, row.retryable)
 
 
 class OrderActivities:

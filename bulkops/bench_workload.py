@@ -28,7 +28,14 @@ from temporalio.testing import ActivityEnvironment
 from activities.orders import OrderActivities
 from bulkops.auth import create_tenant
 from bulkops.bench_stack import ROOT
-from bulkops.models import ItemStatus, OperationStatus, OperationType, OrderOutcome, ProcessOrderInput
+from bulkops.models import (
+    ItemStatus,
+    OperationStatus,
+    OperationType,
+    OrderOutcome,
+    ProcessOrderInput,
+    final_status,
+)
 from bulkops.tables import BulkOperation, Order
 
 log = logging.getLogger("bulkops.bench")
@@ -150,13 +157,7 @@ async def run_direct(
     await asyncio.gather(*(lane() for _ in range(min(lanes, len(ids)) or 1)))
     elapsed = time.perf_counter() - t0
     failed = len(ids) - ok
-    status = (
-        OperationStatus.COMPLETED
-        if not failed
-        else OperationStatus.PARTIAL_SUCCESS
-        if ok
-        else OperationStatus.FAILED
-    )
+    status = final_status(ok, failed)
     async with sm() as session, session.begin():
         await session.execute(
             update(BulkOperation)

@@ -74,6 +74,18 @@ class ErrorCode(StrEnum):
 
 FAILURE_THRESHOLD_EXCEEDED = "FAILURE_THRESHOLD_EXCEEDED"
 
+
+def final_status(
+    success_count: int, failed_count: int, *, cancelled: bool = False, threshold_tripped: bool = False
+) -> OperationStatus:
+    """The audit's rule: no failures → COMPLETED; some successes → PARTIAL_SUCCESS; else FAILED."""
+    if cancelled:
+        return OperationStatus.CANCELLED
+    if threshold_tripped or (failed_count and not success_count):
+        return OperationStatus.FAILED
+    return OperationStatus.PARTIAL_SUCCESS if failed_count else OperationStatus.COMPLETED
+
+
 ORDER_FIELDS = (
     "id",
     "tenant_id",

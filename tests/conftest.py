@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
-from bulkops.devstack.postgres import EmbeddedPostgres, free_port
-from bulkops.devstack.temporal import TemporalDevServer
-from bulkops.migrate import upgrade
 from bulkops.settings import Settings
 from bulkops.temporal_client import connect
-from tests.harness import Harness, Stack
+from tests.harness import Harness, Stack, embedded_stack
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,25 +29,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    root = Path(tempfile.mkdtemp(prefix="bulkops-test-"))
-    pg: EmbeddedPostgres | None = None
-    url = os.environ.get("BULKOPS_TEST_DATABASE_URL")
-    if not url:
-        pg = EmbeddedPostgres(root / "pg", free_port())
-        pg.start()
-        url = pg.url
-    upgrade(url)
-    temporal = TemporalDevServer(
-        root / "temporal" / "temporal.db", free_port(), log_file=root / "temporal.log"
-    )
-    temporal.start()
-    try:
-        yield Stack(root=root, database_url=url, temporal=temporal, postgres=pg)
-    finally:
-        temporal.stop()
-        if pg is not None:
-            pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with embedded_stack("bulkops-test-", os.environ.get("BULKOPS_TEST_DATABASE_URL")) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +24,9 @@ from activities.orders import OrderActivities
 from api.app import create_app
 from bulkops.auth import create_tenant
 from bulkops.db import make_engine, make_sessionmaker
-from bulkops.devstack.postgres import EmbeddedPostgres
+from bulkops.devstack.postgres import EmbeddedPostgres, free_port
 from bulkops.devstack.temporal import TemporalDevServer
+from bulkops.migrate import upgrade
 from bulkops.models import TERMINAL_STATUSES, OperationStatus
 from bulkops.settings import Settings
 from bulkops.tables import ITEMS, OPERATIONS, ORDERS, REFUNDS
@@ -33,6 +36,29 @@ ORDERS = ORDERS
 ITEMS = ITEMS
 REFUNDS = REFUNDS
 OPS = OPERATIONS
+
+
+@contextlib.contextmanager
+def embedded_stack(prefix: str, database_url: str | None = None) -> Iterator[Stack]:
+    """A throwaway PostgreSQL (unless `database_url` is given) and a file-backed Temporal dev server."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    pg: EmbeddedPostgres | None = None
+    if not database_url:
+        pg = EmbeddedPostgres(root / "pg", free_port())
+        pg.start()
+        database_url = pg.url
+    temporal = TemporalDevServer(
+        root / "temporal" / "temporal.db", free_port(), log_file=root / "temporal.log"
+    )
+    try:
+        upgrade(database_url)
+        temporal.start()
+        yield Stack(root=root, database_url=database_url, temporal=temporal, postgres=pg)
+    finally:
+        temporal.stop()
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass

@@ -9,6 +9,7 @@ exact — well before a run's history nears 10,000 events.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         SnapshotInput,
         Target,
         WebhookInput,
+        final_status,
     )
     from workflows.progress import ProgressTracker
     from workflows.search_attributes import OPERATION_STATUS
@@ -69,7 +71,7 @@ class BulkOperationWorkflow:
         self.cancel_requested = False
         self.threshold_tripped = False
         self.finalized = False
-        self.page: list[Target] = []
+        self.page: deque[Target] = deque()
         self.scheduled_this_run = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.run_start_length = 0
@@ -136,7 +138,7 @@ class BulkOperationWorkflow:
                 retry_policy=BOOKKEEPING_RETRY,
             )
             self.s.total_count = snap.total_count
-            self.t.publish(inp)
+            self.t.touch(workflow.now())
             await self._wait_for_slot()
             if not self.cancel_requested:
                 self.s.started_at = workflow.now()
@@ -204,7 +206,7 @@ class BulkOperationWorkflow:
                     start_to_close_timeout=SHORT,
                     retry_policy=BOOKKEEPING_RETRY,
                 )
-                self.page = result.targets
+                self.page = deque(result.targets)
                 if not self.page:
                     return False
             await workflow.wait_condition(
@@ -216,7 +218,7 @@ class BulkOperationWorkflow:
             )
             if self.s.status != OperationStatus.PROCESSING or not self._may_schedule():
                 continue
-            target = self.page.pop(0)
+            target = self.page.popleft()
             self.s.cursor_seq = target.seq
             self.scheduled_this_run += 1
             self.in_flight += 1
@@ -321,14 +323,12 @@ class BulkOperationWorkflow:
 
     async def _finish(self) -> Progress:
         s = self.s
-        if self.cancel_requested:
-            final = OperationStatus.CANCELLED
-        elif self.threshold_tripped or (s.failed_count and not s.success_count):
-            final = OperationStatus.FAILED
-        elif s.failed_count:
-            final = OperationStatus.PARTIAL_SUCCESS
-        else:
-            final = OperationStatus.COMPLETED
+        final = final_status(
+            s.success_count,
+            s.failed_count,
+            cancelled=self.cancel_requested,
+            threshold_tripped=self.threshold_tripped,
+        )
         now = workflow.now()
         await workflow.execute_activity_method(
             OperationActivities.finalize_operation,

@@ -36,9 +36,6 @@ class ProgressTracker:
         if continuing:
             self.s.runs += 1
 
-    def publish(self, inp: BulkOperationInput) -> None:
-        self.touch(workflow.now())
-
     def touch(self, now: datetime) -> None:
         s = self.s
         active = s.active_seconds + ((now - self.resumed_at).total_seconds() if self.resumed_at else 0.0)

@@ -3,39 +3,21 @@ Temporal dev server (free ports, a temporary directory), so stopping them distur
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
-from bulkops.devstack.postgres import EmbeddedPostgres, free_port
-from bulkops.devstack.temporal import TemporalDevServer
-from bulkops.migrate import upgrade
 from bulkops.settings import Settings
 from bulkops.temporal_client import connect
-from tests.harness import Harness, Stack
+from tests.harness import Harness, Stack, embedded_stack
 
 
 @pytest.fixture(scope="module")
 def fault_stack() -> Iterator[Stack]:
-    root = Path(tempfile.mkdtemp(prefix="bulkops-faults-"))
-    pg = EmbeddedPostgres(root / "pg", free_port())
-    pg.start()
-    temporal = TemporalDevServer(
-        root / "temporal" / "temporal.db", free_port(), log_file=root / "temporal.log"
-    )
-    try:
-        upgrade(pg.url)
-        temporal.start()
-        yield Stack(root=root, database_url=pg.url, temporal=temporal, postgres=pg)
-    finally:
-        temporal.stop()
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with embedded_stack("bulkops-faults-") as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
