@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -20,7 +19,8 @@ from activities.fairness import FairnessActivities
 from activities.operations import OperationActivities
 from activities.orders import OrderActivities
 from activities.webhooks import WebhookActivities
-from bulkops.db import make_engine, make_sessionmaker
+from bulkops import aio
+from bulkops.db import make_engine, make_order_pool, make_sessionmaker
 from bulkops.metrics import MetricsInterceptor, start_metrics_server
 from bulkops.settings import Settings
 from bulkops.temporal_client import connect
@@ -39,8 +39,12 @@ async def build_worker(
     """Everything a worker needs, torn down in reverse. Tests pass their own `order_activities`."""
     engine = make_engine(settings)
     sessionmaker = make_sessionmaker(engine)
-    async with httpx.AsyncClient() as http:
-        orders = order_activities or OrderActivities(sessionmaker)
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient())
+        if order_activities is None:
+            pool = await stack.enter_async_context(make_order_pool(settings))
+            order_activities = OrderActivities(pool)
+        orders = order_activities
         ops = OperationActivities(sessionmaker)
         fairness = FairnessActivities(client, settings)
         hooks = WebhookActivities(sessionmaker, settings, http)
@@ -86,7 +90,7 @@ async def run_worker(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_worker(Settings()))
+    aio.run(run_worker(Settings()))
 
 
 if __name__ == "__main__":

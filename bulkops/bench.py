@@ -31,9 +31,10 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
 
+from bulkops import aio
 from bulkops.bench_stack import RssSampler, embedded_stack, find_worker_pids, running_stack_settings
 from bulkops.bench_workload import (
     PARAMETERS,
@@ -151,14 +152,6 @@ async def run_temporal(
     }
 
 
-def _lanes(engine: AsyncEngine, opts: BenchOptions) -> int:
-    """The baseline's concurrency: `max_concurrency`, but no more than the connection pool holds — a
-    plain loop would be written so, and more lanes only queue on the pool (which slows it down)."""
-    pool = engine.pool
-    connections = pool.size() + max(int(getattr(pool, "_max_overflow", 0)), 0)  # type: ignore[attr-defined]
-    return max(1, min(opts.max_concurrency, connections))
-
-
 async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
     engine = make_engine(target.settings)
     sm = make_sessionmaker(engine)
@@ -175,7 +168,7 @@ async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
         temporal = await run_temporal(opts, target, sm, key)
         log.info("through Temporal: %s", temporal)
         direct = (
-            await run_direct(sm, direct_tenant, opts.op_type, opts.max_concurrency, _lanes(engine, opts))
+            await run_direct(sm, target.settings, direct_tenant, opts.op_type, opts.max_concurrency)
             if direct_tenant
             else {}
         )
@@ -232,14 +225,14 @@ def bench(
         signal.signal(signal.SIGTERM, _interrupt)
     if embedded:
         with embedded_stack() as stack:
-            return asyncio.run(_bench_on(opts, stack.settings, stack.api_url, [stack.worker.pid], stack))
+            return aio.run(_bench_on(opts, stack.settings, stack.api_url, [stack.worker.pid], stack))
     settings = running_stack_settings(settings or Settings())
     settings.require_database_url()
     pids = find_worker_pids(settings)
     if not pids:
         log.warning("no worker process found (worker.py / bulkops worker / bulkops dev): no RSS reported")
     url = api_url or f"http://{settings.api_host}:{settings.api_port}"
-    return asyncio.run(_bench_on(opts, settings, url, pids))
+    return aio.run(_bench_on(opts, settings, url, pids))
 
 
 def run_command(

@@ -28,6 +28,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.orders import OrderActivities
 from bulkops.auth import create_tenant
 from bulkops.bench_stack import ROOT
+from bulkops.db import make_order_pool
 from bulkops.models import (
     ItemStatus,
     OperationStatus,
@@ -36,6 +37,7 @@ from bulkops.models import (
     ProcessOrderInput,
     final_status,
 )
+from bulkops.settings import Settings
 from bulkops.tables import BulkOperation, Order
 
 log = logging.getLogger("bulkops.bench")
@@ -87,9 +89,13 @@ def statuses_for(op_type: OperationType) -> list[str]:
 
 
 async def run_direct(
-    sm: async_sessionmaker, tenant: str, op_type: OperationType, max_concurrency: int, lanes: int
+    sm: async_sessionmaker, settings: Settings, tenant: str, op_type: OperationType, max_concurrency: int
 ) -> dict[str, Any]:
-    """The baseline: the same per-order transaction in a plain loop, with a summary row so FKs hold."""
+    """The baseline: the same per-order transaction in a plain loop, with a summary row so FKs hold.
+
+    As many lanes as `max_concurrency`, but no more than the worker's order pool holds (a plain loop
+    would be written so; more lanes only queue on the pool), on a pool of that size."""
+    lanes = max(1, min(max_concurrency, settings.db_pool_size))
     op_id = uuid.uuid4()
     params = PARAMETERS[op_type]
     async with sm() as session, session.begin():
@@ -108,7 +114,9 @@ async def run_direct(
                 started_at=datetime.now(UTC),
             )
         )
-    acts = OrderActivities(sm)
+    pool = make_order_pool(settings, size=lanes)
+    await pool.open(wait=True)
+    acts = OrderActivities(pool)
     env: ActivityEnvironment | None = None
 
     async def call(inp: ProcessOrderInput) -> OrderOutcome:
@@ -154,8 +162,11 @@ async def run_direct(
             )
             ok += out.status == ItemStatus.SUCCEEDED
 
-    await asyncio.gather(*(lane() for _ in range(min(lanes, len(ids)) or 1)))
-    elapsed = time.perf_counter() - t0
+    try:
+        await asyncio.gather(*(lane() for _ in range(min(lanes, len(ids)) or 1)))
+        elapsed = time.perf_counter() - t0
+    finally:
+        await pool.close()
     failed = len(ids) - ok
     status = final_status(ok, failed)
     async with sm() as session, session.begin():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from bulkops import cli_api, cli_watch
+from bulkops import aio, cli_api, cli_watch
 from bulkops.models import OrderStatus
 from bulkops.settings import Settings
 
@@ -128,7 +128,7 @@ def worker(parent_pid: ParentPid = None) -> None:
             pass
 
     try:
-        asyncio.run(main())
+        aio.run(main())
     except KeyboardInterrupt:
         pass
 

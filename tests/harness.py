@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio.client import Client
@@ -23,7 +24,7 @@ from temporalio.worker import Worker
 from activities.orders import OrderActivities
 from api.app import create_app
 from bulkops.auth import create_tenant
-from bulkops.db import make_engine, make_sessionmaker
+from bulkops.db import make_engine, make_order_pool, make_sessionmaker
 from bulkops.devstack.postgres import EmbeddedPostgres, free_port
 from bulkops.devstack.temporal import TemporalDevServer
 from bulkops.migrate import upgrade
@@ -94,6 +95,7 @@ class Harness:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker
     http: httpx.AsyncClient
+    order_pool: AsyncConnectionPool
     tenants: list[Tenant] = field(default_factory=list)
     app: Any = None
     worker_task: asyncio.Task[None] | None = None
@@ -105,10 +107,10 @@ class Harness:
     async def open(cls, stack: Stack, client: Client, settings: Settings) -> AsyncIterator[Harness]:
         engine = make_engine(settings, pool_size=5)
         app = create_app(settings)
-        async with app.router.lifespan_context(app):
+        async with app.router.lifespan_context(app), make_order_pool(settings, size=10) as pool:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bulkops.test") as http:
-                h = cls(stack, client, settings, engine, make_sessionmaker(engine), http, app=app)
+                h = cls(stack, client, settings, engine, make_sessionmaker(engine), http, pool, app=app)
                 try:
                     yield h
                 finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
 from activities.orders import OrderActivities
@@ -14,8 +15,8 @@ from bulkops.models import OrderOutcome, ProcessOrderInput
 class SlowOrders(OrderActivities):
     """Each order takes `delay` seconds, so a test can act while the operation runs."""
 
-    def __init__(self, sessionmaker: object, delay: float) -> None:
-        super().__init__(sessionmaker)  # type: ignore[arg-type]
+    def __init__(self, pool: AsyncConnectionPool, delay: float) -> None:
+        super().__init__(pool)
         self.delay = delay
 
     @activity.defn(name="process_order")
@@ -30,12 +31,12 @@ class FlakyOrders(OrderActivities):
 
     def __init__(
         self,
-        sessionmaker: object,
+        pool: AsyncConnectionPool,
         always_fail: set[uuid.UUID],
         fail_once: set[uuid.UUID] | None = None,
         delay: float = 0.0,
     ) -> None:
-        super().__init__(sessionmaker)  # type: ignore[arg-type]
+        super().__init__(pool)
         self.always_fail = always_fail
         self.fail_once = fail_once or set()
         self.delay = delay

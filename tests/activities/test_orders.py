@@ -27,7 +27,7 @@ async def test_a_repeated_refund_attempt_refunds_once(harness: Harness) -> None:
     a = await h.tenant()
     [order] = await h.seed(a, 1, status="PAID", total_cents=3000)
     op_id = await _operation(h, a.id, OperationType.BULK_REFUND)
-    acts = OrderActivities(h.sessionmaker)
+    acts = OrderActivities(h.order_pool)
     inp = ProcessOrderInput(operation_id=op_id, tenant_id=a.id, operation_type=OperationType.BULK_REFUND,
                             order_id=order, seq=1, parameters={"reason": "r", "amount_cents": 1000})
     # Concurrent attempts (a worker thought dead and its replacement) and a later retry.
@@ -46,7 +46,7 @@ async def test_unknown_and_foreign_orders_read_alike(harness: Harness) -> None:
     a, b = await h.tenant(), await h.tenant()
     [foreign] = await h.seed(b, 1, status="PAID")
     op_id = await _operation(h, a.id, OperationType.BULK_CANCEL)
-    acts = OrderActivities(h.sessionmaker)
+    acts = OrderActivities(h.order_pool)
     outcomes = []
     for seq, oid in enumerate([foreign, uuid.uuid4()], start=1):
         inp = ProcessOrderInput(operation_id=op_id, tenant_id=a.id, operation_type=OperationType.BULK_CANCEL,

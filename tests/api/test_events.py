@@ -71,7 +71,7 @@ async def read_events(base: str, tenant: Tenant, op_id: str, limit: float = 120)
 
 async def test_events_stream_progress_then_one_completed(harness: Harness) -> None:
     h = harness
-    await h.start_worker(SlowOrders(h.sessionmaker))
+    await h.start_worker(SlowOrders(h.order_pool))
     a = await h.tenant("acme")
     paid = await h.seed(a, 60)
     cancelled = await h.seed(a, 5, status="CANCELLED")

@@ -19,7 +19,7 @@ async def test_counts_survive_many_runs(
         update={"max_events_per_run": 300, "local_activities": local_activities}
     )
     async with Harness.open(stack, client, settings) as h:
-        await h.start_worker(SlowOrders(h.sessionmaker, delay=0.005))
+        await h.start_worker(SlowOrders(h.order_pool, delay=0.005))
         a = await h.tenant()
         good = await h.seed(a, 350)
         bad = await h.seed(a, 50, status="DELIVERED")

@@ -14,7 +14,7 @@ from tests.support import FlakyOrders, SlowOrders
 
 async def test_pause_freezes_counters_and_resume_finishes_exactly(harness: Harness) -> None:
     h = harness
-    await h.start_worker(SlowOrders(h.sessionmaker, delay=0.05))
+    await h.start_worker(SlowOrders(h.order_pool, delay=0.05))
     a = await h.tenant()
     ids = await h.seed(a, 200)
     op = await h.start(
@@ -53,7 +53,7 @@ async def test_pause_freezes_counters_and_resume_finishes_exactly(harness: Harne
 
 async def test_cancel_mid_run_touches_nothing_unprocessed(harness: Harness) -> None:
     h = harness
-    await h.start_worker(SlowOrders(h.sessionmaker, delay=0.05))
+    await h.start_worker(SlowOrders(h.order_pool, delay=0.05))
     a = await h.tenant()
     ids = await h.seed(a, 200, status="PAID", total_cents=1000)
     op = await h.start(
@@ -120,7 +120,7 @@ async def test_retry_reruns_exactly_the_retryable_failures(harness: Harness) -> 
     ok = await h.seed(a, 5, status="PAID")
     flaky = await h.seed(a, 3, status="PAID")
     shipped = await h.seed(a, 2, status="SHIPPED")
-    activities = FlakyOrders(h.sessionmaker, always_fail=set(flaky))
+    activities = FlakyOrders(h.order_pool, always_fail=set(flaky))
     await h.start_worker(activities)
     op = await h.start(
         a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ok + flaky + shipped]}
@@ -156,7 +156,7 @@ async def test_retry_reruns_exactly_the_retryable_failures(harness: Harness) -> 
 
 async def test_retry_of_running_operation_is_409(harness: Harness) -> None:
     h = harness
-    await h.start_worker(SlowOrders(h.sessionmaker, delay=0.05))
+    await h.start_worker(SlowOrders(h.order_pool, delay=0.05))
     a = await h.tenant()
     ids = await h.seed(a, 100)
     op = await h.start(

@@ -18,7 +18,7 @@ async def test_tenant_cap_holds_and_other_tenants_are_not_blocked(
 ) -> None:
     settings = harness.settings.model_copy(update={"tenant_max_running": 2})
     async with Harness.open(stack, client, settings) as h:
-        await h.start_worker(SlowOrders(h.sessionmaker, delay=0.02))
+        await h.start_worker(SlowOrders(h.order_pool, delay=0.02))
         a, b = await h.tenant("busy"), await h.tenant("quiet")
         a_ids = [await h.seed(a, 30) for _ in range(5)]
         b_ids = [await h.seed(b, 30) for _ in range(2)]

@@ -15,7 +15,7 @@ from worker import WORKFLOWS
 async def test_histories_replay_deterministically(harness: Harness, local_activities: bool) -> None:
     h = harness
     h.configure(local_activities=local_activities)
-    await h.start_worker(SlowOrders(h.sessionmaker, delay=0.02))
+    await h.start_worker(SlowOrders(h.order_pool, delay=0.02))
     a = await h.tenant()
     ids = await h.seed(a, 40) + await h.seed(a, 5, status="SHIPPED")
     op = await h.start(
