@@ -51,7 +51,7 @@ from bulkops.bench_workload import (
     wait_terminal,
 )
 from bulkops.db import make_engine, make_sessionmaker
-from bulkops.models import ItemStatus, OperationType
+from bulkops.models import DEFAULT_MAX_CONCURRENCY, ItemStatus, OperationType
 from bulkops.settings import Settings
 from bulkops.tables import BulkOperation, BulkOperationItem
 from bulkops.temporal_client import connect
@@ -65,7 +65,7 @@ OPS, ITEMS = BulkOperation.__table__, BulkOperationItem.__table__
 class BenchOptions:
     orders: int
     op_type: OperationType = OperationType.BULK_CANCEL
-    max_concurrency: int = 200
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     skip_direct: bool = False
     poll_hz: float = 10.0
     timeout_s: float | None = None  # default: as if it ran at only 5 orders/s, and at least 10 min
@@ -241,7 +241,7 @@ def run_command(
     *,
     embedded: bool = False,
     api_url: str | None = None,
-    max_concurrency: int = 200,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     skip_direct: bool = False,
 ) -> int:
     """`bulkops bench` / `python -m bulkops.bench`: the JSON line on stdout, logs on stderr; exit code."""

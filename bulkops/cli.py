@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from bulkops import aio, cli_api, cli_watch
-from bulkops.models import OrderStatus
+from bulkops.models import DEFAULT_MAX_CONCURRENCY, OrderStatus
 from bulkops.settings import Settings
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ def bench(
     api_url: Annotated[str | None, typer.Option(envvar="BULKOPS_API_URL", help="the running API")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="BULKOPS_API_KEY", help="unused: the bench makes "
                                                 "its own tenant and key")] = None,
-    max_concurrency: Annotated[int, typer.Option(min=1, max=500)] = 200,
+    max_concurrency: Annotated[int, typer.Option(min=1, max=500)] = DEFAULT_MAX_CONCURRENCY,
     skip_direct: Annotated[bool, typer.Option("--skip-direct", help="skip the plain-loop baseline")] = False,
 ) -> None:
     """Run an operation end to end and the same work as a plain asyncio loop; print one JSON line."""

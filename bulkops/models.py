@@ -234,12 +234,16 @@ class Selection(BaseModel):
 # --- HTTP shapes -----------------------------------------------------------------------------------
 
 
+# What an operation gets unless its creator asks otherwise (and what `bulkops bench` measures).
+DEFAULT_MAX_CONCURRENCY = 50
+
+
 class BulkOperationCreate(_Strict):
     operation_type: OperationType
     order_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=MAX_ORDER_IDS)
     filter: OrderFilter | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
-    max_concurrency: int = Field(default=50, ge=1, le=500)
+    max_concurrency: int = Field(default=DEFAULT_MAX_CONCURRENCY, ge=1, le=500)
     failure_threshold: FailureThreshold | None = None
     dry_run: bool = False
     notify_url: HttpUrl | None = None
@@ -405,7 +409,7 @@ class BulkOperationInput(BaseModel):
     tenant_id: str
     operation_type: OperationType
     parameters: dict[str, Any]
-    max_concurrency: int = 50
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     failure_threshold: FailureThreshold | None = None
     notify_url: str | None = None
     initiated_by: str | None = None
