@@ -13,8 +13,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from bulkops.models import WebhookInput
+from bulkops.netpolicy import UnsafeUrl, check_webhook_url
 from bulkops.settings import Settings
 from bulkops.tables import BulkOperation, Tenant
 from bulkops.views import operation_view
@@ -34,6 +36,11 @@ class WebhookActivities:
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, inp: WebhookInput) -> int:
+        try:
+            # Again at delivery: the name may resolve elsewhere now than when the operation was created.
+            await check_webhook_url(inp.notify_url, allow_private=self.settings.webhook_allow_private)
+        except UnsafeUrl as exc:
+            raise ApplicationError(f"webhook not sent: {exc}", type="UnsafeUrl", non_retryable=True) from exc
         async with self.sessionmaker() as session:
             row = (await session.execute(
                 select(BulkOperation.__table__).where(BulkOperation.id == inp.operation_id)

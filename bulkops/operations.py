@@ -32,6 +32,7 @@ from bulkops.models import (
     OperationType,
     Progress,
 )
+from bulkops.netpolicy import check_webhook_url
 from bulkops.rules import rule_sql
 from bulkops.settings import Settings
 from bulkops.tables import (
@@ -98,6 +99,8 @@ class OperationService:
             existing = await self._by_idempotency_key(tenant_id, idempotency_key)
             if existing is not None:
                 return await self._replay(existing, digest)
+        if body.notify_url is not None:
+            await check_webhook_url(str(body.notify_url), allow_private=self.settings.webhook_allow_private)
         selection: dict[str, Any] = (
             {"order_ids_count": len(body.order_ids)}
             if body.order_ids is not None

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     local_activities: bool = Field(default=False, alias="BULKOPS_LOCAL_ACTIVITIES")
     activity_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_ACTIVITY_TIMEOUT_S")
     webhook_timeout_s: float = Field(default=10.0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
+    # Webhooks to loopback, private and link-local addresses (off: server-side request forgery).
+    webhook_allow_private: bool = Field(default=False, alias="BULKOPS_WEBHOOK_ALLOW_PRIVATE")
     max_body_bytes: int = Field(default=2_000_000, alias="BULKOPS_MAX_BODY_BYTES")
     # Ports of the embedded services `bulkops dev` starts (the API port is BULKOPS_API_PORT).
     dev_temporal_port: int = Field(default=7233, alias="BULKOPS_DEV_TEMPORAL_PORT")

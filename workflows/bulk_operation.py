@@ -390,5 +390,5 @@ class BulkOperationWorkflow:
                 ),
                 summary=f"webhook {self.inp.notify_url}",
             )
-        except ActivityError:
-            workflow.logger.error("operation %s: webhook gave up after 24 h", self.inp.operation_id)
+        except ActivityError as err:
+            workflow.logger.error("operation %s: webhook not delivered: %s", self.inp.operation_id, err.cause)

@@ -48,9 +48,16 @@ async def _pages(sessionmaker: async_sessionmaker, operation_id: uuid.UUID) -> A
         after = rows[-1].seq
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP):
+# a customer who names themselves "=HYPERLINK(…)" must not get code into support's spreadsheet.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value  # shown as text; NDJSON keeps the value exactly
     return value  # None is written as an empty cell
 
 

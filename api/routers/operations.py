@@ -26,6 +26,7 @@ from bulkops.models import (
     OperationStatus,
     OperationType,
 )
+from bulkops.netpolicy import UnsafeUrl
 from bulkops.operations import Conflict, NotFound
 from bulkops.pagination import BadCursor, decode_cursor, encode_cursor
 from bulkops.tables import ITEMS, OPERATIONS
@@ -66,6 +67,9 @@ async def create_operation(
         )
     except Conflict as exc:
         raise Problem(409, str(exc)) from None
+    except UnsafeUrl as exc:
+        error = {"loc": ["body", "notify_url"], "msg": str(exc), "type": "unsafe_url"}
+        raise Problem(422, f"notify_url: {exc}", errors=[error]) from None
     if accepted.created:
         record_started(accepted.row.operation_type)
     view = operation_view(accepted.row, settings, base=base)

@@ -93,3 +93,22 @@ async def test_export_of_other_operation_types_is_409(harness: Harness) -> None:
     assert r.status_code == 409
     assert "BULK_EXPORT" in r.json()["detail"]
     assert (await a.get(f"/v1/bulk-operations/{uuid.uuid4()}/export")).status_code == 404
+
+
+async def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_as_text(harness: Harness) -> None:
+    h = harness
+    await h.start_worker()
+    a = await h.tenant("acme")
+    hostile = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "plain note"]
+    ids = [(await h.seed(a, 1, note=note))[0] for note in hostile]
+    for fmt in ("csv", "jsonl"):
+        op = await h.start(a, {"operation_type": "BULK_EXPORT", "order_ids": [str(i) for i in ids],
+                               "parameters": {"format": fmt, "fields": ["id", "note", "total_cents"]}})
+        assert (await h.wait_end(a, op["id"]))["status"] == "COMPLETED"
+        r = await a.get(f"/v1/bulk-operations/{op['id']}/export")
+        if fmt == "csv":
+            rows = list(csv.reader(io.StringIO(r.text)))[1:]
+            assert [row[1] for row in rows] == ["'" + n for n in hostile[:5]] + ["plain note"]
+            assert all(not row[2].startswith("'") for row in rows)  # numbers are left alone
+        else:  # NDJSON is data, not a spreadsheet: values exactly as stored
+            assert [json.loads(line)["note"] for line in r.text.splitlines()] == hostile

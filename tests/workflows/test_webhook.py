@@ -57,6 +57,7 @@ async def receiver(refuse: int) -> AsyncIterator[tuple[Receiver, str]]:
 
 async def test_webhook_retried_until_accepted_exactly_once(harness: Harness) -> None:
     h = harness
+    h.configure(webhook_allow_private=True)  # the receiver is on loopback
     await h.start_worker()
     a = await h.tenant("acme")
     paid = await h.seed(a, 4)
