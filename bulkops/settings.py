@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9464, alias="BULKOPS_WORKER_METRICS_PORT")
     worker_role: Literal["all", "workflows", "activities"] = Field(default="all", alias="BULKOPS_WORKER_ROLE")
     max_concurrent_activities: int = Field(default=200, ge=1, alias="BULKOPS_MAX_CONCURRENT_ACTIVITIES")
+    # Activities a workflow task may hand straight back to this worker (eager dispatch: no matching
+    # round trip, no separate "started" write); 0 sends every activity through the task queue.
+    eager_activities: int = Field(default=50, ge=0, alias="BULKOPS_EAGER_ACTIVITIES")
     # Continue-as-new threshold per run; tests lower it to force several runs.
     max_events_per_run: int = Field(default=8_000, ge=200, le=10_000, alias="BULKOPS_MAX_EVENTS_PER_RUN")
     activity_max_attempts: int = Field(default=5, ge=1, alias="BULKOPS_ACTIVITY_MAX_ATTEMPTS")

@@ -14,6 +14,7 @@ from bulkops.devstack.postgres import port_open
 
 log = logging.getLogger(__name__)
 
+MAX_BUFFERED_EVENTS = 2000
 SEARCH_ATTRIBUTES = {"TenantId": "Keyword", "BulkOperationType": "Keyword", "BulkOperationStatus": "Keyword"}
 
 
@@ -66,6 +67,12 @@ class TemporalDevServer:
             "matching.numTaskqueueWritePartitions=1",
             "--dynamic-config-value",
             "system.enableActivityEagerExecution=true",
+            # A started workflow task is force-failed once more than this many events (two per
+            # completed activity) arrive while it runs; the worker then replays the whole run,
+            # which makes the next task slower still. The default (100) tipped operations with a
+            # `max_concurrency` over 50 into that spiral on a busy box.
+            "--dynamic-config-value",
+            f"history.maximumBufferedEventsBatch={MAX_BUFFERED_EVENTS}",
             # WAL journaling: durable across a crash of the server process, far fewer fsyncs.
             "--sqlite-pragma",
             "journal_mode=wal",
