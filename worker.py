@@ -63,6 +63,7 @@ async def build_worker(
                 ops.finalize_operation,
                 ops.record_failure,
                 fairness.request_slot,
+                fairness.closed_slot_holders,
                 hooks.deliver_webhook,
             ]
             if role in ("all", "activities")

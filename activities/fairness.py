@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from temporalio import activity
-from temporalio.client import Client
+import uuid
 
-from bulkops.models import CoordinatorState, SlotRequest
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from bulkops.models import CoordinatorState, HolderCheck, SlotRequest
 from bulkops.settings import Settings
 
 
@@ -18,13 +21,38 @@ class FairnessActivities:
     async def request_slot(self, req: SlotRequest) -> None:
         from workflows.tenant_coordinator import TenantCoordinatorWorkflow, coordinator_id
 
-        req = req.model_copy(update={"max_running": req.max_running or self.settings.tenant_max_running})
+        req = req.model_copy(
+            update={
+                "max_running": req.max_running or self.settings.tenant_max_running,
+                "holder_check_s": self.settings.tenant_slot_check_s,
+            }
+        )
         await self.client.start_workflow(
             TenantCoordinatorWorkflow.run,
-            CoordinatorState(tenant_id=req.tenant_id, max_running=req.max_running or 1),
+            CoordinatorState(
+                tenant_id=req.tenant_id,
+                max_running=req.max_running or 1,
+                holder_check_s=self.settings.tenant_slot_check_s,
+            ),
             id=coordinator_id(req.tenant_id),
             task_queue=self.settings.task_queue,
             start_signal="request",
             start_signal_args=[req],
             static_summary=f"fairness coordinator · tenant {req.tenant_id}",
         )
+
+    @activity.defn(name="closed_slot_holders")
+    async def closed_slot_holders(self, check: HolderCheck) -> list[uuid.UUID]:
+        """The slot holders whose workflow no longer runs (terminated, timed out, or gone)."""
+        closed = []
+        for op_id in check.operation_ids:
+            try:
+                desc = await self.client.get_workflow_handle(f"bulk-op-{op_id}").describe()
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise  # transient: Temporal retries the activity
+                closed.append(op_id)
+                continue
+            if desc.status != WorkflowExecutionStatus.RUNNING:
+                closed.append(op_id)
+        return closed

@@ -532,6 +532,7 @@ class SlotRequest(BaseModel):
     # requests arrive in.
     created_at: datetime | None = None
     max_running: int | None = None
+    holder_check_s: float | None = None
 
 
 class CoordinatorState(BaseModel):
@@ -539,3 +540,10 @@ class CoordinatorState(BaseModel):
     max_running: int
     running: list[uuid.UUID] = Field(default_factory=list)
     queue: list[SlotRequest] = Field(default_factory=list)
+    # While operations wait and every slot is taken, how often to check that the holders still run
+    # (one terminated in the Temporal UI never sends `release`).
+    holder_check_s: float = 60.0
+
+
+class HolderCheck(BaseModel):
+    operation_ids: list[uuid.UUID]

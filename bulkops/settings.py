@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     public_api_url: str | None = Field(default=None, alias="BULKOPS_PUBLIC_API_URL")
     temporal_ui_url: str = Field(default="http://localhost:8233", alias="BULKOPS_TEMPORAL_UI_URL")
     tenant_max_running: int = Field(default=3, ge=1, alias="BULKOPS_TENANT_MAX_RUNNING")
+    # How soon a slot held by an operation that was terminated (not ended by bulkops) is reclaimed.
+    tenant_slot_check_s: float = Field(default=60.0, gt=0, alias="BULKOPS_TENANT_SLOT_CHECK_S")
 
     data_dir: Path = Field(default=Path(".bulkops"), alias="BULKOPS_DATA_DIR")
     db_pool_size: int = Field(default=20, ge=1, alias="BULKOPS_DB_POOL_SIZE")

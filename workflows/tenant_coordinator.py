@@ -16,7 +16,8 @@ from temporalio import workflow
 from workflows import bulk_operation
 
 with workflow.unsafe.imports_passed_through():
-    from bulkops.models import CoordinatorState, SlotRequest
+    from activities.fairness import FairnessActivities
+    from bulkops.models import CoordinatorState, HolderCheck, SlotRequest
 
 COORDINATOR_HISTORY_LIMIT = 2_000
 
@@ -37,6 +38,8 @@ class TenantCoordinatorWorkflow:
     def request(self, req: SlotRequest) -> None:
         if req.max_running:
             self.state.max_running = req.max_running
+        if req.holder_check_s:
+            self.state.holder_check_s = req.holder_check_s
         # Idempotent: an activity retry may signal the same request twice.
         queued = {q.operation_id for q in self.state.queue}
         if req.operation_id not in self.state.running and req.operation_id not in queued:
@@ -56,6 +59,22 @@ class TenantCoordinatorWorkflow:
     def _grantable(self) -> bool:
         return bool(self.state.queue) and len(self.state.running) < self.state.max_running
 
+    def _blocked(self) -> bool:
+        return bool(self.state.queue) and not self._grantable()
+
+    async def _reclaim_slots(self) -> None:
+        """Free the slots of holders that no longer run: `release` never comes from an operation that
+        was terminated from outside, and without this its tenant would wait behind it forever."""
+        closed = await workflow.execute_activity_method(
+            FairnessActivities.closed_slot_holders,
+            HolderCheck(operation_ids=list(self.state.running)),
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        for op_id in closed:
+            if op_id in self.state.running:
+                workflow.logger.warning("operation %s no longer runs; freeing its slot", op_id)
+                self.state.running.remove(op_id)
+
     def _history_full(self) -> bool:
         info = workflow.info()
         return (
@@ -66,12 +85,21 @@ class TenantCoordinatorWorkflow:
     @workflow.run
     async def run(self, state: CoordinatorState) -> None:
         while True:
+            blocked = self._blocked()
+
+            def woken(was: bool = blocked) -> bool:
+                # A change of `blocked` wakes it too: it decides the timeout (the holder check runs
+                # only while someone waits).
+                return self._grantable() or self._history_full() or self._blocked() != was
+
             try:
                 await workflow.wait_condition(
-                    lambda: self._grantable() or self._history_full(), timeout=timedelta(hours=1)
+                    woken,
+                    timeout=timedelta(seconds=self.state.holder_check_s) if blocked else timedelta(hours=1),
                 )
             except TimeoutError:
-                pass
+                if self._blocked():
+                    await self._reclaim_slots()
             while self._grantable():
                 op_id = self.state.queue.pop(0).operation_id
                 self.state.running.append(op_id)

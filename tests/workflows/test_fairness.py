@@ -84,3 +84,28 @@ async def test_tenant_cap_holds_and_other_tenants_are_not_blocked(
         for op in b_ops:
             final = await h.wait_end(b, op)
             assert (final["status"], final["success_count"]) == ("COMPLETED", 30)
+
+
+async def test_a_slot_held_by_a_terminated_operation_is_reclaimed(
+    stack: Stack, client: Client, harness: Harness
+) -> None:
+    """Terminating an operation in the Temporal UI sends no `release`: the coordinator notices."""
+    settings = harness.settings.model_copy(update={"tenant_max_running": 1, "tenant_slot_check_s": 1.0})
+    async with Harness.open(stack, client, settings) as h:
+        await h.start_worker(SlowOrders(h.order_pool, delay=0.05))
+        a = await h.tenant("stuck")
+        first_ids, second_ids = await h.seed(a, 400), await h.seed(a, 20)
+        first = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in first_ids],
+                                  "max_concurrency": 2})
+        await h.wait_for(a, first["id"], lambda x: x["processed_count"] > 0)
+        second = await h.start(a, {"operation_type": "BULK_CANCEL",
+                                   "order_ids": [str(i) for i in second_ids]})
+        await asyncio.sleep(2)
+        assert (await a.get(f"/v1/bulk-operations/{second['id']}")).json()["status"] == "PENDING"
+
+        await client.get_workflow_handle(first["workflow_id"]).terminate("operator pulled the plug")
+        final = await h.wait_end(a, second["id"], timeout=60)
+        assert (final["status"], final["success_count"]) == ("COMPLETED", 20)
+        coordinator = client.get_workflow_handle(f"bulk-tenant-{a.id}")
+        state = await coordinator.query("snapshot")
+        assert state["running"] == [] and state["queue"] == []
