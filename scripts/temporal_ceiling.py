@@ -1,0 +1,120 @@
+"""The platform's ceiling on this machine: one workflow running one *empty* activity per item.
+
+    uv run python scripts/temporal_ceiling.py --items 10000 --window 50
+
+Same dev server flags as `bulkops dev` (bulkops/devstack/temporal.py), same worker options as
+`worker.py` (unsandboxed, eager dispatch, uvloop), the same sliding window as BulkOperationWorkflow —
+but the activity does nothing: no database, no rules. Whatever rate this prints is the most any
+one-activity-per-order design can reach here, before a single order is touched; `bulkops bench`
+compares bulkops against it (README, Performance). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import psutil
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from bulkops import aio
+from bulkops.devstack.postgres import free_port
+from bulkops.devstack.temporal import TemporalDevServer
+
+log = logging.getLogger("ceiling")
+
+
+@activity.defn(name="noop")
+async def noop(item: int) -> int:
+    return item
+
+
+@workflow.defn(name="CeilingWorkflow", sandboxed=False)
+class CeilingWorkflow:
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.done = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def _one(self, i: int) -> None:
+        await workflow.execute_activity(
+            noop, i, start_to_close_timeout=timedelta(seconds=10), summary=f"item {i}"
+        )
+        self.in_flight -= 1
+        self.done += 1
+
+    @workflow.run
+    async def run(self, items: int, window: int) -> int:
+        for i in range(items):
+            await workflow.wait_condition(lambda: self.in_flight < window)
+            self.in_flight += 1
+            task = asyncio.create_task(self._one(i))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        await workflow.wait_condition(lambda: self.in_flight == 0)
+        return self.done
+
+
+async def measure(address: str, items: int, window: int) -> dict[str, object]:
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    queue = f"ceiling-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[CeilingWorkflow],
+        activities=[noop],
+        max_concurrent_activities=200,
+        max_eager_activity_reservations_per_workflow_task=50,
+        build_id="ceiling",
+    ):
+        t0 = time.perf_counter()
+        done = await client.execute_workflow(
+            CeilingWorkflow.run, args=[items, window], id=f"ceiling-{queue}", task_queue=queue
+        )
+        elapsed = time.perf_counter() - t0
+    return {"items": done, "window": window, "empty_activities_per_s": round(done / elapsed, 1),
+            "seconds": round(elapsed, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--window", type=int, default=50)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    root = Path(tempfile.mkdtemp(prefix="bulkops-ceiling-"))
+    server = TemporalDevServer(root / "temporal.db", free_port())
+    server.start()
+    try:
+        server_proc = psutil.Process(server.proc.pid) if server.proc else None
+        cpu0 = server_proc.cpu_times() if server_proc else None
+        me = psutil.Process(os.getpid())
+        mine0 = me.cpu_times()
+        result = aio.run(measure(server.address, args.items, args.window))
+        if server_proc and cpu0:
+            cpu1 = server_proc.cpu_times()
+            used = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+            result["server_cpu_ms_per_item"] = round(1000 * used / args.items, 2)
+        mine1 = me.cpu_times()
+        worker_used = (mine1.user + mine1.system) - (mine0.user + mine0.system)
+        result["worker_cpu_ms_per_item"] = round(1000 * worker_used / args.items, 2)
+        print(json.dumps(result))
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
