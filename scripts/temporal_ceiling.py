@@ -55,6 +55,10 @@ class CeilingWorkflow:
         self.in_flight -= 1
         self.done += 1
 
+    @workflow.query
+    def progress(self) -> int:
+        return self.done
+
     @workflow.run
     async def run(self, items: int, window: int) -> int:
         for i in range(items):
@@ -80,12 +84,26 @@ async def measure(address: str, items: int, window: int) -> dict[str, object]:
         build_id="ceiling",
     ):
         t0 = time.perf_counter()
-        done = await client.execute_workflow(
+        handle = await client.start_workflow(
             CeilingWorkflow.run, args=[items, window], id=f"ceiling-{queue}", task_queue=queue
         )
+        latencies: list[float] = []
+
+        async def poll() -> None:  # the bench's reader: a query every 100 ms while it runs
+            while True:
+                q0 = time.perf_counter()
+                await handle.query(CeilingWorkflow.progress)
+                latencies.append(time.perf_counter() - q0)
+                await asyncio.sleep(0.1)
+
+        poller = asyncio.create_task(poll())
+        done = await handle.result()
         elapsed = time.perf_counter() - t0
+        poller.cancel()
+    latencies.sort()
+    p95 = latencies[max(0, int(0.95 * len(latencies)) - 1)] * 1000 if latencies else None
     return {"items": done, "window": window, "empty_activities_per_s": round(done / elapsed, 1),
-            "seconds": round(elapsed, 2)}
+            "seconds": round(elapsed, 2), "query_p95_ms": round(p95, 1) if p95 is not None else None}
 
 
 def main() -> None:
