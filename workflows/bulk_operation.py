@@ -11,48 +11,34 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.fairness import FairnessActivities
     from activities.operations import OperationActivities
-    from activities.orders import OrderActivities
-    from activities.webhooks import WebhookActivities
     from bulkops.models import (
         FAILURE_THRESHOLD_EXCEEDED,
         BulkOperationInput,
-        ErrorSample,
         FetchTargetsInput,
         FinalizeInput,
-        ItemStatus,
         OperationStatus,
         OrderOutcome,
-        ProcessOrderInput,
         Progress,
-        RecordFailureInput,
         RunState,
         SetStatusInput,
         SlotRequest,
         SnapshotInput,
         Target,
-        WebhookInput,
         final_status,
     )
+    from workflows.endings import notify, release_slot
+    from workflows.order_steps import BOOKKEEPING_RETRY, SHORT, count_outcome, run_order, threshold_exceeded
     from workflows.progress import ProgressTracker
     from workflows.search_attributes import OPERATION_STATUS
 
-# A module import, not names: the two workflows signal each other (grant / release).
-from workflows import tenant_coordinator
-
-MAX_ERROR_SAMPLE = 100
 # Temporal warns at 10 MB of history and fails a run at 50 MB; orders cost ~0.5 kB each.
 MAX_HISTORY_BYTES_PER_RUN = 8 * 1024 * 1024
-SHORT = timedelta(seconds=30)
-BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
 class InvalidTransition(Exception):
@@ -234,76 +220,15 @@ class BulkOperationWorkflow:
 
     async def _process(self, target: Target) -> None:
         try:
-            outcome = await self._run_order(target)
+            outcome = await run_order(self.inp, target)
             self._count(outcome)
         finally:
             self.in_flight -= 1
 
-    async def _run_order(self, target: Target) -> OrderOutcome:
-        inp = self.inp
-        arg = ProcessOrderInput(
-            operation_id=inp.operation_id,
-            tenant_id=inp.tenant_id,
-            operation_type=inp.operation_type,
-            order_id=target.order_id,
-            seq=target.seq,
-            parameters=inp.parameters,
-        )
-        options: dict[str, Any] = {
-            "start_to_close_timeout": timedelta(seconds=inp.activity_timeout_s),
-            "retry_policy": RetryPolicy(
-                initial_interval=timedelta(milliseconds=inp.activity_initial_interval_ms),
-                backoff_coefficient=2.0,
-                maximum_interval=timedelta(seconds=10),
-                maximum_attempts=inp.activity_max_attempts,
-            ),
-            "summary": f"{inp.operation_type.value} order {target.order_id}",
-        }
-        try:
-            if inp.local_activities:
-                # Same activity, same retry policy, recorded as a marker: no task-queue round trip.
-                return await workflow.execute_local_activity_method(
-                    OrderActivities.process_order, arg, **options
-                )
-            return await workflow.execute_activity_method(OrderActivities.process_order, arg, **options)
-        except ActivityError as err:
-            cause = err.cause
-            message = str(cause.message if cause is not None and hasattr(cause, "message") else err)
-            return await workflow.execute_activity_method(
-                OperationActivities.record_failure,
-                RecordFailureInput(
-                    operation_id=inp.operation_id,
-                    order_id=target.order_id,
-                    seq=target.seq,
-                    message=message or "retries exhausted",
-                ),
-                start_to_close_timeout=SHORT,
-                retry_policy=BOOKKEEPING_RETRY,
-            )
-
     def _count(self, outcome: OrderOutcome) -> None:
         s = self.s
-        s.processed_count += 1
-        if outcome.status == ItemStatus.SUCCEEDED:
-            s.success_count += 1
-        else:
-            s.failed_count += 1
-            if len(s.errors) < MAX_ERROR_SAMPLE and outcome.error_code is not None:
-                s.errors.append(
-                    ErrorSample(
-                        order_id=outcome.order_id,
-                        code=outcome.error_code,
-                        message=outcome.error_message or "",
-                        retryable=outcome.retryable,
-                    )
-                )
-        th = self.inp.failure_threshold
-        if (
-            th is not None
-            and not self.threshold_tripped
-            and s.processed_count >= th.min_processed
-            and s.failed_count / s.processed_count > th.max_failure_ratio
-        ):
+        count_outcome(s, outcome)
+        if not self.threshold_tripped and threshold_exceeded(self.inp, s):
             self.threshold_tripped = True
             s.failure_reason = FAILURE_THRESHOLD_EXCEEDED
             workflow.logger.warning(
@@ -358,37 +283,9 @@ class BulkOperationWorkflow:
         self.finalized = True
         await self._release_slot()
         if self.inp.notify_url:
-            await self._notify()
+            await notify(self.inp)
         return self.progress()
 
     async def _release_slot(self) -> None:
-        if not self.inp.use_fairness or not (self.s.slot_granted or self.cancel_requested):
-            return
-        try:
-            await workflow.get_external_workflow_handle(
-                tenant_coordinator.coordinator_id(self.inp.tenant_id)
-            ).signal(tenant_coordinator.TenantCoordinatorWorkflow.release, self.inp.operation_id)
-        except Exception:  # no coordinator: nothing holds a slot for us
-            workflow.logger.warning("operation %s: no coordinator to release", self.inp.operation_id)
-
-    async def _notify(self) -> None:
-        # Retried with backoff by Temporal until the receiver answers 2xx or 24 hours pass.
-        try:
-            await workflow.execute_activity_method(
-                WebhookActivities.deliver_webhook,
-                WebhookInput(
-                    operation_id=self.inp.operation_id,
-                    tenant_id=self.inp.tenant_id,
-                    notify_url=self.inp.notify_url or "",
-                ),
-                start_to_close_timeout=SHORT,
-                schedule_to_close_timeout=timedelta(hours=24),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    backoff_coefficient=2.0,
-                    maximum_interval=timedelta(minutes=10),
-                ),
-                summary=f"webhook {self.inp.notify_url}",
-            )
-        except ActivityError as err:
-            workflow.logger.error("operation %s: webhook not delivered: %s", self.inp.operation_id, err.cause)
+        if self.inp.use_fairness and (self.s.slot_granted or self.cancel_requested):
+            await release_slot(self.inp)

@@ -1,0 +1,49 @@
+"""What follows an operation's summary row: giving back its fairness slot, and the completion webhook.
+
+Deterministic code only (called from `BulkOperationWorkflow`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.webhooks import WebhookActivities
+    from bulkops.models import BulkOperationInput, WebhookInput
+
+# A module import, not names: the two workflows signal each other (grant / release).
+from workflows import tenant_coordinator
+
+
+async def release_slot(inp: BulkOperationInput) -> None:
+    try:
+        await workflow.get_external_workflow_handle(tenant_coordinator.coordinator_id(inp.tenant_id)).signal(
+            tenant_coordinator.TenantCoordinatorWorkflow.release, inp.operation_id
+        )
+    except Exception:  # no coordinator: nothing holds a slot for us
+        workflow.logger.warning("operation %s: no coordinator to release", inp.operation_id)
+
+
+async def notify(inp: BulkOperationInput) -> None:
+    # Retried with backoff by Temporal until the receiver answers 2xx or 24 hours pass.
+    try:
+        await workflow.execute_activity_method(
+            WebhookActivities.deliver_webhook,
+            WebhookInput(
+                operation_id=inp.operation_id, tenant_id=inp.tenant_id, notify_url=inp.notify_url or ""
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(hours=24),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(minutes=10),
+            ),
+            summary=f"webhook {inp.notify_url}",
+        )
+    except ActivityError as err:
+        workflow.logger.error("operation %s: webhook not delivered: %s", inp.operation_id, err.cause)

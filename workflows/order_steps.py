@@ -1,0 +1,99 @@
+"""One order's step inside `BulkOperationWorkflow`: run its activity, fold its outcome into the counters.
+
+Deterministic code only (called from the workflow): stdlib, `temporalio` and our models.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.operations import OperationActivities
+    from activities.orders import OrderActivities
+    from bulkops.models import (
+        BulkOperationInput,
+        ErrorSample,
+        ItemStatus,
+        OrderOutcome,
+        ProcessOrderInput,
+        RecordFailureInput,
+        RunState,
+        Target,
+    )
+
+MAX_ERROR_SAMPLE = 100
+SHORT = timedelta(seconds=30)
+BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+
+
+async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
+    """The order's outcome: from its activity, or — once a transient fault outlasted the retry
+    policy — a `RETRIES_EXHAUSTED` failure recorded in its place (still exactly one outcome)."""
+    arg = ProcessOrderInput(
+        operation_id=inp.operation_id,
+        tenant_id=inp.tenant_id,
+        operation_type=inp.operation_type,
+        order_id=target.order_id,
+        seq=target.seq,
+        parameters=inp.parameters,
+    )
+    options: dict[str, Any] = {
+        "start_to_close_timeout": timedelta(seconds=inp.activity_timeout_s),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(milliseconds=inp.activity_initial_interval_ms),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=10),
+            maximum_attempts=inp.activity_max_attempts,
+        ),
+        "summary": f"{inp.operation_type.value} order {target.order_id}",
+    }
+    try:
+        if inp.local_activities:
+            # Same activity, same retry policy, recorded as a marker: no task-queue round trip.
+            return await workflow.execute_local_activity_method(OrderActivities.process_order, arg, **options)
+        return await workflow.execute_activity_method(OrderActivities.process_order, arg, **options)
+    except ActivityError as err:
+        cause = err.cause
+        message = str(cause.message if cause is not None and hasattr(cause, "message") else err)
+        return await workflow.execute_activity_method(
+            OperationActivities.record_failure,
+            RecordFailureInput(
+                operation_id=inp.operation_id,
+                order_id=target.order_id,
+                seq=target.seq,
+                message=message or "retries exhausted",
+            ),
+            start_to_close_timeout=SHORT,
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+
+
+def count_outcome(s: RunState, outcome: OrderOutcome) -> None:
+    s.processed_count += 1
+    if outcome.status == ItemStatus.SUCCEEDED:
+        s.success_count += 1
+        return
+    s.failed_count += 1
+    if len(s.errors) < MAX_ERROR_SAMPLE and outcome.error_code is not None:
+        s.errors.append(
+            ErrorSample(
+                order_id=outcome.order_id,
+                code=outcome.error_code,
+                message=outcome.error_message or "",
+                retryable=outcome.retryable,
+            )
+        )
+
+
+def threshold_exceeded(inp: BulkOperationInput, s: RunState) -> bool:
+    th = inp.failure_threshold
+    return (
+        th is not None
+        and s.processed_count >= th.min_processed
+        and s.failed_count / s.processed_count > th.max_failure_ratio
+    )
