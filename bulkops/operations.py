@@ -6,12 +6,13 @@ start is idempotent by its id, and a start that fails removes the row again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, literal_column, select, text
@@ -33,6 +34,7 @@ from bulkops.models import (
     Progress,
 )
 from bulkops.netpolicy import check_webhook_url
+from bulkops.orphans import CLOSED_FROM_OUTSIDE, close_orphan
 from bulkops.rules import rule_sql
 from bulkops.settings import Settings
 from bulkops.tables import (
@@ -211,16 +213,35 @@ class OperationService:
             ],
         )
 
+    async def current(self, row: Any) -> tuple[Any, Progress | None]:
+        """The row and, while the operation runs, its live counters from the workflow's query. When
+        the workflow turns out to have ended (or been closed from outside), the row is read again."""
+        live = await self.live_progress(row)
+        if live is None and not OperationStatus(row.status).terminal:
+            row = await self.get_row(row.tenant_id, row.id)
+        return row, live
+
     async def live_progress(self, row: Any) -> Progress | None:
         if OperationStatus(row.status) in TERMINAL_STATUSES:
             return None
+        handle = self.handle(row.id)
         try:
-            return await self.handle(row.id).query(
-                BulkOperationWorkflow.progress, rpc_timeout=timedelta(seconds=3)
+            # Together: a terminated workflow still answers queries, with its last state.
+            desc, live = await asyncio.gather(
+                handle.describe(rpc_timeout=timedelta(seconds=3)),
+                handle.query(BulkOperationWorkflow.progress, rpc_timeout=timedelta(seconds=3)),
             )
-        except Exception as exc:  # Temporal briefly unreachable: fall back to the row
+        except Exception as exc:  # Temporal briefly unreachable, or not started yet: fall back to the row
             log.warning("progress query for %s failed: %s", row.id, exc)
             return None
+        if desc.status in CLOSED_FROM_OUTSIDE:
+            # Attempts already running when it closed may still commit their outcomes; none can
+            # outlive the per-order timeout, so the counts are final only after it.
+            grace = timedelta(seconds=self.settings.activity_timeout_s)
+            if datetime.now(UTC) >= (desc.close_time or datetime.now(UTC)) + grace:
+                await close_orphan(self.sessionmaker, self.client, row, desc.status, desc.close_time)
+                return None
+        return live
 
     def handle(self, operation_id: uuid.UUID) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id(operation_id))

@@ -113,8 +113,8 @@ async def get_operation(
     operation_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, settings: SettingsDep,
     base: BaseUrlDep,
 ) -> BulkOperationRead:
-    row = await _row(service, principal.tenant_id, operation_id)
-    return operation_view(row, settings, live=await service.live_progress(row), base=base)
+    row, live = await service.current(await _row(service, principal.tenant_id, operation_id))
+    return operation_view(row, settings, live=live, base=base)
 
 
 @router.get("/{operation_id}/items", response_model=ItemPage)

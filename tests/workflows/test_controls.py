@@ -204,3 +204,35 @@ async def test_dry_run_counts_by_code_and_writes_nothing(harness: Harness) -> No
         assert await s.scalar(select(func.max(Order.version)).where(Order.tenant_id == a.id)) == 1
     workflows = [w async for w in h.client.list_workflows(f"TenantId='{a.id}'")]
     assert workflows == []
+
+
+async def test_an_operation_terminated_in_temporal_is_closed_from_its_outcomes(harness: Harness) -> None:
+    """Terminating the workflow (Temporal UI or CLI) skips the summary row: the API writes it, from the
+    outcome rows, once no attempt that was running can still commit."""
+    h = harness
+    h.configure(activity_timeout_s=2.0)
+    await h.start_worker(SlowOrders(h.order_pool, delay=0.05))
+    a = await h.tenant()
+    ids = await h.seed(a, 300)
+    unknown = [uuid.uuid4() for _ in range(3)]
+    op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in unknown + ids],
+                           "max_concurrency": 2})
+    await h.wait_for(a, op["id"], lambda x: x["processed_count"] >= 10)
+    await h.client.get_workflow_handle(op["workflow_id"]).terminate("operator pulled the plug")
+
+    body = await h.wait_end(a, op["id"], timeout=30)
+    await asyncio.sleep(1)  # nothing may commit after the row was closed
+    items = await h.items(op["id"])
+    assert (body["status"], body["failure_reason"]) == ("CANCELLED", "WORKFLOW_TERMINATED")
+    assert 10 <= body["processed_count"] == len(items) < 303
+    assert body["failed_count"] == 3 and body["success_count"] == len(items) - 3
+    assert sorted(e["order_id"] for e in body["errors"]) == sorted(str(u) for u in unknown)
+    cancelled = await h.count(Order.__table__, Order.__table__.c.id.in_(ids), Order.__table__.c.status == "CANCELLED")
+    assert cancelled == body["success_count"]
+    row = await h.summary_row(op["id"])
+    assert (row.status, row.processed_count) == ("CANCELLED", len(items))
+    # Ended now: its failures can be retried.
+    retry = await a.post(f"/v1/bulk-operations/{op['id']}/retry", params={"all_failed": "true"})
+    assert retry.status_code == 202, retry.text
+    again = await h.wait_end(a, retry.json()["id"])
+    assert (again["total_count"], again["failed_count"], again["retry_of"]) == (3, 3, op["id"])
