@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal_column, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.selection import filter_clause
+from bulkops.dry_run import dry_run
 from bulkops.models import (
     TERMINAL_STATUSES,
     BulkOperationCreate,
@@ -35,7 +35,6 @@ from bulkops.models import (
 )
 from bulkops.netpolicy import check_webhook_url
 from bulkops.orphans import CLOSED_FROM_OUTSIDE, close_orphan
-from bulkops.rules import rule_sql
 from bulkops.settings import Settings
 from bulkops.tables import (
     ITEMS,
@@ -171,47 +170,7 @@ class OperationService:
         return row
 
     async def dry_run(self, tenant_id: str, body: BulkOperationCreate) -> DryRunRead:
-        code = rule_sql(body.operation_type, body.parameters, ORDERS).label("code")
-        if body.order_ids is not None:
-            where = [ORDERS.c.tenant_id == tenant_id, ORDERS.c.id.in_(body.order_ids)]
-        else:
-            assert body.filter is not None
-            where = [filter_clause(tenant_id, body.filter)]
-        async with self.sessionmaker() as session:
-            groups = (
-                await session.execute(
-                    select(code, func.count()).where(*where).group_by(literal_column("code"))
-                )
-            ).all()
-            sample_rows = (
-                await session.execute(
-                    select(ORDERS.c.id, ORDERS.c.status, ORDERS.c.total_cents, ORDERS.c.refunded_cents, code)
-                    .where(*where)
-                    .order_by(ORDERS.c.created_at, ORDERS.c.id)
-                    .limit(10)
-                )
-            ).all()
-        by_code = {c: n for c, n in groups if c is not None}
-        found = sum(n for _, n in groups)
-        matched = len(body.order_ids) if body.order_ids is not None else found
-        if body.order_ids is not None and matched > found:
-            by_code["ORDER_NOT_FOUND"] = matched - found
-        return DryRunRead(
-            operation_type=body.operation_type,
-            matched_count=matched,
-            would_fail_count=sum(by_code.values()),
-            would_fail_by_code=by_code,
-            sample=[
-                {
-                    "order_id": str(r.id),
-                    "status": r.status,
-                    "total_cents": r.total_cents,
-                    "refunded_cents": r.refunded_cents,
-                    "would_fail": r.code,
-                }
-                for r in sample_rows
-            ],
-        )
+        return await dry_run(self.sessionmaker, tenant_id, body)
 
     async def current(self, row: Any) -> tuple[Any, Progress | None]:
         """The row and, while the operation runs, its live counters from the workflow's query. When
@@ -225,22 +184,23 @@ class OperationService:
         if OperationStatus(row.status) in TERMINAL_STATUSES:
             return None
         handle = self.handle(row.id)
-        try:
-            # Together: a terminated workflow still answers queries, with its last state.
-            desc, live = await asyncio.gather(
-                handle.describe(rpc_timeout=timedelta(seconds=3)),
-                handle.query(BulkOperationWorkflow.progress, rpc_timeout=timedelta(seconds=3)),
-            )
-        except Exception as exc:  # Temporal briefly unreachable, or not started yet: fall back to the row
-            log.warning("progress query for %s failed: %s", row.id, exc)
-            return None
-        if desc.status in CLOSED_FROM_OUTSIDE:
+        # Together: a terminated workflow still answers queries (with its last state), and a query
+        # of a closed one needs a worker to replay it; describe needs neither.
+        desc, live = await asyncio.gather(
+            handle.describe(rpc_timeout=timedelta(seconds=3)),
+            handle.query(BulkOperationWorkflow.progress, rpc_timeout=timedelta(seconds=3)),
+            return_exceptions=True,
+        )
+        if isinstance(desc, WorkflowExecutionDescription) and desc.status in CLOSED_FROM_OUTSIDE:
             # Attempts already running when it closed may still commit their outcomes; none can
             # outlive the per-order timeout, so the counts are final only after it.
             grace = timedelta(seconds=self.settings.activity_timeout_s)
             if datetime.now(UTC) >= (desc.close_time or datetime.now(UTC)) + grace:
                 await close_orphan(self.sessionmaker, self.client, row, desc.status, desc.close_time)
                 return None
+        if isinstance(live, BaseException):  # Temporal briefly unreachable, or not started yet
+            log.warning("progress query for %s failed: %s", row.id, live)
+            return None
         return live
 
     def handle(self, operation_id: uuid.UUID) -> WorkflowHandle[Any, Any]:

@@ -219,6 +219,7 @@ async def test_an_operation_terminated_in_temporal_is_closed_from_its_outcomes(h
                            "max_concurrency": 2})
     await h.wait_for(a, op["id"], lambda x: x["processed_count"] >= 10)
     await h.client.get_workflow_handle(op["workflow_id"]).terminate("operator pulled the plug")
+    await h.stop_worker()  # no worker either: the query of the closed workflow fails, describe does not
 
     body = await h.wait_end(a, op["id"], timeout=30)
     await asyncio.sleep(1)  # nothing may commit after the row was closed
@@ -232,6 +233,7 @@ async def test_an_operation_terminated_in_temporal_is_closed_from_its_outcomes(h
     row = await h.summary_row(op["id"])
     assert (row.status, row.processed_count) == ("CANCELLED", len(items))
     # Ended now: its failures can be retried.
+    await h.start_worker()
     retry = await a.post(f"/v1/bulk-operations/{op['id']}/retry", params={"all_failed": "true"})
     assert retry.status_code == 202, retry.text
     again = await h.wait_end(a, retry.json()["id"])

@@ -1,0 +1,59 @@
+"""A dry run: what an operation would match and which orders would fail, by code, without starting it.
+
+The type's rules run as one SQL `CASE` (`bulkops.rules.rule_sql`), so any selection is sized in one
+grouped query; nothing is written and no workflow starts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, literal_column, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from activities.selection import filter_clause
+from bulkops.models import BulkOperationCreate, DryRunRead
+from bulkops.rules import rule_sql
+from bulkops.tables import ORDERS
+
+
+async def dry_run(sessionmaker: async_sessionmaker, tenant_id: str, body: BulkOperationCreate) -> DryRunRead:
+    code = rule_sql(body.operation_type, body.parameters, ORDERS).label("code")
+    if body.order_ids is not None:
+        where = [ORDERS.c.tenant_id == tenant_id, ORDERS.c.id.in_(body.order_ids)]
+    else:
+        assert body.filter is not None
+        where = [filter_clause(tenant_id, body.filter)]
+    async with sessionmaker() as session:
+        groups = (
+            await session.execute(
+                select(code, func.count()).where(*where).group_by(literal_column("code"))
+            )
+        ).all()
+        sample_rows = (
+            await session.execute(
+                select(ORDERS.c.id, ORDERS.c.status, ORDERS.c.total_cents, ORDERS.c.refunded_cents, code)
+                .where(*where)
+                .order_by(ORDERS.c.created_at, ORDERS.c.id)
+                .limit(10)
+            )
+        ).all()
+    by_code = {c: n for c, n in groups if c is not None}
+    found = sum(n for _, n in groups)
+    matched = len(body.order_ids) if body.order_ids is not None else found
+    if body.order_ids is not None and matched > found:
+        by_code["ORDER_NOT_FOUND"] = matched - found
+    return DryRunRead(
+        operation_type=body.operation_type,
+        matched_count=matched,
+        would_fail_count=sum(by_code.values()),
+        would_fail_by_code=by_code,
+        sample=[
+            {
+                "order_id": str(r.id),
+                "status": r.status,
+                "total_cents": r.total_cents,
+                "refunded_cents": r.refunded_cents,
+                "would_fail": r.code,
+            }
+            for r in sample_rows
+        ],
+    )
