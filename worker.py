@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from importlib.metadata import version
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -39,24 +40,20 @@ async def build_worker(
     """Everything a worker needs, torn down in reverse. Tests pass their own `order_activities`."""
     engine = make_engine(settings)
     sessionmaker = make_sessionmaker(engine)
+    # A worker runs workflows, activities, or both (the default). Split roles keep the light
+    # workflow work (and so progress queries) off the event loop that runs the orders.
+    role = settings.worker_role
     async with contextlib.AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient())
-        if order_activities is None:
-            pool = await stack.enter_async_context(make_order_pool(settings))
-            order_activities = OrderActivities(pool)
-        orders = order_activities
-        ops = OperationActivities(sessionmaker)
-        fairness = FairnessActivities(client, settings)
-        hooks = WebhookActivities(sessionmaker, settings, http)
-        # A worker runs workflows, activities, or both (the default). Split roles keep the light
-        # workflow work (and so progress queries) off the event loop that runs the orders.
-        role = settings.worker_role
-        worker = Worker(
-            client,
-            task_queue=settings.task_queue,
-            workflows=WORKFLOWS if role in ("all", "workflows") else [],
-            activities=[
-                orders.process_order,
+        activities: list[Callable[..., Any]] = []
+        if role in ("all", "activities"):
+            http = await stack.enter_async_context(httpx.AsyncClient())
+            if order_activities is None:
+                order_activities = OrderActivities(await stack.enter_async_context(make_order_pool(settings)))
+            ops = OperationActivities(sessionmaker)
+            fairness = FairnessActivities(client, settings)
+            hooks = WebhookActivities(sessionmaker, settings, http)
+            activities = [
+                order_activities.process_order,
                 ops.snapshot_selection,
                 ops.fetch_targets,
                 ops.set_status,
@@ -66,8 +63,11 @@ async def build_worker(
                 fairness.closed_slot_holders,
                 hooks.deliver_webhook,
             ]
-            if role in ("all", "activities")
-            else [],
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=WORKFLOWS if role in ("all", "workflows") else [],
+            activities=activities,
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_local_activities=settings.max_concurrent_activities,
             # Eager dispatch halves the dev server's writes per order (README, Performance).
