@@ -8,7 +8,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from bulkops.models import CoordinatorState, HolderCheck, SlotRequest
+from bulkops.models import CoordinatorState, HolderCheck, SlotRequest, operation_workflow_id
 from bulkops.settings import Settings
 
 
@@ -47,7 +47,7 @@ class FairnessActivities:
         closed = []
         for op_id in check.operation_ids:
             try:
-                desc = await self.client.get_workflow_handle(f"bulk-op-{op_id}").describe()
+                desc = await self.client.get_workflow_handle(operation_workflow_id(op_id)).describe()
             except RPCError as err:
                 if err.status != RPCStatusCode.NOT_FOUND:
                     raise  # transient: Temporal retries the activity

@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
-from temporalio.testing import ActivityEnvironment
 
 from activities.orders import OrderActivities
 from bulkops.auth import create_tenant
@@ -33,7 +32,6 @@ from bulkops.models import (
     ItemStatus,
     OperationStatus,
     OperationType,
-    OrderOutcome,
     ProcessOrderInput,
     final_status,
 )
@@ -117,19 +115,6 @@ async def run_direct(
     pool = make_order_pool(settings, size=lanes)
     await pool.open(wait=True)
     acts = OrderActivities(pool)
-    env: ActivityEnvironment | None = None
-
-    async def call(inp: ProcessOrderInput) -> OrderOutcome:
-        nonlocal env
-        if env is None:
-            try:
-                return await acts.process_order(inp)
-            except RuntimeError as exc:
-                if "activity context" not in str(exc):
-                    raise
-                log.info("process_order needs an activity context; the baseline runs it in one")
-                env = ActivityEnvironment()  # the outcome row makes the repeat a no-op if it had committed
-        return await env.run(acts.process_order, inp)
 
     ok = 0
     t0 = time.perf_counter()
@@ -150,7 +135,7 @@ async def run_direct(
     async def lane() -> None:
         nonlocal ok
         for seq, order_id in todo:  # shared iterator: each lane takes the next order
-            out = await call(
+            out = await acts.process_order(
                 ProcessOrderInput(
                     operation_id=op_id,
                     tenant_id=tenant,

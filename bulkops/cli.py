@@ -7,6 +7,7 @@ so that `bulkops watch` and `bulkops --help` start quickly.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -248,9 +249,17 @@ def bench(
                                                 "its own tenant and key")] = None,
     max_concurrency: Annotated[int, typer.Option(min=1, max=500)] = DEFAULT_MAX_CONCURRENCY,
     skip_direct: Annotated[bool, typer.Option("--skip-direct", help="skip the plain-loop baseline")] = False,
+    ceiling: Annotated[bool, typer.Option(
+        "--ceiling", help="instead: the platform's ceiling, an empty activity per order, no DB")] = False,
 ) -> None:
     """Run an operation end to end and the same work as a plain asyncio loop; print one JSON line."""
     from bulkops.bench import run_command
+
+    if ceiling:
+        from bulkops.bench_ceiling import run_ceiling
+
+        typer.echo(json.dumps(run_ceiling(orders, max_concurrency)))
+        return
 
     raise typer.Exit(run_command(orders, type_, embedded=embedded, api_url=api_url,
                                  max_concurrency=max_concurrency, skip_direct=skip_direct))

@@ -73,6 +73,12 @@ class ErrorCode(StrEnum):
 
 
 FAILURE_THRESHOLD_EXCEEDED = "FAILURE_THRESHOLD_EXCEEDED"
+# The `errors` sample of an operation holds at most this many failures.
+MAX_ERROR_SAMPLE = 100
+
+
+def operation_workflow_id(operation_id: uuid.UUID) -> str:
+    return f"bulk-op-{operation_id}"
 
 
 def final_status(

@@ -32,6 +32,7 @@ from bulkops.models import (
     OperationStatus,
     OperationType,
     Progress,
+    operation_workflow_id,
 )
 from bulkops.netpolicy import check_webhook_url
 from bulkops.orphans import CLOSED_FROM_OUTSIDE, close_orphan
@@ -58,10 +59,6 @@ class Conflict(Exception):
 
 class NotFound(Exception):
     pass
-
-
-def workflow_id(operation_id: uuid.UUID) -> str:
-    return f"bulk-op-{operation_id}"
 
 
 def request_hash(body: BulkOperationCreate) -> str:
@@ -204,7 +201,7 @@ class OperationService:
         return live
 
     def handle(self, operation_id: uuid.UUID) -> WorkflowHandle[Any, Any]:
-        return self.client.get_workflow_handle(workflow_id(operation_id))
+        return self.client.get_workflow_handle(operation_workflow_id(operation_id))
 
     # --- internals ---------------------------------------------------------------------------------
 
@@ -257,7 +254,7 @@ class OperationService:
                     notify_url=notify_url,
                     idempotency_key=idempotency_key,
                     request_hash=digest,
-                    workflow_id=workflow_id(op_id),
+                    workflow_id=operation_workflow_id(op_id),
                     errors=[],
                     total_count=total_count,
                 )
@@ -310,7 +307,7 @@ class OperationService:
             await self.client.start_workflow(
                 BulkOperationWorkflow.run,
                 inp,
-                id=workflow_id(row.id),
+                id=operation_workflow_id(row.id),
                 task_queue=self.settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 search_attributes=TypedSearchAttributes(

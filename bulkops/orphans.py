@@ -17,7 +17,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from bulkops.models import TERMINAL_STATUSES, ItemStatus, OperationStatus
+from activities.operations import NOT_TERMINAL
+from bulkops.models import MAX_ERROR_SAMPLE, ErrorSample, ItemStatus, OperationStatus
 from bulkops.tables import ITEMS, OPERATIONS
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ CLOSED_FROM_OUTSIDE = {
     WorkflowExecutionStatus.FAILED: "WORKFLOW_FAILED",
     WorkflowExecutionStatus.CANCELED: "WORKFLOW_CANCELED",
 }
-MAX_ERROR_SAMPLE = 100
 
 
 async def close_orphan(
@@ -62,18 +62,17 @@ async def close_orphan(
         # Written once, like the workflow's own summary: a row that ended meanwhile is left alone.
         await session.execute(
             update(OPERATIONS)
-            .where(
-                OPERATIONS.c.id == op_id,
-                OPERATIONS.c.status.notin_([s.value for s in TERMINAL_STATUSES]),
-            )
+            .where(OPERATIONS.c.id == op_id, NOT_TERMINAL)
             .values(
                 status=OperationStatus.CANCELLED.value,
                 processed_count=processed,
                 success_count=succeeded,
                 failed_count=processed - succeeded,
                 errors=[
-                    {"order_id": str(r.order_id), "code": r.error_code, "message": r.error_message or "",
-                     "retryable": r.retryable}
+                    ErrorSample(
+                        order_id=r.order_id, code=r.error_code, message=r.error_message or "",
+                        retryable=r.retryable,
+                    ).model_dump(mode="json")
                     for r in failed_rows
                 ],
                 failure_reason=reason,

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.operations import OperationActivities
     from activities.orders import OrderActivities
     from bulkops.models import (
+        MAX_ERROR_SAMPLE,
         BulkOperationInput,
         ErrorSample,
         ItemStatus,
@@ -26,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
         Target,
     )
 
-MAX_ERROR_SAMPLE = 100
 SHORT = timedelta(seconds=30)
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 

@@ -17,7 +17,7 @@ from workflows import bulk_operation
 
 with workflow.unsafe.imports_passed_through():
     from activities.fairness import FairnessActivities
-    from bulkops.models import CoordinatorState, HolderCheck, SlotRequest
+    from bulkops.models import CoordinatorState, HolderCheck, SlotRequest, operation_workflow_id
 
 COORDINATOR_HISTORY_LIMIT = 2_000
 
@@ -104,7 +104,7 @@ class TenantCoordinatorWorkflow:
                 op_id = self.state.queue.pop(0).operation_id
                 self.state.running.append(op_id)
                 try:
-                    await workflow.get_external_workflow_handle(f"bulk-op-{op_id}").signal(
+                    await workflow.get_external_workflow_handle(operation_workflow_id(op_id)).signal(
                         bulk_operation.BulkOperationWorkflow.grant
                     )
                 except Exception:  # the operation is gone (terminated): its slot is free again

@@ -1,20 +1,18 @@
-"""The platform's ceiling on this machine: one workflow running one *empty* activity per item.
+"""`bulkops bench --ceiling`: the platform's own ceiling here, one workflow running one *empty*
+activity per item.
 
-    uv run python scripts/temporal_ceiling.py --items 10000 --window 50
+    uv run bulkops bench --ceiling --orders 10000 --max-concurrency 50
 
 Same dev server flags as `bulkops dev` (bulkops/devstack/temporal.py), same worker options as
 `worker.py` (unsandboxed, eager dispatch, uvloop), the same sliding window as BulkOperationWorkflow —
 but the activity does nothing: no database, no rules. Whatever rate this prints is the most any
 one-activity-per-order design can reach here, before a single order is touched; `bulkops bench`
-compares bulkops against it (README, Performance). Prints one JSON line.
+compares bulkops against it (README, Performance). The CLI prints the result as one JSON line.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import logging
 import os
 import shutil
 import tempfile
@@ -30,10 +28,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from bulkops import aio
+from bulkops.bench_workload import p95_ms
 from bulkops.devstack.postgres import free_port
 from bulkops.devstack.temporal import TemporalDevServer
-
-log = logging.getLogger("ceiling")
 
 
 @activity.defn(name="noop")
@@ -100,18 +97,12 @@ async def measure(address: str, items: int, window: int) -> dict[str, object]:
         done = await handle.result()
         elapsed = time.perf_counter() - t0
         poller.cancel()
-    latencies.sort()
-    p95 = latencies[max(0, int(0.95 * len(latencies)) - 1)] * 1000 if latencies else None
     return {"items": done, "window": window, "empty_activities_per_s": round(done / elapsed, 1),
-            "seconds": round(elapsed, 2), "query_p95_ms": round(p95, 1) if p95 is not None else None}
+            "seconds": round(elapsed, 2), "query_p95_ms": p95_ms(latencies)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--window", type=int, default=50)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+def run_ceiling(items: int, window: int) -> dict[str, object]:
+    """On its own throwaway dev server; the worker runs in this process (its CPU is ours)."""
     root = Path(tempfile.mkdtemp(prefix="bulkops-ceiling-"))
     server = TemporalDevServer(root / "temporal.db", free_port())
     server.start()
@@ -120,19 +111,15 @@ def main() -> None:
         cpu0 = server_proc.cpu_times() if server_proc else None
         me = psutil.Process(os.getpid())
         mine0 = me.cpu_times()
-        result = aio.run(measure(server.address, args.items, args.window))
+        result = aio.run(measure(server.address, items, window))
         if server_proc and cpu0:
             cpu1 = server_proc.cpu_times()
             used = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
-            result["server_cpu_ms_per_item"] = round(1000 * used / args.items, 2)
+            result["server_cpu_ms_per_item"] = round(1000 * used / items, 2)
         mine1 = me.cpu_times()
         worker_used = (mine1.user + mine1.system) - (mine0.user + mine0.system)
-        result["worker_cpu_ms_per_item"] = round(1000 * worker_used / args.items, 2)
-        print(json.dumps(result))
+        result["worker_cpu_ms_per_item"] = round(1000 * worker_used / items, 2)
+        return result
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    main()
