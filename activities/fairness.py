@@ -8,8 +8,17 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from bulkops.models import CoordinatorState, HolderCheck, SlotRequest, operation_workflow_id
+from activities.contracts import CLOSED_SLOT_HOLDERS, REQUEST_SLOT
+from bulkops.domain.model import operation_workflow_id
 from bulkops.settings import Settings
+from workflows.contracts import (
+    COORDINATOR_WORKFLOW,
+    REQUEST_SIGNAL,
+    CoordinatorState,
+    HolderCheck,
+    SlotRequest,
+    coordinator_id,
+)
 
 
 class FairnessActivities:
@@ -17,10 +26,8 @@ class FairnessActivities:
         self.client = client
         self.settings = settings
 
-    @activity.defn(name="request_slot")
+    @activity.defn(name=REQUEST_SLOT)
     async def request_slot(self, req: SlotRequest) -> None:
-        from workflows.tenant_coordinator import TenantCoordinatorWorkflow, coordinator_id
-
         req = req.model_copy(
             update={
                 "max_running": req.max_running or self.settings.tenant_max_running,
@@ -28,7 +35,7 @@ class FairnessActivities:
             }
         )
         await self.client.start_workflow(
-            TenantCoordinatorWorkflow.run,
+            COORDINATOR_WORKFLOW,
             CoordinatorState(
                 tenant_id=req.tenant_id,
                 max_running=req.max_running or 1,
@@ -36,12 +43,12 @@ class FairnessActivities:
             ),
             id=coordinator_id(req.tenant_id),
             task_queue=self.settings.task_queue,
-            start_signal="request",
+            start_signal=REQUEST_SIGNAL,
             start_signal_args=[req],
             static_summary=f"fairness coordinator · tenant {req.tenant_id}",
         )
 
-    @activity.defn(name="closed_slot_holders")
+    @activity.defn(name=CLOSED_SLOT_HOLDERS)
     async def closed_slot_holders(self, check: HolderCheck) -> list[uuid.UUID]:
         """The slot holders whose workflow no longer runs (terminated, timed out, or gone)."""
         closed = []

@@ -12,16 +12,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 
-from activities.orders import outcome_from_row
-from activities.selection import filter_targets, retry_targets
-from bulkops.models import (
-    TERMINAL_STATUSES,
-    ErrorCode,
+from activities.contracts import (
+    FETCH_TARGETS,
+    FINALIZE_OPERATION,
+    RECORD_FAILURE,
+    SET_STATUS,
+    SNAPSHOT_SELECTION,
     FetchTargetsInput,
     FetchTargetsResult,
     FinalizeInput,
-    ItemStatus,
-    OrderFilter,
     OrderOutcome,
     RecordFailureInput,
     SetStatusInput,
@@ -29,19 +28,20 @@ from bulkops.models import (
     SnapshotResult,
     Target,
 )
-from bulkops.tables import ITEMS, OPERATIONS, TARGETS
+from activities.orders import outcome_from_row
+from bulkops.domain.model import ErrorCode, ItemStatus
+from bulkops.domain.requests import OrderFilter
+from bulkops.store.selection import filter_targets, retry_targets
+from bulkops.store.tables import ITEMS, NOT_TERMINAL, OPERATIONS, TARGETS
 
 OPS = OPERATIONS
-TARGETS = TARGETS
-ITEMS = ITEMS
-NOT_TERMINAL = OPS.c.status.notin_([s.value for s in TERMINAL_STATUSES])
 
 
 class OperationActivities:
     def __init__(self, sessionmaker: async_sessionmaker) -> None:
         self.sessionmaker = sessionmaker
 
-    @activity.defn(name="snapshot_selection")
+    @activity.defn(name=SNAPSHOT_SELECTION)
     async def snapshot_selection(self, inp: SnapshotInput) -> SnapshotResult:
         async with self.sessionmaker() as session, session.begin():
             op = (
@@ -67,7 +67,7 @@ class OperationActivities:
         activity.logger.info("operation %s snapshotted %s targets", inp.operation_id, total)
         return SnapshotResult(total_count=total or 0)
 
-    @activity.defn(name="fetch_targets")
+    @activity.defn(name=FETCH_TARGETS)
     async def fetch_targets(self, inp: FetchTargetsInput) -> FetchTargetsResult:
         async with self.sessionmaker() as session:
             rows = (
@@ -80,7 +80,7 @@ class OperationActivities:
             ).all()
         return FetchTargetsResult(targets=[Target(seq=r.seq, order_id=r.order_id) for r in rows])
 
-    @activity.defn(name="set_status")
+    @activity.defn(name=SET_STATUS)
     async def set_status(self, inp: SetStatusInput) -> None:
         values: dict[str, object] = {"status": inp.status.value}
         if inp.started_at is not None:
@@ -90,7 +90,7 @@ class OperationActivities:
                 update(OPS).where(OPS.c.id == inp.operation_id, NOT_TERMINAL).values(**values)
             )
 
-    @activity.defn(name="finalize_operation")
+    @activity.defn(name=FINALIZE_OPERATION)
     async def finalize_operation(self, inp: FinalizeInput) -> None:
         # Written once: a retry after a lost acknowledgement finds the row terminal and leaves it.
         async with self.sessionmaker() as session, session.begin():
@@ -111,7 +111,7 @@ class OperationActivities:
             )
         activity.logger.info("operation %s ended %s", inp.operation_id, inp.status.value)
 
-    @activity.defn(name="record_failure")
+    @activity.defn(name=RECORD_FAILURE)
     async def record_failure(self, inp: RecordFailureInput) -> OrderOutcome:
         """The per-order activity gave up: record RETRIES_EXHAUSTED unless an outcome already exists."""
         async with self.sessionmaker() as session, session.begin():

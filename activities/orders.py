@@ -17,8 +17,9 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
 from activities import order_sql as sql
-from bulkops.models import ErrorCode, ItemStatus, OperationType, OrderOutcome, ProcessOrderInput
-from bulkops.rules import decide
+from activities.contracts import PROCESS_ORDER, OrderOutcome, ProcessOrderInput
+from bulkops.domain.model import ErrorCode, ItemStatus, OperationType
+from bulkops.domain.rules import decide
 
 
 def outcome_from_row(row: Any) -> OrderOutcome:
@@ -32,7 +33,7 @@ class OrderActivities:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    @activity.defn(name="process_order")
+    @activity.defn(name=PROCESS_ORDER)
     async def process_order(self, inp: ProcessOrderInput) -> OrderOutcome:
         op = OperationType(inp.operation_type)
         keys = {"order_id": inp.order_id, "tenant_id": inp.tenant_id, "operation_id": inp.operation_id}

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from bulkops.models import WebhookInput
-from bulkops.netpolicy import UnsafeUrl, check_webhook_url
+from activities.contracts import DELIVER_WEBHOOK, WebhookInput
+from bulkops.domain.representation import operation_view
+from bulkops.infra.netpolicy import UnsafeUrl, check_webhook_url
 from bulkops.settings import Settings
-from bulkops.tables import BulkOperation, Tenant
-from bulkops.views import operation_view
+from bulkops.store.tables import BulkOperation, Tenant
 
 SIGNATURE_HEADER = "X-Bulkops-Signature"
 
@@ -34,7 +34,7 @@ class WebhookActivities:
         self.settings = settings
         self.http = http
 
-    @activity.defn(name="deliver_webhook")
+    @activity.defn(name=DELIVER_WEBHOOK)
     async def deliver_webhook(self, inp: WebhookInput) -> int:
         try:
             # Again at delivery: the name may resolve elsewhere now than when the operation was created.
@@ -42,9 +42,11 @@ class WebhookActivities:
         except UnsafeUrl as exc:
             raise ApplicationError(f"webhook not sent: {exc}", type="UnsafeUrl", non_retryable=True) from exc
         async with self.sessionmaker() as session:
-            row = (await session.execute(
-                select(BulkOperation.__table__).where(BulkOperation.id == inp.operation_id)
-            )).one()
+            row = (
+                await session.execute(
+                    select(BulkOperation.__table__).where(BulkOperation.id == inp.operation_id)
+                )
+            ).one()
             secret = await session.scalar(select(Tenant.webhook_secret).where(Tenant.id == inp.tenant_id))
         view = operation_view(row, self.settings, base=self.settings.api_base_url())
         body = view.model_dump_json().encode()

@@ -12,10 +12,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.routers import events, exports, health, metrics, operations, orders
-from bulkops.db import make_engine, make_sessionmaker
-from bulkops.operations import OperationService
+from bulkops.infra.temporal_client import connect
+from bulkops.service.operations import OperationService
 from bulkops.settings import Settings
-from bulkops.temporal_client import connect
+from bulkops.store.db import make_engine, make_sessionmaker
 
 
 class BodyLimit:

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
 
 from api.problems import Problem
-from bulkops.auth import Principal, authenticate
-from bulkops.operations import OperationService
+from bulkops.service.auth import Principal, authenticate
+from bulkops.service.operations import OperationService
 from bulkops.settings import Settings
 
 

@@ -15,9 +15,16 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
 TITLES = {
-    400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-    409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
-    422: "Unprocessable Content", 500: "Internal Server Error", 503: "Service Unavailable",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 
@@ -44,14 +51,19 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
         "detail": {"type": "string"},
         "errors": {"type": "array", "items": {"type": "object"}, "description": "422: each invalid field"},
     },
 }
 ERROR_STATUSES = {
-    400: "the cursor is not valid", 401: "no valid API key", 404: "no such resource (or not yours)",
-    409: "not allowed in the current state", 413: "the request body is too large",
+    400: "the cursor is not valid",
+    401: "no valid API key",
+    404: "no such resource (or not yours)",
+    409: "not allowed in the current state",
+    413: "the request body is too large",
     422: "the request is not valid",
 }
 

@@ -8,9 +8,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bulkops.db import async_url
 from bulkops.settings import Settings
-from bulkops.tables import Base
+from bulkops.store.db import async_url
+from bulkops.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

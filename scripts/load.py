@@ -29,13 +29,13 @@ import httpx
 from sqlalchemy import func, select
 from temporalio.client import Client
 
-from bulkops.bench_stack import embedded_stack, running_stack_settings
-from bulkops.bench_workload import seed_tenant
-from bulkops.db import make_engine, make_sessionmaker
-from bulkops.models import TERMINAL_STATUSES, OperationStatus, OperationType
+from bulkops.bench.stack import embedded_stack, running_stack_settings
+from bulkops.bench.workload import seed_tenant
+from bulkops.domain.model import TERMINAL_STATUSES, OperationStatus, OperationType
+from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
-from bulkops.tables import BulkOperationItem, Order
-from bulkops.temporal_client import connect
+from bulkops.store.db import make_engine, make_sessionmaker
+from bulkops.store.tables import BulkOperationItem, Order
 
 log = logging.getLogger("bulkops.load")
 ITEMS, ORDERS = BulkOperationItem.__table__, Order.__table__

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from temporalio.client import Client
 
+from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
-from bulkops.temporal_client import connect
 from tests.harness import Harness, Stack, embedded_stack
 
 

@@ -23,19 +23,16 @@ from temporalio.worker import Worker
 
 from activities.orders import OrderActivities
 from api.app import create_app
-from bulkops.auth import create_tenant
-from bulkops.db import make_engine, make_order_pool, make_sessionmaker
 from bulkops.devstack.postgres import EmbeddedPostgres, free_port
 from bulkops.devstack.temporal import TemporalDevServer
-from bulkops.migrate import upgrade
-from bulkops.models import TERMINAL_STATUSES, OperationStatus
+from bulkops.domain.model import TERMINAL_STATUSES, OperationStatus
+from bulkops.service.auth import create_tenant
 from bulkops.settings import Settings
-from bulkops.tables import ITEMS, OPERATIONS, ORDERS, REFUNDS
-from worker import build_worker
+from bulkops.store.db import make_engine, make_order_pool, make_sessionmaker
+from bulkops.store.migrate import upgrade
+from bulkops.store.tables import ITEMS, OPERATIONS, ORDERS, REFUNDS
+from bulkops.worker import build_worker
 
-ORDERS = ORDERS
-ITEMS = ITEMS
-REFUNDS = REFUNDS
 OPS = OPERATIONS
 
 

@@ -8,8 +8,8 @@ import uuid
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
+from activities.contracts import OrderOutcome, ProcessOrderInput
 from activities.orders import OrderActivities
-from bulkops.models import OrderOutcome, ProcessOrderInput
 
 
 class SlowOrders(OrderActivities):

@@ -21,14 +21,16 @@ import psutil
 import pytest
 from temporalio.client import Client
 
-from bulkops.bench import BenchOptions, Target, p95_ms, run_bench
-from bulkops.bench_stack import find_worker_pids
+from bulkops.bench.command import BenchOptions, Target, p95_ms, run_bench
+from bulkops.bench.stack import find_worker_pids
 from bulkops.devstack.postgres import port_open
-from bulkops.models import BulkOperationInput, OperationType, Progress
+from bulkops.domain.model import OperationType
+from bulkops.domain.representation import Progress
 from bulkops.settings import Settings
-from bulkops.tables import BulkOperation, BulkOperationItem, Order
+from bulkops.store.tables import BulkOperation, BulkOperationItem, Order
 from tests.harness import Harness, Stack
 from workflows.bulk_operation import BulkOperationWorkflow
+from workflows.contracts import BulkOperationInput
 
 ITEMS, OPS, ORDERS = BulkOperationItem.__table__, BulkOperation.__table__, Order.__table__
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,13 +19,13 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from typer.testing import CliRunner
 
 from api.app import create_app
-from bulkops.auth import authenticate, hash_key
-from bulkops.cli import app
-from bulkops.cli_api import parse_params, parse_type
+from bulkops.cli.api_client import parse_params, parse_type
+from bulkops.cli.app import app
 from bulkops.devstack.postgres import free_port
-from bulkops.models import OperationType
+from bulkops.domain.model import OperationType
+from bulkops.service.auth import authenticate, hash_key
 from bulkops.settings import Settings
-from bulkops.tables import ApiKey, BulkOperation, Order, Tenant
+from bulkops.store.tables import ApiKey, BulkOperation, Order, Tenant
 from tests.harness import Harness
 
 runner = CliRunner()
@@ -101,9 +101,13 @@ async def test_orders_seed_inserts_exactly_n(harness: Harness) -> None:
     result = await cli(h, "orders", "seed", "--tenant", t.id, "--count", "437")
     assert result.exit_code == 0, result.output
     async with h.sessionmaker() as session:
-        by_status = dict((await session.execute(
-            select(Order.status, func.count()).where(Order.tenant_id == t.id).group_by(Order.status)
-        )).all())
+        by_status = dict(
+            (
+                await session.execute(
+                    select(Order.status, func.count()).where(Order.tenant_id == t.id).group_by(Order.status)
+                )
+            ).all()
+        )
         no_pay = await session.scalar(
             select(func.count()).where(Order.tenant_id == t.id, Order.paid_at.is_(None))
         )
@@ -132,8 +136,19 @@ async def test_start_and_watch_partial_success_exits_0(harness: Harness) -> None
     async with serve_api(h.settings) as url:
         api = ["--api-url", url, "--api-key", t.api_key]
         started = await cli(
-            h, "start", "cancel", "--status", "PAID", "--status", "SHIPPED", "-p", "reason=cli sweep",
-            "--max-concurrency", "5", "--quiet", *api,
+            h,
+            "start",
+            "cancel",
+            "--status",
+            "PAID",
+            "--status",
+            "SHIPPED",
+            "-p",
+            "reason=cli sweep",
+            "--max-concurrency",
+            "5",
+            "--quiet",
+            *api,
         )
         assert started.exit_code == 0, started.output
         op_id = started.stdout.strip()
@@ -170,8 +185,9 @@ async def test_start_watch_failed_exits_1_and_problems_are_readable(harness: Har
         unauthorized = await cli(h, "watch", str(uuid.uuid4()), "--api-url", url, "--api-key", "bko_nope")
     assert result.exit_code == 1, result.output
     assert "FAILED" in result.stdout and "4/4" in result.stdout
-    ops = (await h.scalar("SELECT count(*) FROM bulk_operations WHERE tenant_id = :t AND status = 'FAILED'",
-                          t=t.id))
+    ops = await h.scalar(
+        "SELECT count(*) FROM bulk_operations WHERE tenant_id = :t AND status = 'FAILED'", t=t.id
+    )
     assert ops == 1
     assert missing.exit_code == 2 and "Not Found (404)" in missing.output
     assert unauthorized.exit_code == 2 and "Unauthorized (401)" in unauthorized.output
@@ -195,15 +211,28 @@ async def test_temporal_setup_registers_search_attributes_idempotently(harness: 
 
 
 def test_param_and_type_parsing() -> None:
-    assert parse_params([
-        "reason=123", "amount_cents=500", "set.note=call first", "set.shipping_method=express",
-        "add_tags=a, b,", "metadata.priority=1", "metadata.flags=[1, 2]", "fields=id,status",
-    ]) == {
-        "reason": "123", "amount_cents": 500, "set": {"note": "call first", "shipping_method": "express"},
-        "add_tags": ["a", "b"], "metadata": {"priority": 1, "flags": [1, 2]}, "fields": ["id", "status"],
+    assert parse_params(
+        [
+            "reason=123",
+            "amount_cents=500",
+            "set.note=call first",
+            "set.shipping_method=express",
+            "add_tags=a, b,",
+            "metadata.priority=1",
+            "metadata.flags=[1, 2]",
+            "fields=id,status",
+        ]
+    ) == {
+        "reason": "123",
+        "amount_cents": 500,
+        "set": {"note": "call first", "shipping_method": "express"},
+        "add_tags": ["a", "b"],
+        "metadata": {"priority": 1, "flags": [1, 2]},
+        "fields": ["id", "status"],
     }
-    assert parse_params(['metadata={"a": {"b": null}}', "remove_tags=[\"x\"]"]) == {
-        "metadata": {"a": {"b": None}}, "remove_tags": ["x"],
+    assert parse_params(['metadata={"a": {"b": null}}', 'remove_tags=["x"]']) == {
+        "metadata": {"a": {"b": None}},
+        "remove_tags": ["x"],
     }
     for bad in (["amount_cents=ten"], ["novalue"], ["=x"], ["set=1", "set.note=x"]):
         with pytest.raises(typer.BadParameter):

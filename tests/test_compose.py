@@ -103,7 +103,7 @@ def test_project_services_only_set_known_settings(compose: dict[str, Any]) -> No
 
 
 def _cli_paths() -> set[tuple[str, ...]]:
-    from bulkops.cli import app
+    from bulkops.cli.app import app
 
     root = typer.main.get_command(app)
     paths: set[tuple[str, ...]] = set()

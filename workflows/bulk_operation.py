@@ -15,22 +15,33 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.fairness import FairnessActivities
-    from activities.operations import OperationActivities
-    from bulkops.models import (
-        FAILURE_THRESHOLD_EXCEEDED,
-        BulkOperationInput,
+    from activities.contracts import (
+        FETCH_TARGETS,
+        FINALIZE_OPERATION,
+        REQUEST_SLOT,
+        SET_STATUS,
+        SNAPSHOT_SELECTION,
         FetchTargetsInput,
+        FetchTargetsResult,
         FinalizeInput,
-        OperationStatus,
         OrderOutcome,
-        Progress,
-        RunState,
         SetStatusInput,
-        SlotRequest,
         SnapshotInput,
+        SnapshotResult,
         Target,
-        final_status,
+    )
+    from bulkops.domain.model import FAILURE_THRESHOLD_EXCEEDED, OperationStatus, final_status
+    from bulkops.domain.representation import Progress
+    from workflows.contracts import (
+        BULK_OPERATION_WORKFLOW,
+        CANCEL_UPDATE,
+        GRANT_SIGNAL,
+        PAUSE_UPDATE,
+        PROGRESS_QUERY,
+        RESUME_UPDATE,
+        BulkOperationInput,
+        RunState,
+        SlotRequest,
     )
     from workflows.endings import notify, release_slot
     from workflows.order_steps import BOOKKEEPING_RETRY, SHORT, count_outcome, run_order, threshold_exceeded
@@ -48,7 +59,7 @@ class InvalidTransition(Exception):
 # Unsandboxed: the sandbox re-enters its exec'd module for every payload the workflow encodes (a
 # third of the worker's CPU at a few hundred orders/s). Determinism is kept by construction (only
 # stdlib, temporalio and our models here; time and ids from `workflow`) and checked by the replay test.
-@workflow.defn(name="BulkOperationWorkflow", sandboxed=False)
+@workflow.defn(name=BULK_OPERATION_WORKFLOW, sandboxed=False)
 class BulkOperationWorkflow:
     @workflow.init
     def __init__(self, inp: BulkOperationInput) -> None:
@@ -66,16 +77,16 @@ class BulkOperationWorkflow:
 
     # --- queries and updates ----------------------------------------------------------------------
 
-    @workflow.query
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
         info = workflow.info()
         return self.t.snapshot(self.inp, self.in_flight, info.run_id, info.get_current_history_length())
 
-    @workflow.signal
+    @workflow.signal(name=GRANT_SIGNAL)
     def grant(self) -> None:
         self.s.slot_granted = True
 
-    @workflow.update
+    @workflow.update(name=PAUSE_UPDATE)
     async def pause(self) -> Progress:
         self.t.set_status(OperationStatus.PAUSED, workflow.now())
         # Answer once in-flight orders have finished, so counters are frozen when the caller reads them.
@@ -88,7 +99,7 @@ class BulkOperationWorkflow:
         if self.s.status != OperationStatus.PROCESSING or self.cancel_requested or self.finalized:
             raise InvalidTransition(f"cannot pause an operation that is {self._shown_status()}")
 
-    @workflow.update
+    @workflow.update(name=RESUME_UPDATE)
     async def resume(self) -> Progress:
         self.t.set_status(OperationStatus.PROCESSING, workflow.now())
         await self._persist_status()
@@ -99,7 +110,7 @@ class BulkOperationWorkflow:
         if self.s.status != OperationStatus.PAUSED or self.cancel_requested:
             raise InvalidTransition(f"cannot resume an operation that is {self._shown_status()}")
 
-    @workflow.update
+    @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self) -> Progress:
         self.cancel_requested = True
         await workflow.wait_condition(lambda: self.finalized)
@@ -119,9 +130,10 @@ class BulkOperationWorkflow:
     async def run(self, inp: BulkOperationInput) -> Progress:
         self.run_start_length = workflow.info().get_current_history_length()
         if inp.state is None:
-            snap = await workflow.execute_activity_method(
-                OperationActivities.snapshot_selection,
+            snap = await workflow.execute_activity(
+                SNAPSHOT_SELECTION,
                 SnapshotInput(operation_id=inp.operation_id, tenant_id=inp.tenant_id),
+                result_type=SnapshotResult,
                 start_to_close_timeout=timedelta(minutes=10),
                 retry_policy=BOOKKEEPING_RETRY,
             )
@@ -146,8 +158,8 @@ class BulkOperationWorkflow:
     async def _wait_for_slot(self) -> None:
         if not self.inp.use_fairness or self.s.slot_granted:
             return
-        await workflow.execute_activity_method(
-            FairnessActivities.request_slot,
+        await workflow.execute_activity(
+            REQUEST_SLOT,
             SlotRequest(
                 tenant_id=self.inp.tenant_id,
                 operation_id=self.inp.operation_id,
@@ -186,13 +198,14 @@ class BulkOperationWorkflow:
             if self._history_budget_spent():
                 return True
             if not self.page:
-                result = await workflow.execute_activity_method(
-                    OperationActivities.fetch_targets,
+                result = await workflow.execute_activity(
+                    FETCH_TARGETS,
                     FetchTargetsInput(
                         operation_id=self.inp.operation_id,
                         after_seq=self.s.cursor_seq,
                         limit=self.inp.page_size,
                     ),
+                    result_type=FetchTargetsResult,
                     start_to_close_timeout=SHORT,
                     retry_policy=BOOKKEEPING_RETRY,
                 )
@@ -241,8 +254,8 @@ class BulkOperationWorkflow:
 
     async def _persist_status(self) -> None:
         workflow.upsert_search_attributes([OPERATION_STATUS.value_set(self.s.status.value)])
-        await workflow.execute_activity_method(
-            OperationActivities.set_status,
+        await workflow.execute_activity(
+            SET_STATUS,
             SetStatusInput(
                 operation_id=self.inp.operation_id, status=self.s.status, started_at=self.s.started_at
             ),
@@ -259,8 +272,8 @@ class BulkOperationWorkflow:
             threshold_tripped=self.threshold_tripped,
         )
         now = workflow.now()
-        await workflow.execute_activity_method(
-            OperationActivities.finalize_operation,
+        await workflow.execute_activity(
+            FINALIZE_OPERATION,
             FinalizeInput(
                 operation_id=self.inp.operation_id,
                 status=final,

@@ -12,17 +12,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.webhooks import WebhookActivities
-    from bulkops.models import BulkOperationInput, WebhookInput
-
-# A module import, not names: the two workflows signal each other (grant / release).
-from workflows import tenant_coordinator
+    from activities.contracts import DELIVER_WEBHOOK, WebhookInput
+    from workflows.contracts import RELEASE_SIGNAL, BulkOperationInput, coordinator_id
 
 
 async def release_slot(inp: BulkOperationInput) -> None:
     try:
-        await workflow.get_external_workflow_handle(tenant_coordinator.coordinator_id(inp.tenant_id)).signal(
-            tenant_coordinator.TenantCoordinatorWorkflow.release, inp.operation_id
+        await workflow.get_external_workflow_handle(coordinator_id(inp.tenant_id)).signal(
+            RELEASE_SIGNAL, inp.operation_id
         )
     except Exception:  # no coordinator: nothing holds a slot for us
         workflow.logger.warning("operation %s: no coordinator to release", inp.operation_id)
@@ -31,8 +28,8 @@ async def release_slot(inp: BulkOperationInput) -> None:
 async def notify(inp: BulkOperationInput) -> None:
     # Retried with backoff by Temporal until the receiver answers 2xx or 24 hours pass.
     try:
-        await workflow.execute_activity_method(
-            WebhookActivities.deliver_webhook,
+        await workflow.execute_activity(
+            DELIVER_WEBHOOK,
             WebhookInput(
                 operation_id=inp.operation_id, tenant_id=inp.tenant_id, notify_url=inp.notify_url or ""
             ),

@@ -13,19 +13,16 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.operations import OperationActivities
-    from activities.orders import OrderActivities
-    from bulkops.models import (
-        MAX_ERROR_SAMPLE,
-        BulkOperationInput,
-        ErrorSample,
-        ItemStatus,
+    from activities.contracts import (
+        PROCESS_ORDER,
+        RECORD_FAILURE,
         OrderOutcome,
         ProcessOrderInput,
         RecordFailureInput,
-        RunState,
         Target,
     )
+    from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorSample, ItemStatus
+    from workflows.contracts import BulkOperationInput, RunState
 
 SHORT = timedelta(seconds=30)
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -55,19 +52,22 @@ async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
     try:
         if inp.local_activities:
             # Same activity, same retry policy, recorded as a marker: no task-queue round trip.
-            return await workflow.execute_local_activity_method(OrderActivities.process_order, arg, **options)
-        return await workflow.execute_activity_method(OrderActivities.process_order, arg, **options)
+            return await workflow.execute_local_activity(
+                PROCESS_ORDER, arg, result_type=OrderOutcome, **options
+            )
+        return await workflow.execute_activity(PROCESS_ORDER, arg, result_type=OrderOutcome, **options)
     except ActivityError as err:
         cause = err.cause
         message = str(cause.message if cause is not None and hasattr(cause, "message") else err)
-        return await workflow.execute_activity_method(
-            OperationActivities.record_failure,
+        return await workflow.execute_activity(
+            RECORD_FAILURE,
             RecordFailureInput(
                 operation_id=inp.operation_id,
                 order_id=target.order_id,
                 seq=target.seq,
                 message=message or "retries exhausted",
             ),
+            result_type=OrderOutcome,
             start_to_close_timeout=SHORT,
             retry_policy=BOOKKEEPING_RETRY,
         )

@@ -10,7 +10,9 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from bulkops.models import BulkOperationInput, OperationStatus, Progress, RunState
+    from bulkops.domain.model import OperationStatus
+    from bulkops.domain.representation import Progress
+    from workflows.contracts import BulkOperationInput, RunState
 
 
 class ProgressTracker:

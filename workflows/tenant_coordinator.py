@@ -12,29 +12,31 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-# A module import, not a name: the two workflows signal each other (grant / release).
-from workflows import bulk_operation
-
 with workflow.unsafe.imports_passed_through():
-    from activities.fairness import FairnessActivities
-    from bulkops.models import CoordinatorState, HolderCheck, SlotRequest, operation_workflow_id
+    from activities.contracts import CLOSED_SLOT_HOLDERS
+    from bulkops.domain.model import operation_workflow_id
+    from workflows.contracts import (
+        COORDINATOR_WORKFLOW,
+        GRANT_SIGNAL,
+        RELEASE_SIGNAL,
+        REQUEST_SIGNAL,
+        CoordinatorState,
+        HolderCheck,
+        SlotRequest,
+    )
 
 COORDINATOR_HISTORY_LIMIT = 2_000
 
 
-def coordinator_id(tenant_id: str) -> str:
-    return f"bulk-tenant-{tenant_id}"
-
-
 # Unsandboxed like BulkOperationWorkflow (and so no sandbox warm-up when a worker starts); it holds
 # only a queue and a set, and its histories replay in the fairness test.
-@workflow.defn(name="TenantCoordinatorWorkflow", sandboxed=False)
+@workflow.defn(name=COORDINATOR_WORKFLOW, sandboxed=False)
 class TenantCoordinatorWorkflow:
     @workflow.init
     def __init__(self, state: CoordinatorState) -> None:
         self.state = state
 
-    @workflow.signal
+    @workflow.signal(name=REQUEST_SIGNAL)
     def request(self, req: SlotRequest) -> None:
         if req.max_running:
             self.state.max_running = req.max_running
@@ -46,7 +48,7 @@ class TenantCoordinatorWorkflow:
             self.state.queue.append(req)
             self.state.queue.sort(key=lambda q: (q.created_at is None, q.created_at, str(q.operation_id)))
 
-    @workflow.signal
+    @workflow.signal(name=RELEASE_SIGNAL)
     def release(self, operation_id: uuid.UUID) -> None:
         if operation_id in self.state.running:
             self.state.running.remove(operation_id)
@@ -65,9 +67,10 @@ class TenantCoordinatorWorkflow:
     async def _reclaim_slots(self) -> None:
         """Free the slots of holders that no longer run: `release` never comes from an operation that
         was terminated from outside, and without this its tenant would wait behind it forever."""
-        closed = await workflow.execute_activity_method(
-            FairnessActivities.closed_slot_holders,
+        closed = await workflow.execute_activity(
+            CLOSED_SLOT_HOLDERS,
             HolderCheck(operation_ids=list(self.state.running)),
+            result_type=list[uuid.UUID],
             start_to_close_timeout=timedelta(seconds=30),
         )
         for op_id in closed:
@@ -105,7 +108,7 @@ class TenantCoordinatorWorkflow:
                 self.state.running.append(op_id)
                 try:
                     await workflow.get_external_workflow_handle(operation_workflow_id(op_id)).signal(
-                        bulk_operation.BulkOperationWorkflow.grant
+                        GRANT_SIGNAL
                     )
                 except Exception:  # the operation is gone (terminated): its slot is free again
                     workflow.logger.warning("could not grant a slot to %s; freeing it", op_id)

@@ -18,10 +18,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SettingsDep
 from api.problems import Problem
-from bulkops.models import BulkOperationRead, OperationStatus
-from bulkops.operations import NotFound, OperationService
+from bulkops.domain.model import OperationStatus
+from bulkops.domain.representation import BulkOperationRead, operation_view
+from bulkops.service.operations import NotFound, OperationService
 from bulkops.settings import Settings
-from bulkops.views import operation_view
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
 log = logging.getLogger(__name__)
@@ -64,11 +64,18 @@ async def progress_events(
 @router.get(
     "/{operation_id}/events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}},
-                     "description": "`progress` events, then one `completed` event; the stream then ends"}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`progress` events, then one `completed` event; the stream then ends",
+        }
+    },
 )
 async def operation_events(
-    operation_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, settings: SettingsDep,
+    operation_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    settings: SettingsDep,
     base: BaseUrlDep,
 ) -> EventSourceResponse:
     try:

@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from api.deps import PrincipalDep, ServiceDep, SessionmakerDep
 from api.problems import Problem
-from bulkops.models import ORDER_FIELDS, ExportParameters, ItemStatus, OperationStatus, OperationType
-from bulkops.operations import NotFound
-from bulkops.tables import ITEMS
+from bulkops.domain.model import ORDER_FIELDS, ItemStatus, OperationStatus, OperationType
+from bulkops.domain.requests import ExportParameters
+from bulkops.service.operations import NotFound
+from bulkops.store.tables import ITEMS
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
-ITEMS = ITEMS
 PAGE = 1000
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
@@ -35,13 +35,18 @@ async def _pages(sessionmaker: async_sessionmaker, operation_id: uuid.UUID) -> A
     after = 0
     while True:
         async with sessionmaker() as session:
-            rows = (await session.execute(
-                select(ITEMS.c.seq, ITEMS.c.result)
-                .where(ITEMS.c.operation_id == operation_id, ITEMS.c.status == ItemStatus.SUCCEEDED.value,
-                       ITEMS.c.seq > after)
-                .order_by(ITEMS.c.seq)
-                .limit(PAGE)
-            )).all()
+            rows = (
+                await session.execute(
+                    select(ITEMS.c.seq, ITEMS.c.result)
+                    .where(
+                        ITEMS.c.operation_id == operation_id,
+                        ITEMS.c.status == ItemStatus.SUCCEEDED.value,
+                        ITEMS.c.seq > after,
+                    )
+                    .order_by(ITEMS.c.seq)
+                    .limit(PAGE)
+                )
+            ).all()
         if not rows:
             return
         yield [r.result or {} for r in rows]
@@ -86,12 +91,19 @@ async def ndjson_chunks(pages: AsyncIterator[list[Any]], fields: Sequence[str]) 
 @router.get(
     "/{operation_id}/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}},
-                     "description": "the exported orders, in selection order"},
-               409: {"description": "not an export, or it has not ended yet"}},
+    responses={
+        200: {
+            "content": {"text/csv": {}, "application/x-ndjson": {}},
+            "description": "the exported orders, in selection order",
+        },
+        409: {"description": "not an export, or it has not ended yet"},
+    },
 )
 async def export_operation(
-    operation_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, sessionmaker: SessionmakerDep,
+    operation_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    sessionmaker: SessionmakerDep,
 ) -> StreamingResponse:
     try:
         row = await service.get_row(principal.tenant_id, operation_id)
@@ -106,6 +118,7 @@ async def export_operation(
     pages = _pages(sessionmaker, operation_id)
     chunks = csv_chunks(pages, fields) if params.format == "csv" else ndjson_chunks(pages, fields)
     return StreamingResponse(
-        chunks, media_type=MEDIA[params.format],
+        chunks,
+        media_type=MEDIA[params.format],
         headers={"Content-Disposition": f'attachment; filename="bulk-op-{operation_id}.{params.format}"'},
     )

@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, Response
 
 from api.deps import SessionmakerDep
-from bulkops.metrics import exposition, refresh_running
+from bulkops.infra.metrics import exposition, refresh_running
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)

@@ -14,28 +14,19 @@ from temporalio.service import RPCError
 
 from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SessionmakerDep, SettingsDep
 from api.problems import Problem
-from bulkops.metrics import record_started
-from bulkops.models import (
-    BulkOperationCreate,
-    BulkOperationPage,
-    BulkOperationRead,
-    DryRunRead,
-    ItemPage,
-    ItemRead,
-    ItemStatus,
-    OperationStatus,
-    OperationType,
-)
-from bulkops.netpolicy import UnsafeUrl
-from bulkops.operations import Conflict, NotFound
-from bulkops.pagination import BadCursor, decode_cursor, encode_cursor
-from bulkops.tables import ITEMS, OPERATIONS
-from bulkops.views import operation_view
+from api.schemas import BulkOperationPage, ItemPage, ItemRead
+from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
+from bulkops.domain.representation import BulkOperationRead, DryRunRead, operation_view
+from bulkops.domain.requests import BulkOperationCreate
+from bulkops.infra.metrics import record_started
+from bulkops.infra.netpolicy import UnsafeUrl
+from bulkops.service.operations import Conflict, NotFound
+from bulkops.store.pagination import BadCursor, decode_cursor, encode_cursor
+from bulkops.store.tables import ITEMS, OPERATIONS
 from workflows.bulk_operation import BulkOperationWorkflow
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
 OPS = OPERATIONS
-ITEMS = ITEMS
 NOT_FOUND = "no such bulk operation"
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
@@ -51,12 +42,18 @@ async def _row(service: Any, tenant_id: str, operation_id: uuid.UUID) -> Any:
 
 
 @router.post(
-    "", status_code=202, response_model=BulkOperationRead,
+    "",
+    status_code=202,
+    response_model=BulkOperationRead,
     responses={200: {"model": DryRunRead, "description": "a dry run, or a repeated Idempotency-Key"}},
 )
 async def create_operation(
-    body: BulkOperationCreate, principal: PrincipalDep, service: ServiceDep, settings: SettingsDep,
-    base: BaseUrlDep, idempotency_key: IdempotencyKey = None,
+    body: BulkOperationCreate,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     if body.dry_run:
         result = await service.dry_run(principal.tenant_id, body)
@@ -74,16 +71,22 @@ async def create_operation(
         record_started(accepted.row.operation_type)
     view = operation_view(accepted.row, settings, base=base)
     return JSONResponse(
-        view.model_dump(mode="json"), status_code=202 if accepted.created else 200,
+        view.model_dump(mode="json"),
+        status_code=202 if accepted.created else 200,
         headers={"Location": view.links.self},
     )
 
 
 @router.get("", response_model=BulkOperationPage)
 async def list_operations(
-    principal: PrincipalDep, sessionmaker: SessionmakerDep, settings: SettingsDep, base: BaseUrlDep,
-    status: OperationStatus | None = None, operation_type: OperationType | None = None,
-    limit: Limit = 50, cursor: Cursor = None,
+    principal: PrincipalDep,
+    sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+    status: OperationStatus | None = None,
+    operation_type: OperationType | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> BulkOperationPage:
     stmt = select(OPS).where(OPS.c.tenant_id == principal.tenant_id)
     if status:
@@ -110,7 +113,10 @@ async def list_operations(
 
 @router.get("/{operation_id}", response_model=BulkOperationRead)
 async def get_operation(
-    operation_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, settings: SettingsDep,
+    operation_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    settings: SettingsDep,
     base: BaseUrlDep,
 ) -> BulkOperationRead:
     row, live = await service.current(await _row(service, principal.tenant_id, operation_id))
@@ -119,8 +125,13 @@ async def get_operation(
 
 @router.get("/{operation_id}/items", response_model=ItemPage)
 async def list_items(
-    operation_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, sessionmaker: SessionmakerDep,
-    status: ItemStatus | None = None, limit: Limit = 100, cursor: Cursor = None,
+    operation_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    sessionmaker: SessionmakerDep,
+    status: ItemStatus | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> ItemPage:
     await _row(service, principal.tenant_id, operation_id)
     stmt = select(ITEMS).where(ITEMS.c.operation_id == operation_id)
@@ -152,7 +163,8 @@ async def _control(
     if OperationStatus(row.status).terminal:
         raise Problem(409, f"cannot {name} an operation that has ended ({row.status})")
     method = {
-        "pause": BulkOperationWorkflow.pause, "resume": BulkOperationWorkflow.resume,
+        "pause": BulkOperationWorkflow.pause,
+        "resume": BulkOperationWorkflow.resume,
         "cancel": BulkOperationWorkflow.cancel,
     }[name]
     try:
@@ -167,27 +179,46 @@ async def _control(
 
 
 @router.post("/{operation_id}/pause", response_model=BulkOperationRead)
-async def pause(operation_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, settings: SettingsDep,
-                base: BaseUrlDep) -> BulkOperationRead:
+async def pause(
+    operation_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+) -> BulkOperationRead:
     return await _control("pause", operation_id, principal, service, settings, base)
 
 
 @router.post("/{operation_id}/resume", response_model=BulkOperationRead)
-async def resume(operation_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, settings: SettingsDep,
-                 base: BaseUrlDep) -> BulkOperationRead:
+async def resume(
+    operation_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+) -> BulkOperationRead:
     return await _control("resume", operation_id, principal, service, settings, base)
 
 
 @router.post("/{operation_id}/cancel", response_model=BulkOperationRead)
-async def cancel(operation_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, settings: SettingsDep,
-                 base: BaseUrlDep) -> BulkOperationRead:
+async def cancel(
+    operation_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+) -> BulkOperationRead:
     return await _control("cancel", operation_id, principal, service, settings, base)
 
 
 @router.post("/{operation_id}/retry", status_code=202, response_model=BulkOperationRead)
 async def retry(
-    operation_id: uuid.UUID, principal: PrincipalDep, service: ServiceDep, settings: SettingsDep,
-    base: BaseUrlDep, all_failed: bool = False,
+    operation_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+    all_failed: bool = False,
 ) -> Response:
     try:
         row = await service.retry(

@@ -11,12 +11,13 @@ from sqlalchemy import insert, literal, select, tuple_
 
 from api.deps import PrincipalDep, SessionmakerDep
 from api.problems import Problem
-from bulkops.models import OrderPage, OrderRead, OrdersCreate, OrderStatus
-from bulkops.pagination import BadCursor, decode_cursor, encode_cursor
-from bulkops.tables import ORDERS
+from api.schemas import OrderPage, OrderRead
+from bulkops.domain.model import OrderStatus
+from bulkops.domain.requests import OrdersCreate
+from bulkops.store.pagination import BadCursor, decode_cursor, encode_cursor
+from bulkops.store.tables import ORDERS
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
-ORDERS = ORDERS
 
 
 def _read(row: object) -> OrderRead:

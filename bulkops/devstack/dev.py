@@ -105,7 +105,7 @@ class DevStack:
         s = self.settings
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _ensure_free(s.api_port, "API", "BULKOPS_API_PORT")
-        from bulkops.migrate import upgrade
+        from bulkops.store.migrate import upgrade
 
         # The Temporal dev server boots while PostgreSQL starts and migrates. Leaving the pool waits
         # for it even on Ctrl-C, so its stop callback is registered before the stack unwinds.
@@ -116,8 +116,12 @@ class DevStack:
             upgrade(url)
             temporal = booting.result()
         update: dict[str, Any] = {
-            "database_url": url, "temporal_address": temporal.address, "temporal_namespace": "default",
-            "temporal_api_key": None, "temporal_tls_cert": None, "temporal_tls_key": None,
+            "database_url": url,
+            "temporal_address": temporal.address,
+            "temporal_namespace": "default",
+            "temporal_api_key": None,
+            "temporal_tls_cert": None,
+            "temporal_tls_key": None,
         }
         if "temporal_ui_url" not in s.model_fields_set:
             update["temporal_ui_url"] = f"http://localhost:{s.dev_ui_port}"
@@ -161,8 +165,8 @@ class DevStack:
         return temporal
 
     def _demo_tenant(self) -> None:
-        from bulkops.db import make_engine, make_sessionmaker
-        from bulkops.seed import ensure_demo_tenant
+        from bulkops.devstack.seed import ensure_demo_tenant
+        from bulkops.store.db import make_engine, make_sessionmaker
 
         key_file = self.data_dir / KEY_FILE
         stored = key_file.read_text().strip() if key_file.is_file() else None
@@ -206,9 +210,12 @@ class DevStack:
         table.add_column(style="bold")
         table.add_column()
         for name, value in [
-            ("API", api), ("API docs", f"{api}/docs"), ("Temporal UI", s.temporal_ui_url),
+            ("API", api),
+            ("API docs", f"{api}/docs"),
+            ("Temporal UI", s.temporal_ui_url),
             ("Temporal", f"{s.temporal_address} (namespace {s.temporal_namespace})"),
-            ("PostgreSQL", str(s.database_url)), ("Data", str(self.data_dir)),
+            ("PostgreSQL", str(s.database_url)),
+            ("Data", str(self.data_dir)),
             ("Demo tenant", "demo (1,000 orders created now)" if self.created else "demo"),
         ]:
             table.add_row(name, value)
@@ -218,7 +225,8 @@ class DevStack:
         self.console.print(
             f"(kept in {self.data_dir / KEY_FILE}; "
             "try `uv run bulkops start cancel --status PENDING --watch`)",
-            soft_wrap=True, highlight=False,
+            soft_wrap=True,
+            highlight=False,
         )
         self.console.rule("[dim]Ctrl-C stops everything")
 

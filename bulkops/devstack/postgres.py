@@ -69,9 +69,7 @@ class EmbeddedPostgres:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self._prepare_permissions()
         if not (self.pgdata / "PG_VERSION").exists():
-            self._exec(
-                "initdb", "--auth=trust", "--encoding=utf8", "-U", "postgres", "-D", str(self.pgdata)
-            )
+            self._exec("initdb", "--auth=trust", "--encoding=utf8", "-U", "postgres", "-D", str(self.pgdata))
 
     def running(self) -> bool:
         return port_open(self.port)
@@ -85,9 +83,23 @@ class EmbeddedPostgres:
             "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB"
         )
         subprocess.run(
-            [str(self.bin / "pg_ctl"), "-w", "-t", "60", "-o", opts, "-l", str(self.pgdata / "log"),
-             "-D", str(self.pgdata), "start"],
-            check=True, user=self.user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(self.bin / "pg_ctl"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                opts,
+                "-l",
+                str(self.pgdata / "log"),
+                "-D",
+                str(self.pgdata),
+                "start",
+            ],
+            check=True,
+            user=self.user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while not self.running():
@@ -101,5 +113,8 @@ class EmbeddedPostgres:
             return
         subprocess.run(
             [str(self.bin / "pg_ctl"), "-w", "-m", mode, "-D", str(self.pgdata), "stop"],
-            check=False, user=self.user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            check=False,
+            user=self.user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )

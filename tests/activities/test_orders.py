@@ -7,18 +7,29 @@ import uuid
 
 from sqlalchemy import insert
 
+from activities.contracts import ProcessOrderInput
 from activities.orders import OrderActivities
-from bulkops.models import ErrorCode, ItemStatus, OperationType, ProcessOrderInput
-from bulkops.tables import OPERATIONS
+from bulkops.domain.model import ErrorCode, ItemStatus, OperationType
+from bulkops.store.tables import OPERATIONS
 from tests.harness import Harness
 
 
 async def _operation(h: Harness, tenant_id: str, op_type: OperationType) -> uuid.UUID:
     op_id = uuid.uuid4()
     async with h.sessionmaker() as s, s.begin():
-        await s.execute(insert(OPERATIONS).values(
-            id=op_id, tenant_id=tenant_id, operation_type=op_type.value, status="PROCESSING",
-            parameters={}, selection={}, max_concurrency=1, workflow_id=f"bulk-op-{op_id}", errors=[]))
+        await s.execute(
+            insert(OPERATIONS).values(
+                id=op_id,
+                tenant_id=tenant_id,
+                operation_type=op_type.value,
+                status="PROCESSING",
+                parameters={},
+                selection={},
+                max_concurrency=1,
+                workflow_id=f"bulk-op-{op_id}",
+                errors=[],
+            )
+        )
     return op_id
 
 
@@ -28,8 +39,14 @@ async def test_a_repeated_refund_attempt_refunds_once(harness: Harness) -> None:
     [order] = await h.seed(a, 1, status="PAID", total_cents=3000)
     op_id = await _operation(h, a.id, OperationType.BULK_REFUND)
     acts = OrderActivities(h.order_pool)
-    inp = ProcessOrderInput(operation_id=op_id, tenant_id=a.id, operation_type=OperationType.BULK_REFUND,
-                            order_id=order, seq=1, parameters={"reason": "r", "amount_cents": 1000})
+    inp = ProcessOrderInput(
+        operation_id=op_id,
+        tenant_id=a.id,
+        operation_type=OperationType.BULK_REFUND,
+        order_id=order,
+        seq=1,
+        parameters={"reason": "r", "amount_cents": 1000},
+    )
     # Concurrent attempts (a worker thought dead and its replacement) and a later retry.
     outcomes = await asyncio.gather(acts.process_order(inp), acts.process_order(inp), return_exceptions=True)
     outcomes.append(await acts.process_order(inp))
@@ -49,10 +66,17 @@ async def test_unknown_and_foreign_orders_read_alike(harness: Harness) -> None:
     acts = OrderActivities(h.order_pool)
     outcomes = []
     for seq, oid in enumerate([foreign, uuid.uuid4()], start=1):
-        inp = ProcessOrderInput(operation_id=op_id, tenant_id=a.id, operation_type=OperationType.BULK_CANCEL,
-                                order_id=oid, seq=seq, parameters={})
+        inp = ProcessOrderInput(
+            operation_id=op_id,
+            tenant_id=a.id,
+            operation_type=OperationType.BULK_CANCEL,
+            order_id=oid,
+            seq=seq,
+            parameters={},
+        )
         outcomes.append(await acts.process_order(inp))
         assert (await acts.process_order(inp)) == outcomes[-1]  # a retry returns the recorded outcome
     assert [(o.status, o.error_code, o.error_message) for o in outcomes] == [
-        (ItemStatus.FAILED, ErrorCode.ORDER_NOT_FOUND, "order not found")] * 2
+        (ItemStatus.FAILED, ErrorCode.ORDER_NOT_FOUND, "order not found")
+    ] * 2
     assert (await h.orders([foreign]))[foreign].status == "PAID"

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from bulkops.tables import OPERATIONS
+from bulkops.store.tables import OPERATIONS
 from tests.harness import Harness
 
 OPS = OPERATIONS

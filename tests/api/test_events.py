@@ -12,10 +12,10 @@ import httpx
 import uvicorn
 from temporalio import activity
 
+from activities.contracts import OrderOutcome, ProcessOrderInput
 from activities.orders import OrderActivities
 from api.app import create_app
 from bulkops.devstack.postgres import free_port
-from bulkops.models import OrderOutcome, ProcessOrderInput
 from bulkops.settings import Settings
 from tests.harness import Harness, Tenant
 
@@ -33,8 +33,9 @@ class SlowOrders(OrderActivities):
 async def serve(settings: Settings) -> AsyncIterator[str]:
     """The real app behind uvicorn (httpx's ASGI transport buffers a response until it ends)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(30):
@@ -77,8 +78,15 @@ async def test_events_stream_progress_then_one_completed(harness: Harness) -> No
     cancelled = await h.seed(a, 5, status="CANCELLED")
     async with serve(h.settings) as base:
         ids = [str(i) for i in paid + cancelled]
-        op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": ids,
-                               "parameters": {"reason": "sse"}, "max_concurrency": 5})
+        op = await h.start(
+            a,
+            {
+                "operation_type": "BULK_CANCEL",
+                "order_ids": ids,
+                "parameters": {"reason": "sse"},
+                "max_concurrency": 5,
+            },
+        )
         events = await read_events(base, a, op["id"])
 
         names = [n for n, _ in events]
@@ -109,8 +117,14 @@ async def test_events_of_another_tenant_or_unknown_is_404(harness: Harness) -> N
     await h.start_worker()
     a, b = await h.tenant("acme"), await h.tenant("other")
     ids = await h.seed(a, 3)
-    op = await h.start(a, {"operation_type": "BULK_EXPORT", "order_ids": [str(i) for i in ids],
-                           "parameters": {"format": "csv"}})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_EXPORT",
+            "order_ids": [str(i) for i in ids],
+            "parameters": {"format": "csv"},
+        },
+    )
     await h.wait_end(a, op["id"])
     for tenant, path in ((b, op["id"]), (a, "6f1c0b9e-0000-4000-8000-000000000000")):
         r = await tenant.get(f"/v1/bulk-operations/{path}/events")

@@ -7,7 +7,7 @@ import io
 import json
 import uuid
 
-from bulkops.models import ORDER_FIELDS
+from bulkops.domain.model import ORDER_FIELDS
 from tests.harness import Harness, shuffled
 
 
@@ -18,10 +18,24 @@ async def test_export_10k_csv_in_selection_order(harness: Harness) -> None:
     h.configure(local_activities=True)
     await h.start_worker()
     a, b = await h.tenant("acme"), await h.tenant("other")
-    ids = shuffled(await h.seed(a, 10_000, tags=["vip", "eu"], metadata={"src": "x", "n": [1, 2]},
-                                note='says "hi", twice\nand more'))
-    op = await h.start(a, {"operation_type": "BULK_EXPORT", "order_ids": [str(i) for i in ids],
-                           "parameters": {"format": "csv"}, "max_concurrency": 200})
+    ids = shuffled(
+        await h.seed(
+            a,
+            10_000,
+            tags=["vip", "eu"],
+            metadata={"src": "x", "n": [1, 2]},
+            note='says "hi", twice\nand more',
+        )
+    )
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_EXPORT",
+            "order_ids": [str(i) for i in ids],
+            "parameters": {"format": "csv"},
+            "max_concurrency": 200,
+        },
+    )
     url = f"/v1/bulk-operations/{op['id']}/export"
     assert op["links"]["export"].endswith(url)
 
@@ -62,8 +76,14 @@ async def test_export_jsonl_with_fields_only_succeeded(harness: Harness) -> None
     unknown = [uuid.uuid4(), uuid.uuid4()]
     selection = [ids[0], unknown[0], *ids[1:4], unknown[1], *ids[4:]]
     fields = ["total_cents", "id", "tags", "paid_at"]
-    op = await h.start(a, {"operation_type": "BULK_EXPORT", "order_ids": [str(i) for i in selection],
-                           "parameters": {"format": "jsonl", "fields": fields}})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_EXPORT",
+            "order_ids": [str(i) for i in selection],
+            "parameters": {"format": "jsonl", "fields": fields},
+        },
+    )
     final = await h.wait_end(a, op["id"])
     assert (final["status"], final["success_count"], final["failed_count"]) == ("PARTIAL_SUCCESS", 6, 2)
 
@@ -85,8 +105,14 @@ async def test_export_of_other_operation_types_is_409(harness: Harness) -> None:
     await h.start_worker()
     a = await h.tenant("acme")
     ids = await h.seed(a, 2)
-    op = await h.start(a, {"operation_type": "BULK_UPDATE", "order_ids": [str(i) for i in ids],
-                           "parameters": {"add_tags": ["x"]}})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_UPDATE",
+            "order_ids": [str(i) for i in ids],
+            "parameters": {"add_tags": ["x"]},
+        },
+    )
     assert op["links"]["export"] is None
     await h.wait_end(a, op["id"])
     r = await a.get(f"/v1/bulk-operations/{op['id']}/export")
@@ -102,8 +128,14 @@ async def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_as_text(harness
     hostile = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "plain note"]
     ids = [(await h.seed(a, 1, note=note))[0] for note in hostile]
     for fmt in ("csv", "jsonl"):
-        op = await h.start(a, {"operation_type": "BULK_EXPORT", "order_ids": [str(i) for i in ids],
-                               "parameters": {"format": fmt, "fields": ["id", "note", "total_cents"]}})
+        op = await h.start(
+            a,
+            {
+                "operation_type": "BULK_EXPORT",
+                "order_ids": [str(i) for i in ids],
+                "parameters": {"format": fmt, "fields": ["id", "note", "total_cents"]},
+            },
+        )
         assert (await h.wait_end(a, op["id"]))["status"] == "COMPLETED"
         r = await a.get(f"/v1/bulk-operations/{op['id']}/export")
         if fmt == "csv":

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from bulkops.auth import add_key, revoke_key
-from bulkops.tables import Refund
+from bulkops.service.auth import add_key, revoke_key
+from bulkops.store.tables import Refund
 from tests.harness import ORDERS, Harness, Tenant
 
 PROBLEM = "application/problem+json"

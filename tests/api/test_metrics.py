@@ -9,15 +9,18 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bulkops.devstack.postgres import free_port
-from bulkops.metrics import start_metrics_server
+from bulkops.infra.metrics import start_metrics_server
 from tests.harness import Harness
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def parse(text: str) -> Samples:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def scrape(h: Harness) -> Samples:
@@ -36,8 +39,11 @@ async def test_metrics_after_one_operation(harness: Harness) -> None:
     a = await h.tenant("acme")
     paid = await h.seed(a, 3)
     cancelled = await h.seed(a, 1, status="CANCELLED")
-    body = {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in [*paid, *cancelled, uuid.uuid4()]],
-            "parameters": {"reason": "metrics"}}
+    body = {
+        "operation_type": "BULK_CANCEL",
+        "order_ids": [str(i) for i in [*paid, *cancelled, uuid.uuid4()]],
+        "parameters": {"reason": "metrics"},
+    }
 
     m0 = await scrape(h)
     op = await h.start(a, body)  # no worker yet: it waits PENDING
@@ -57,20 +63,31 @@ async def test_metrics_after_one_operation(harness: Harness) -> None:
     idle = frozenset({"operation_type": "BULK_EXPORT", "status": "PAUSED"}.items())
     assert ("bulkops_operations_running", idle) in m2  # every combination is reported, zeros included
 
-    assert delta(m2, m1, "bulkops_operations_ended_total", operation_type="BULK_CANCEL",
-                 status="PARTIAL_SUCCESS") == 1
+    assert (
+        delta(
+            m2, m1, "bulkops_operations_ended_total", operation_type="BULK_CANCEL", status="PARTIAL_SUCCESS"
+        )
+        == 1
+    )
     processed = "bulkops_orders_processed_total"
     assert delta(m2, m1, processed, operation_type="BULK_CANCEL", outcome="SUCCEEDED", error_code="") == 3
-    assert delta(m2, m1, processed, operation_type="BULK_CANCEL", outcome="FAILED",
-                 error_code="ALREADY_CANCELLED") == 1
-    assert delta(m2, m1, processed, operation_type="BULK_CANCEL", outcome="FAILED",
-                 error_code="ORDER_NOT_FOUND") == 1
+    assert (
+        delta(
+            m2, m1, processed, operation_type="BULK_CANCEL", outcome="FAILED", error_code="ALREADY_CANCELLED"
+        )
+        == 1
+    )
+    assert (
+        delta(m2, m1, processed, operation_type="BULK_CANCEL", outcome="FAILED", error_code="ORDER_NOT_FOUND")
+        == 1
+    )
     durations = "bulkops_activity_duration_seconds_count"
     assert delta(m2, m1, durations, activity="process_order", outcome="ok") == 5
     assert delta(m2, m1, durations, activity="snapshot_selection", outcome="ok") == 1
     assert delta(m2, m1, durations, activity="finalize_operation", outcome="ok") == 1
-    assert value(m2, "bulkops_activity_duration_seconds_bucket", activity="process_order", outcome="ok",
-                 le="+Inf") == value(m2, durations, activity="process_order", outcome="ok")
+    assert value(
+        m2, "bulkops_activity_duration_seconds_bucket", activity="process_order", outcome="ok", le="+Inf"
+    ) == value(m2, durations, activity="process_order", outcome="ok")
 
     # The worker serves the same registry on its own port.
     port = free_port()

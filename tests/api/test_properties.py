@@ -11,19 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bulkops.models import (
-    MAX_ORDER_IDS,
-    ORDER_FIELDS,
+from bulkops.domain.model import MAX_ORDER_IDS, ORDER_FIELDS, OrderStatus
+from bulkops.domain.requests import (
     BulkOperationCreate,
     CancelParameters,
     ExportParameters,
     OrdersCreate,
-    OrderStatus,
     RefundParameters,
     UpdateParameters,
     parse_parameters,
 )
-from bulkops.operations import request_hash
+from bulkops.service.operations import request_hash
 
 # Printable text without NUL or surrogates: what PostgreSQL can store.
 TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40)

@@ -32,8 +32,8 @@ from temporalio.client import Client
 
 from api.app import create_app
 from bulkops.devstack.postgres import free_port
-from bulkops.pagination import encode_cursor
 from bulkops.settings import Settings
+from bulkops.store.pagination import encode_cursor
 from tests.harness import Harness, Stack
 
 MAX_EXAMPLES = 30

@@ -10,10 +10,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.contracts import WebhookInput
 from activities.webhooks import WebhookActivities
-from bulkops.models import WebhookInput
-from bulkops.netpolicy import UnsafeUrl, check_webhook_url
-from bulkops.tables import OPERATIONS
+from bulkops.infra.netpolicy import UnsafeUrl, check_webhook_url
+from bulkops.store.tables import OPERATIONS
 from tests.harness import Harness
 
 UNSAFE = [
@@ -35,9 +35,15 @@ async def test_unsafe_notify_url_is_refused_and_nothing_starts(harness: Harness,
     h = harness
     a = await h.tenant()
     ids = await h.seed(a, 2)
-    r = await a.post("/v1/bulk-operations", json={
-        "operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids],
-        "parameters": {"reason": "x"}, "notify_url": url})
+    r = await a.post(
+        "/v1/bulk-operations",
+        json={
+            "operation_type": "BULK_CANCEL",
+            "order_ids": [str(i) for i in ids],
+            "parameters": {"reason": "x"},
+            "notify_url": url,
+        },
+    )
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     problem = r.json()
@@ -53,8 +59,15 @@ async def test_private_hosts_are_allowed_only_when_configured(harness: Harness) 
     h.configure(webhook_allow_private=True)
     a = await h.tenant()
     ids = await h.seed(a, 1)
-    op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids],
-                           "parameters": {"reason": "x"}, "notify_url": "http://127.0.0.1:9/hook"})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_CANCEL",
+            "order_ids": [str(i) for i in ids],
+            "parameters": {"reason": "x"},
+            "notify_url": "http://127.0.0.1:9/hook",
+        },
+    )
     assert op["notify_url"] == "http://127.0.0.1:9/hook"
     assert await h.count(OPERATIONS, OPERATIONS.c.tenant_id == a.id) == 1
 
@@ -80,8 +93,9 @@ async def test_delivery_checks_again_and_does_not_retry(harness: Harness) -> Non
     try:
         async with httpx.AsyncClient() as http:
             acts = WebhookActivities(h.sessionmaker, h.settings, http)
-            inp = WebhookInput(operation_id=uuid.uuid4(), tenant_id="t",
-                               notify_url=f"http://127.0.0.1:{port}/hook")
+            inp = WebhookInput(
+                operation_id=uuid.uuid4(), tenant_id="t", notify_url=f"http://127.0.0.1:{port}/hook"
+            )
             with pytest.raises(ApplicationError) as caught:
                 await ActivityEnvironment().run(acts.deliver_webhook, inp)
     finally:

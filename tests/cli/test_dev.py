@@ -17,8 +17,8 @@ import psycopg
 from temporalio.client import WorkflowExecutionStatus
 
 from bulkops.devstack.postgres import free_port
+from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
-from bulkops.temporal_client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = re.compile(r"API key: (bko_\S+)")
@@ -27,8 +27,11 @@ KEY = re.compile(r"API key: (bko_\S+)")
 def _launch(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "bulkops.cli", "dev"], cwd=ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "bulkops.cli", "dev"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -118,10 +121,14 @@ async def test_dev_stack_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> 
         assert os.stat(data / "demo-api-key").st_mode & 0o777 == 0o600
         started = _processes(dev, data)
         async with _api(api, key) as http:
-            r = await http.post("/v1/bulk-operations", json={
-                "operation_type": "BULK_CANCEL", "filter": {"statuses": ["PENDING"]},
-                "parameters": {"reason": "dev smoke"},
-            })
+            r = await http.post(
+                "/v1/bulk-operations",
+                json={
+                    "operation_type": "BULK_CANCEL",
+                    "filter": {"statuses": ["PENDING"]},
+                    "parameters": {"reason": "dev smoke"},
+                },
+            )
             assert r.status_code == 202, r.text
             op = r.json()
             final = await _wait_end(http, op["id"])

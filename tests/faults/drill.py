@@ -15,10 +15,8 @@ from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from bulkops.tables import REFUNDS
+from bulkops.store.tables import REFUNDS
 from tests.harness import ITEMS, ORDERS, Harness, Tenant, shuffled
-
-REFUNDS = REFUNDS
 
 
 @dataclass

@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from bulkops.tables import BulkOperation, BulkOperationItem, BulkOperationTarget, Order, Refund
+from bulkops.store.tables import BulkOperation, BulkOperationItem, BulkOperationTarget, Order, Refund
 from tests.harness import Harness
 from tests.support import FlakyOrders, SlowOrders
 
@@ -215,8 +215,10 @@ async def test_an_operation_terminated_in_temporal_is_closed_from_its_outcomes(h
     a = await h.tenant()
     ids = await h.seed(a, 300)
     unknown = [uuid.uuid4() for _ in range(3)]
-    op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in unknown + ids],
-                           "max_concurrency": 2})
+    op = await h.start(
+        a,
+        {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in unknown + ids], "max_concurrency": 2},
+    )
     await h.wait_for(a, op["id"], lambda x: x["processed_count"] >= 10)
     await h.client.get_workflow_handle(op["workflow_id"]).terminate("operator pulled the plug")
     await h.stop_worker()  # no worker either: the query of the closed workflow fails, describe does not
@@ -228,7 +230,9 @@ async def test_an_operation_terminated_in_temporal_is_closed_from_its_outcomes(h
     assert 10 <= body["processed_count"] == len(items) < 303
     assert body["failed_count"] == 3 and body["success_count"] == len(items) - 3
     assert sorted(e["order_id"] for e in body["errors"]) == sorted(str(u) for u in unknown)
-    cancelled = await h.count(Order.__table__, Order.__table__.c.id.in_(ids), Order.__table__.c.status == "CANCELLED")
+    cancelled = await h.count(
+        Order.__table__, Order.__table__.c.id.in_(ids), Order.__table__.c.status == "CANCELLED"
+    )
     assert cancelled == body["success_count"]
     row = await h.summary_row(op["id"])
     assert (row.status, row.processed_count) == ("CANCELLED", len(items))

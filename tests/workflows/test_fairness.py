@@ -8,9 +8,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from bulkops.worker import WORKFLOWS
 from tests.harness import Harness, Stack
 from tests.support import SlowOrders
-from worker import WORKFLOWS
 
 
 async def test_tenant_cap_holds_and_other_tenants_are_not_blocked(
@@ -95,11 +95,14 @@ async def test_a_slot_held_by_a_terminated_operation_is_reclaimed(
         await h.start_worker(SlowOrders(h.order_pool, delay=0.05))
         a = await h.tenant("stuck")
         first_ids, second_ids = await h.seed(a, 400), await h.seed(a, 20)
-        first = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in first_ids],
-                                  "max_concurrency": 2})
+        first = await h.start(
+            a,
+            {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in first_ids], "max_concurrency": 2},
+        )
         await h.wait_for(a, first["id"], lambda x: x["processed_count"] > 0)
-        second = await h.start(a, {"operation_type": "BULK_CANCEL",
-                                   "order_ids": [str(i) for i in second_ids]})
+        second = await h.start(
+            a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in second_ids]}
+        )
         await asyncio.sleep(2)
         assert (await a.get(f"/v1/bulk-operations/{second['id']}")).json()["status"] == "PENDING"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from bulkops.models import OperationStatus
+from bulkops.domain.model import OperationStatus
 from tests.harness import Harness
 
 

@@ -6,9 +6,9 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from bulkops.worker import WORKFLOWS
 from tests.harness import Harness
 from tests.support import SlowOrders
-from worker import WORKFLOWS
 
 
 @pytest.mark.parametrize("local_activities", [True, False], ids=["local", "regular"])

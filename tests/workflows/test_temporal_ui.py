@@ -29,8 +29,14 @@ async def test_operation_reads_in_temporal_ui(harness: Harness) -> None:
     await h.start_worker()
     a = await h.tenant("acme")
     ids = await h.seed(a, 3, customer_email="secret@example.com")
-    op = await h.start(a, {"operation_type": "BULK_REFUND", "order_ids": [str(i) for i in ids],
-                           "parameters": {"reason": "recall"}})
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_REFUND",
+            "order_ids": [str(i) for i in ids],
+            "parameters": {"reason": "recall"},
+        },
+    )
     final = await h.wait_end(a, op["id"])
     assert final["status"] == "COMPLETED"
     wf_id = op["workflow_id"]
@@ -47,7 +53,10 @@ async def test_operation_reads_in_temporal_ui(harness: Harness) -> None:
     desc = await handle.describe()
     attrs = desc.typed_search_attributes
     assert (attrs.get(TENANT_ID), attrs.get(OPERATION_TYPE), attrs.get(OPERATION_STATUS)) == (
-        a.id, "BULK_REFUND", "COMPLETED")
+        a.id,
+        "BULK_REFUND",
+        "COMPLETED",
+    )
     assert await desc.static_summary() == f"BULK_REFUND · 3 orders · tenant {a.id}"
     details = await desc.static_details()
     assert details is not None and "secret@example.com" not in details

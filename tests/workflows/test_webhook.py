@@ -36,8 +36,9 @@ class Receiver:
             status = 500 if len(self.deliveries) < self.refuse else 204
             self.deliveries.append(Delivery(headers, body, status))
             reason = "Internal Server Error" if status == 500 else "No Content"
-            writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\n"
-                         "Connection: close\r\n\r\n".encode())
+            writer.write(
+                f"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            )
             await writer.drain()
         finally:
             writer.close()
@@ -63,8 +64,15 @@ async def test_webhook_retried_until_accepted_exactly_once(harness: Harness) -> 
     paid = await h.seed(a, 4)
     shipped = await h.seed(a, 1, status="SHIPPED")
     async with receiver(refuse=3) as (rx, url):
-        op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in paid + shipped],
-                               "parameters": {"reason": "hook"}, "notify_url": url})
+        op = await h.start(
+            a,
+            {
+                "operation_type": "BULK_CANCEL",
+                "order_ids": [str(i) for i in paid + shipped],
+                "parameters": {"reason": "hook"},
+                "notify_url": url,
+            },
+        )
         assert op["notify_url"] == url
         # The workflow returns only after the webhook activity succeeded: then no attempt can follow.
         handle = h.client.get_workflow_handle(op["workflow_id"])
@@ -85,8 +93,11 @@ async def test_webhook_retried_until_accepted_exactly_once(harness: Harness) -> 
     assert payload["id"] == op["id"] and payload["tenant_id"] == a.id
     assert payload["status"] == row.status == "PARTIAL_SUCCESS"
     counts = ("total_count", "processed_count", "success_count", "failed_count")
-    assert tuple(payload[k] for k in counts) == (
-        row.total_count, row.processed_count, row.success_count, row.failed_count) == (5, 5, 4, 1)
+    assert (
+        tuple(payload[k] for k in counts)
+        == (row.total_count, row.processed_count, row.success_count, row.failed_count)
+        == (5, 5, 4, 1)
+    )
     assert payload["errors"][0]["code"] == "ORDER_NOT_CANCELLABLE"
     assert payload["completed_at"] is not None
     # Absolute links: the receiver has no request to resolve relative ones against.

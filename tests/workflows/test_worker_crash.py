@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bulkops.tables import Order, Refund
+from bulkops.store.tables import Order, Refund
 from tests.harness import Harness, Stack
 from tests.processes import WorkerProcess
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from bulkops.worker import build_worker
 from tests.harness import Harness
-from worker import build_worker
 
 
 async def test_split_roles_run_an_operation(harness: Harness) -> None:

@@ -7,11 +7,9 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, literal, select
 
-from bulkops.models import ItemStatus, OrderFilter
-from bulkops.tables import ITEMS, ORDERS
-
-ORDERS = ORDERS
-ITEMS = ITEMS
+from bulkops.domain.model import ItemStatus
+from bulkops.domain.requests import OrderFilter
+from bulkops.store.tables import ITEMS, ORDERS
 
 
 def filter_clause(tenant_id: str, flt: OrderFilter) -> Any:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from activities.selection import filter_clause
-from bulkops.models import BulkOperationCreate, DryRunRead
-from bulkops.rules import rule_sql
-from bulkops.tables import ORDERS
+from bulkops.domain.representation import DryRunRead
+from bulkops.domain.requests import BulkOperationCreate
+from bulkops.domain.rules import rule_sql
+from bulkops.store.selection import filter_clause
+from bulkops.store.tables import ORDERS
 
 
 async def dry_run(sessionmaker: async_sessionmaker, tenant_id: str, body: BulkOperationCreate) -> DryRunRead:
@@ -24,9 +25,7 @@ async def dry_run(sessionmaker: async_sessionmaker, tenant_id: str, body: BulkOp
         where = [filter_clause(tenant_id, body.filter)]
     async with sessionmaker() as session:
         groups = (
-            await session.execute(
-                select(code, func.count()).where(*where).group_by(literal_column("code"))
-            )
+            await session.execute(select(code, func.count()).where(*where).group_by(literal_column("code")))
         ).all()
         sample_rows = (
             await session.execute(

@@ -34,9 +34,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
 
-from bulkops import aio
-from bulkops.bench_stack import RssSampler, embedded_stack, find_worker_pids, running_stack_settings
-from bulkops.bench_workload import (
+from bulkops.bench.stack import RssSampler, embedded_stack, find_worker_pids, running_stack_settings
+from bulkops.bench.workload import (
     PARAMETERS,
     TYPES,
     BenchError,
@@ -50,11 +49,12 @@ from bulkops.bench_workload import (
     statuses_for,
     wait_terminal,
 )
-from bulkops.db import make_engine, make_sessionmaker
-from bulkops.models import DEFAULT_MAX_CONCURRENCY, ItemStatus, OperationType
+from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY, ItemStatus, OperationType
+from bulkops.infra import aio
+from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
-from bulkops.tables import BulkOperation, BulkOperationItem
-from bulkops.temporal_client import connect
+from bulkops.store.db import make_engine, make_sessionmaker
+from bulkops.store.tables import BulkOperation, BulkOperationItem
 from workflows.bulk_operation import BulkOperationWorkflow
 
 log = logging.getLogger("bulkops.bench")
@@ -275,7 +275,7 @@ def run_command(
 
 
 def main() -> None:
-    from bulkops.cli import app
+    from bulkops.cli.app import app
 
     app(["bench", *sys.argv[1:]])
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bulkops.auth import add_key, authenticate, create_tenant
-from bulkops.models import OrderStatus
-from bulkops.tables import Tenant
+from bulkops.domain.model import OrderStatus
+from bulkops.service.auth import add_key, authenticate, create_tenant
+from bulkops.store.tables import Tenant
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,11 @@ FROM (
 
 
 async def seed_orders(
-    session: AsyncSession, tenant_id: str, count: int, *, status: OrderStatus | None = None,
+    session: AsyncSession,
+    tenant_id: str,
+    count: int,
+    *,
+    status: OrderStatus | None = None,
     span_days: int = 30,
 ) -> int:
     """Insert `count` orders for a tenant, spread over the last `span_days`; returns the row count.

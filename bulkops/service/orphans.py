@@ -17,9 +17,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from activities.operations import NOT_TERMINAL
-from bulkops.models import MAX_ERROR_SAMPLE, ErrorSample, ItemStatus, OperationStatus
-from bulkops.tables import ITEMS, OPERATIONS
+from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorSample, ItemStatus, OperationStatus
+from bulkops.store.tables import ITEMS, NOT_TERMINAL, OPERATIONS
+from workflows.contracts import RELEASE_SIGNAL, coordinator_id
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ async def close_orphan(
                 failed_count=processed - succeeded,
                 errors=[
                     ErrorSample(
-                        order_id=r.order_id, code=r.error_code, message=r.error_message or "",
+                        order_id=r.order_id,
+                        code=r.error_code,
+                        message=r.error_message or "",
                         retryable=r.retryable,
                     ).model_dump(mode="json")
                     for r in failed_rows
@@ -80,11 +82,7 @@ async def close_orphan(
             )
         )
     log.warning("operation %s tenant %s: workflow %s from outside; row closed", op_id, tenant_id, reason)
-    try:  # imported here: the API imports workflows only for their names
-        from workflows.tenant_coordinator import TenantCoordinatorWorkflow, coordinator_id
-
-        await client.get_workflow_handle(coordinator_id(tenant_id)).signal(
-            TenantCoordinatorWorkflow.release, op_id
-        )
+    try:
+        await client.get_workflow_handle(coordinator_id(tenant_id)).signal(RELEASE_SIGNAL, op_id)
     except Exception as exc:  # no coordinator (fairness off), or it is gone: nothing to give back
         log.info("operation %s: no slot released: %s", op_id, exc)

@@ -28,16 +28,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from bulkops.models import (
-    TERMINAL_STATUSES,
-    FinalizeInput,
-    ItemStatus,
-    OperationType,
-    OrderOutcome,
-    ProcessOrderInput,
-    RecordFailureInput,
-)
-from bulkops.tables import OPERATIONS
+from activities.contracts import FinalizeInput, OrderOutcome, ProcessOrderInput, RecordFailureInput
+from bulkops.domain.model import TERMINAL_STATUSES, ItemStatus, OperationType
+from bulkops.store.tables import OPERATIONS
 
 log = logging.getLogger(__name__)
 OPS = OPERATIONS
@@ -46,20 +39,24 @@ OPERATIONS_STARTED = Counter(
     "bulkops_operations_started", "Bulk operations accepted and started", ["operation_type"]
 )
 OPERATIONS_ENDED = Counter(
-    "bulkops_operations_ended", "Bulk operations that reached a terminal status",
+    "bulkops_operations_ended",
+    "Bulk operations that reached a terminal status",
     ["operation_type", "status"],
 )
 ORDERS_PROCESSED = Counter(
-    "bulkops_orders_processed", "Per-order outcomes recorded",
+    "bulkops_orders_processed",
+    "Per-order outcomes recorded",
     ["operation_type", "outcome", "error_code"],
 )
 ACTIVITY_DURATION = Histogram(
-    "bulkops_activity_duration_seconds", "Wall time of one activity attempt",
+    "bulkops_activity_duration_seconds",
+    "Wall time of one activity attempt",
     ["activity", "outcome"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 OPERATIONS_RUNNING = Gauge(
-    "bulkops_operations_running", "Bulk operations not yet ended (PENDING, PROCESSING or PAUSED)",
+    "bulkops_operations_running",
+    "Bulk operations not yet ended (PENDING, PROCESSING or PAUSED)",
     ["operation_type", "status"],
 )
 RUNNING_STATUSES = ("PENDING", "PROCESSING", "PAUSED")
@@ -72,11 +69,13 @@ def record_started(operation_type: str) -> None:
 async def refresh_running(sessionmaker: async_sessionmaker) -> None:
     """Set the running gauge from Postgres: every combination is reported, zeros included."""
     async with sessionmaker() as session:
-        rows = (await session.execute(
-            select(OPS.c.operation_type, OPS.c.status, func.count())
-            .where(OPS.c.status.in_(RUNNING_STATUSES))
-            .group_by(OPS.c.operation_type, OPS.c.status)
-        )).all()
+        rows = (
+            await session.execute(
+                select(OPS.c.operation_type, OPS.c.status, func.count())
+                .where(OPS.c.status.in_(RUNNING_STATUSES))
+                .group_by(OPS.c.operation_type, OPS.c.status)
+            )
+        ).all()
     counts = {(t, s): n for t, s, n in rows}
     for op_type in OperationType:
         for status in RUNNING_STATUSES:
@@ -127,9 +126,11 @@ class _OperationCache:
             row = None
             try:
                 async with self.sessionmaker() as session:
-                    row = (await session.execute(
-                        select(OPS.c.operation_type, OPS.c.tenant_id).where(OPS.c.id == operation_id)
-                    )).one_or_none()
+                    row = (
+                        await session.execute(
+                            select(OPS.c.operation_type, OPS.c.tenant_id).where(OPS.c.id == operation_id)
+                        )
+                    ).one_or_none()
             except Exception as exc:  # metrics must never fail an activity
                 log.warning("operation lookup for %s failed: %s", operation_id, exc)
             found = (row.operation_type, row.tenant_id) if row is not None else ("UNKNOWN", "?")
@@ -152,8 +153,11 @@ class _ActivityMetrics(ActivityInboundInterceptor):
             ACTIVITY_DURATION.labels(name, "error").observe(time.perf_counter() - started)
             if isinstance(exc, Exception):
                 activity.logger.warning(
-                    "activity %s failed (attempt %s) for %s: %s", name, activity.info().attempt,
-                    _context(arg), exc,
+                    "activity %s failed (attempt %s) for %s: %s",
+                    name,
+                    activity.info().attempt,
+                    _context(arg),
+                    exc,
                 )
             raise
         ACTIVITY_DURATION.labels(name, "ok").observe(time.perf_counter() - started)
@@ -165,8 +169,13 @@ class _ActivityMetrics(ActivityInboundInterceptor):
             self.ops.remember(arg.operation_id, arg.operation_type.value, arg.tenant_id)
             _count_outcome(arg.operation_type.value, result)
             if result.status != ItemStatus.SUCCEEDED:
-                activity.logger.debug("operation %s tenant %s order %s failed: %s", arg.operation_id,
-                                      arg.tenant_id, arg.order_id, result.error_code)
+                activity.logger.debug(
+                    "operation %s tenant %s order %s failed: %s",
+                    arg.operation_id,
+                    arg.tenant_id,
+                    arg.order_id,
+                    result.error_code,
+                )
         elif isinstance(arg, RecordFailureInput) and isinstance(result, OrderOutcome):
             _count_outcome((await self.ops.get(arg.operation_id))[0], result)
         elif isinstance(arg, FinalizeInput) and arg.status in TERMINAL_STATUSES:
@@ -174,8 +183,14 @@ class _ActivityMetrics(ActivityInboundInterceptor):
             OPERATIONS_ENDED.labels(op_type, arg.status.value).inc()
             activity.logger.info(
                 "operation %s tenant %s (%s) ended %s: %s processed, %s succeeded, %s failed",
-                arg.operation_id, tenant, op_type, arg.status.value, arg.processed_count, arg.success_count,
-                arg.failed_count, extra={"operation_id": str(arg.operation_id), "tenant_id": tenant},
+                arg.operation_id,
+                tenant,
+                op_type,
+                arg.status.value,
+                arg.processed_count,
+                arg.success_count,
+                arg.failed_count,
+                extra={"operation_id": str(arg.operation_id), "tenant_id": tenant},
             )
 
 
@@ -188,8 +203,11 @@ def _context(arg: Any) -> str:
     op = getattr(arg, "operation_id", None)
     tenant = getattr(arg, "tenant_id", None)
     order = getattr(arg, "order_id", None)
-    parts = [f"operation {op}" if op else "", f"tenant {tenant}" if tenant else "",
-             f"order {order}" if order else ""]
+    parts = [
+        f"operation {op}" if op else "",
+        f"tenant {tenant}" if tenant else "",
+        f"order {order}" if order else "",
+    ]
     return " ".join(p for p in parts if p) or "-"
 
 

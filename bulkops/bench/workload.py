@@ -24,19 +24,14 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
 
+from activities.contracts import ProcessOrderInput
 from activities.orders import OrderActivities
-from bulkops.auth import create_tenant
-from bulkops.bench_stack import ROOT
-from bulkops.db import make_order_pool
-from bulkops.models import (
-    ItemStatus,
-    OperationStatus,
-    OperationType,
-    ProcessOrderInput,
-    final_status,
-)
+from bulkops.bench.stack import ROOT
+from bulkops.domain.model import ItemStatus, OperationStatus, OperationType, final_status
+from bulkops.service.auth import create_tenant
 from bulkops.settings import Settings
-from bulkops.tables import BulkOperation, Order
+from bulkops.store.db import make_order_pool
+from bulkops.store.tables import BulkOperation, Order
 
 log = logging.getLogger("bulkops.bench")
 ORDERS, OPS = Order.__table__, BulkOperation.__table__

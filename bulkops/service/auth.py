@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bulkops.tables import ApiKey, Tenant
+from bulkops.store.tables import ApiKey, Tenant
 
 KEY_PREFIX = "bko_"
 

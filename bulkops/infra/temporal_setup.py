@@ -8,8 +8,8 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
 from bulkops.devstack.temporal import SEARCH_ATTRIBUTES
+from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
-from bulkops.temporal_client import connect
 
 log = logging.getLogger(__name__)
 

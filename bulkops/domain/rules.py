@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bulkops.models import ORDER_FIELDS, ErrorCode, OperationType, OrderStatus
+from bulkops.domain.model import ORDER_FIELDS, ErrorCode, OperationType, OrderStatus
 
 CANCELLABLE = {OrderStatus.PENDING.value, OrderStatus.PAID.value}
 

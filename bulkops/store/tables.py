@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bulkops.domain.model import TERMINAL_STATUSES
+
 
 class Base(DeclarativeBase):
     pass
@@ -157,3 +159,6 @@ REFUNDS = cast(Table, Refund.__table__)
 OPERATIONS = cast(Table, BulkOperation.__table__)
 TARGETS = cast(Table, BulkOperationTarget.__table__)
 ITEMS = cast(Table, BulkOperationItem.__table__)
+
+# Rows of operations still running (or waiting): what orphan checks and status writes look at.
+NOT_TERMINAL = OPERATIONS.c.status.notin_([s.value for s in TERMINAL_STATUSES])

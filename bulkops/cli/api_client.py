@@ -12,7 +12,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from bulkops.models import OperationType, OrderStatus
+from bulkops.domain.model import OperationType, OrderStatus
 from bulkops.settings import Settings
 
 console = Console()
@@ -24,7 +24,8 @@ ApiUrl = Annotated[
 ApiKey = Annotated[
     str | None,
     typer.Option(
-        "--api-key", envvar="BULKOPS_API_KEY",
+        "--api-key",
+        envvar="BULKOPS_API_KEY",
         help="tenant API key (default: the demo key `bulkops dev` stored under BULKOPS_DATA_DIR)",
     ),
 ]
@@ -222,7 +223,7 @@ def start(
             console.print(f"Temporal UI: {op['links']['temporal_ui']}", soft_wrap=True, highlight=False)
             console.print(f"watch it:    bulkops watch {op['id']}", highlight=False)
         if then_watch:
-            from bulkops.cli_watch import follow
+            from bulkops.cli.watch import follow
 
             raise typer.Exit(follow(http, op["id"], 0.5))
 

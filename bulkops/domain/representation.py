@@ -1,23 +1,94 @@
-"""Build the public `BulkOperationRead` from the summary row and, while running, the live query."""
+"""The public `BulkOperation` resource, the `progress` query's answer and the dry-run prediction, and
+how a summary row (plus, while running, the live query) becomes a `BulkOperation`.
+
+They are sent by the API, by the completion webhook and shown as an approval's prediction, so they
+belong to the domain rather than to one edge.
+"""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, Protocol
 
-from bulkops.models import (
-    BulkOperationRead,
-    ErrorSample,
-    FailureThreshold,
-    Links,
-    OperationStatus,
-    OperationType,
-    Progress,
-)
-from bulkops.settings import Settings
+from pydantic import BaseModel
+
+from bulkops.domain.model import ErrorSample, OperationStatus, OperationType
+from bulkops.domain.requests import FailureThreshold
 
 
-def _links(row: Any, settings: Settings, base: str) -> Links:
+class UiLinks(Protocol):
+    def operation_ui_url(self, workflow_id: str) -> str: ...
+
+
+class Links(BaseModel):
+    self: str
+    items: str
+    events: str
+    export: str | None = None
+    temporal_ui: str
+
+
+class BulkOperationRead(BaseModel):
+    id: uuid.UUID
+    tenant_id: str
+    operation_type: OperationType
+    status: OperationStatus
+    total_count: int
+    processed_count: int
+    success_count: int
+    failed_count: int
+    percent_complete: float
+    orders_per_second: float | None
+    eta_seconds: float | None
+    parameters: dict[str, Any]
+    selection: dict[str, Any]
+    max_concurrency: int
+    failure_threshold: FailureThreshold | None
+    failure_reason: str | None
+    errors: list[ErrorSample]
+    initiated_by: str | None
+    retry_of: uuid.UUID | None
+    notify_url: str | None = None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    workflow_id: str
+    links: Links
+
+
+class DryRunRead(BaseModel):
+    dry_run: Literal[True] = True
+    operation_type: OperationType
+    matched_count: int
+    would_fail_count: int
+    would_fail_by_code: dict[str, int]
+    sample: list[dict[str, Any]]
+
+
+class Progress(BaseModel):
+    """The `progress` query's answer, and the shape pause/resume/cancel updates return."""
+
+    operation_id: uuid.UUID
+    tenant_id: str
+    operation_type: OperationType
+    status: OperationStatus
+    total_count: int
+    processed_count: int
+    success_count: int
+    failed_count: int
+    in_flight: int
+    errors: list[ErrorSample]
+    failure_reason: str | None
+    started_at: datetime | None
+    active_seconds: float
+    resumed_at: datetime | None
+    run: int
+    history_length: int
+    max_run_history: int
+
+
+def _links(row: Any, settings: UiLinks, base: str) -> Links:
     me = f"{base}/v1/bulk-operations/{row.id}"
     return Links(
         self=me,
@@ -29,7 +100,7 @@ def _links(row: Any, settings: Settings, base: str) -> Links:
 
 
 def operation_view(
-    row: Any, settings: Settings, *, live: Progress | None = None, base: str = "", now: datetime | None = None
+    row: Any, settings: UiLinks, *, live: Progress | None = None, base: str = "", now: datetime | None = None
 ) -> BulkOperationRead:
     now = now or datetime.now(UTC)
     status = OperationStatus(row.status)

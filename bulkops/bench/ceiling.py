@@ -27,10 +27,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from bulkops import aio
-from bulkops.bench_workload import p95_ms
+from bulkops.bench.workload import p95_ms
 from bulkops.devstack.postgres import free_port
 from bulkops.devstack.temporal import TemporalDevServer
+from bulkops.infra import aio
 
 
 @activity.defn(name="noop")
@@ -97,8 +97,13 @@ async def measure(address: str, items: int, window: int) -> dict[str, object]:
         done = await handle.result()
         elapsed = time.perf_counter() - t0
         poller.cancel()
-    return {"items": done, "window": window, "empty_activities_per_s": round(done / elapsed, 1),
-            "seconds": round(elapsed, 2), "query_p95_ms": p95_ms(latencies)}
+    return {
+        "items": done,
+        "window": window,
+        "empty_activities_per_s": round(done / elapsed, 1),
+        "seconds": round(elapsed, 2),
+        "query_p95_ms": p95_ms(latencies),
+    }
 
 
 def run_ceiling(items: int, window: int) -> dict[str, object]:

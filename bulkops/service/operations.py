@@ -22,35 +22,25 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHand
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from bulkops.dry_run import dry_run
-from bulkops.models import (
+from bulkops.domain.model import (
     TERMINAL_STATUSES,
-    BulkOperationCreate,
-    BulkOperationInput,
-    DryRunRead,
     ItemStatus,
     OperationStatus,
     OperationType,
-    Progress,
     operation_workflow_id,
 )
-from bulkops.netpolicy import check_webhook_url
-from bulkops.orphans import CLOSED_FROM_OUTSIDE, close_orphan
+from bulkops.domain.representation import DryRunRead, Progress
+from bulkops.domain.requests import BulkOperationCreate
+from bulkops.infra.netpolicy import check_webhook_url
+from bulkops.service.dry_run import dry_run
+from bulkops.service.orphans import CLOSED_FROM_OUTSIDE, close_orphan
 from bulkops.settings import Settings
-from bulkops.tables import (
-    ITEMS,
-    OPERATIONS,
-    ORDERS,
-    TARGETS,
-)
-from workflows.bulk_operation import BulkOperationWorkflow
+from bulkops.store.tables import ITEMS, OPERATIONS, TARGETS
+from workflows.contracts import BULK_OPERATION_WORKFLOW, PROGRESS_QUERY, BulkOperationInput
 from workflows.search_attributes import OPERATION_STATUS, OPERATION_TYPE, TENANT_ID
 
 log = logging.getLogger(__name__)
 OPS = OPERATIONS
-TARGETS = TARGETS
-ITEMS = ITEMS
-ORDERS = ORDERS
 
 
 class Conflict(Exception):
@@ -183,11 +173,12 @@ class OperationService:
         handle = self.handle(row.id)
         # Together: a terminated workflow still answers queries (with its last state), and a query
         # of a closed one needs a worker to replay it; describe needs neither.
-        desc, live = await asyncio.gather(
+        answers: tuple[Any, Any] = await asyncio.gather(
             handle.describe(rpc_timeout=timedelta(seconds=3)),
-            handle.query(BulkOperationWorkflow.progress, rpc_timeout=timedelta(seconds=3)),
+            handle.query(PROGRESS_QUERY, result_type=Progress, rpc_timeout=timedelta(seconds=3)),
             return_exceptions=True,
         )
+        desc, live = answers
         if isinstance(desc, WorkflowExecutionDescription) and desc.status in CLOSED_FROM_OUTSIDE:
             # Attempts already running when it closed may still commit their outcomes; none can
             # outlive the per-order timeout, so the counts are final only after it.
@@ -305,7 +296,7 @@ class OperationService:
         )
         try:
             await self.client.start_workflow(
-                BulkOperationWorkflow.run,
+                BULK_OPERATION_WORKFLOW,
                 inp,
                 id=operation_workflow_id(row.id),
                 task_queue=self.settings.task_queue,

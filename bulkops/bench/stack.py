@@ -32,11 +32,11 @@ from temporalio.client import Client
 
 from bulkops.devstack.postgres import EmbeddedPostgres, free_port, port_open
 from bulkops.devstack.temporal import TemporalDevServer
-from bulkops.migrate import upgrade
 from bulkops.settings import Settings
+from bulkops.store.migrate import upgrade
 
 log = logging.getLogger("bulkops.bench")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from bulkops.db import async_url
+from bulkops.store.db import async_url
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from bulkops import aio, cli_api, cli_watch
-from bulkops.models import DEFAULT_MAX_CONCURRENCY, OrderStatus
+from bulkops.cli import api_client as cli_api
+from bulkops.cli import watch as cli_watch
+from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY, OrderStatus
+from bulkops.infra import aio
 from bulkops.settings import Settings
 
 if TYPE_CHECKING:
@@ -64,7 +66,7 @@ def _exit_with_parent(parent_pid: int | None) -> None:
 
 def _run_db(settings: Settings, fn: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run `fn(session)` in one transaction on a short-lived engine."""
-    from bulkops.db import make_engine, make_sessionmaker
+    from bulkops.store.db import make_engine, make_sessionmaker
 
     async def main() -> Any:
         engine = make_engine(settings, pool_size=2)
@@ -111,7 +113,7 @@ def api(parent_pid: ParentPid = None) -> None:
 @app.command()
 def worker(parent_pid: ParentPid = None) -> None:
     """Run a Temporal worker for the bulk-operations task queue (same as `python worker.py`)."""
-    from worker import run_worker
+    from bulkops.worker import run_worker
 
     settings = Settings()
     _need_db(settings)
@@ -137,7 +139,7 @@ def worker(parent_pid: ParentPid = None) -> None:
 @app.command()
 def migrate() -> None:
     """Apply the database migrations (alembic upgrade head)."""
-    from bulkops.migrate import upgrade
+    from bulkops.store.migrate import upgrade
 
     settings = Settings()
     _need_db(settings)
@@ -148,7 +150,7 @@ def migrate() -> None:
 @app.command("temporal-setup")
 def temporal_setup() -> None:
     """Register the search attributes bulkops uses on an existing Temporal cluster (idempotent)."""
-    from bulkops.temporal_setup import register_search_attributes
+    from bulkops.infra.temporal_setup import register_search_attributes
 
     try:
         added, present = asyncio.run(register_search_attributes(Settings()))
@@ -170,7 +172,7 @@ def tenant_create(name: Annotated[str, typer.Argument(help="tenant id, e.g. acme
     """Create a tenant; prints its API key and webhook secret (shown only this once)."""
     from sqlalchemy.exc import IntegrityError
 
-    from bulkops.auth import create_tenant
+    from bulkops.service.auth import create_tenant
 
     settings = Settings()
     _need_db(settings)
@@ -194,7 +196,7 @@ def tenant_revoke_key(
     key_or_prefix: Annotated[str, typer.Argument(help="the full API key, or its 10-character prefix")],
 ) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
-    from bulkops.auth import revoke_key
+    from bulkops.service.auth import revoke_key
 
     settings = Settings()
     _need_db(settings)
@@ -216,8 +218,8 @@ def orders_seed(
     """Insert COUNT generated orders for a tenant straight into PostgreSQL."""
     from sqlalchemy import select
 
-    from bulkops.seed import seed_orders
-    from bulkops.tables import Tenant
+    from bulkops.devstack.seed import seed_orders
+    from bulkops.store.tables import Tenant
 
     settings = Settings()
     _need_db(settings)
@@ -245,24 +247,36 @@ def bench(
     type_: Annotated[str, typer.Option("--type", help="cancel, refund, update or export")] = "cancel",
     embedded: Annotated[bool, typer.Option("--embedded", help="on its own throwaway stack")] = False,
     api_url: Annotated[str | None, typer.Option(envvar="BULKOPS_API_URL", help="the running API")] = None,
-    api_key: Annotated[str | None, typer.Option(envvar="BULKOPS_API_KEY", help="unused: the bench makes "
-                                                "its own tenant and key")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="BULKOPS_API_KEY", help="unused: the bench makes its own tenant and key"),
+    ] = None,
     max_concurrency: Annotated[int, typer.Option(min=1, max=500)] = DEFAULT_MAX_CONCURRENCY,
     skip_direct: Annotated[bool, typer.Option("--skip-direct", help="skip the plain-loop baseline")] = False,
-    ceiling: Annotated[bool, typer.Option(
-        "--ceiling", help="instead: the platform's ceiling, an empty activity per order, no DB")] = False,
+    ceiling: Annotated[
+        bool,
+        typer.Option("--ceiling", help="instead: the platform's ceiling, an empty activity per order, no DB"),
+    ] = False,
 ) -> None:
     """Run an operation end to end and the same work as a plain asyncio loop; print one JSON line."""
-    from bulkops.bench import run_command
+    from bulkops.bench.command import run_command
 
     if ceiling:
-        from bulkops.bench_ceiling import run_ceiling
+        from bulkops.bench.ceiling import run_ceiling
 
         typer.echo(json.dumps(run_ceiling(orders, max_concurrency)))
         return
 
-    raise typer.Exit(run_command(orders, type_, embedded=embedded, api_url=api_url,
-                                 max_concurrency=max_concurrency, skip_direct=skip_direct))
+    raise typer.Exit(
+        run_command(
+            orders,
+            type_,
+            embedded=embedded,
+            api_url=api_url,
+            max_concurrency=max_concurrency,
+            skip_direct=skip_direct,
+        )
+    )
 
 
 def main() -> None:

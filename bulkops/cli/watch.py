@@ -11,8 +11,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from bulkops.cli_api import DEFAULT_API_URL, ApiError, ApiKey, ApiUrl, call, client, console, err, fail
-from bulkops.models import OperationStatus
+from bulkops.cli.api_client import DEFAULT_API_URL, ApiError, ApiKey, ApiUrl, call, client, console, err, fail
+from bulkops.domain.model import OperationStatus
 
 FAILED_EXIT = 1
 
@@ -65,19 +65,26 @@ def follow(http: httpx.Client, operation_id: str, interval: float) -> int:
     try:
         op = call(http, "GET", path).json()
         progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("[green]✔ {task.fields[ok]}[/] [red]✘ {task.fields[failed]}[/]"),
-            TextColumn("{task.fields[rate]}"), TextColumn("ETA {task.fields[eta]}"),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("ETA {task.fields[eta]}"),
             console=console,
         )
         with progress:
             task: TaskID = progress.add_task("", total=None, ok=0, failed=0, rate="", eta="")
             while True:
                 progress.update(
-                    task, description=f"{op['operation_type']} {op['status']:<15}",
-                    total=op["total_count"] or None, completed=op["processed_count"],
-                    ok=f"{op['success_count']:,}", failed=f"{op['failed_count']:,}",
-                    rate=_fmt_rate(op), eta=_fmt_eta(op),
+                    task,
+                    description=f"{op['operation_type']} {op['status']:<15}",
+                    total=op["total_count"] or None,
+                    completed=op["processed_count"],
+                    ok=f"{op['success_count']:,}",
+                    failed=f"{op['failed_count']:,}",
+                    rate=_fmt_rate(op),
+                    eta=_fmt_eta(op),
                 )
                 if OperationStatus(op["status"]).terminal:
                     break
@@ -102,13 +109,18 @@ def _print_summary(op: dict[str, Any]) -> None:
     style = _STATUS_STYLE.get(op["status"], "white")
     duration = "-"
     if op.get("started_at") and op.get("completed_at"):
-        secs = (datetime.fromisoformat(op["completed_at"]) - datetime.fromisoformat(op["started_at"]))
+        secs = datetime.fromisoformat(op["completed_at"]) - datetime.fromisoformat(op["started_at"])
         duration = f"{secs.total_seconds():.1f}s"
     rows = [
-        ("id", op["id"]), ("type", op["operation_type"]), ("status", f"[{style}]{op['status']}[/]"),
-        ("total", f"{op['total_count']:,}"), ("processed", f"{op['processed_count']:,}"),
-        ("succeeded", f"{op['success_count']:,}"), ("failed", f"{op['failed_count']:,}"),
-        ("rate", _fmt_rate(op)), ("duration", duration),
+        ("id", op["id"]),
+        ("type", op["operation_type"]),
+        ("status", f"[{style}]{op['status']}[/]"),
+        ("total", f"{op['total_count']:,}"),
+        ("processed", f"{op['processed_count']:,}"),
+        ("succeeded", f"{op['success_count']:,}"),
+        ("failed", f"{op['failed_count']:,}"),
+        ("rate", _fmt_rate(op)),
+        ("duration", duration),
     ]
     if op.get("failure_reason"):
         rows.append(("failure reason", op["failure_reason"]))

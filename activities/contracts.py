@@ -1,0 +1,100 @@
+"""The activities' names and payloads: what a workflow needs to call one without importing its code."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, field_validator
+
+from bulkops.domain.model import ErrorCode, ErrorSample, ItemStatus, OperationStatus, OperationType
+
+# Each activity's registered name: workflows call activities by these, never by importing their code.
+PROCESS_ORDER = "process_order"
+SNAPSHOT_SELECTION = "snapshot_selection"
+FETCH_TARGETS = "fetch_targets"
+SET_STATUS = "set_status"
+FINALIZE_OPERATION = "finalize_operation"
+RECORD_FAILURE = "record_failure"
+REQUEST_SLOT = "request_slot"
+CLOSED_SLOT_HOLDERS = "closed_slot_holders"
+DELIVER_WEBHOOK = "deliver_webhook"
+
+
+class SnapshotInput(BaseModel):
+    operation_id: uuid.UUID
+    tenant_id: str
+
+
+class SnapshotResult(BaseModel):
+    total_count: int
+
+
+class FetchTargetsInput(BaseModel):
+    operation_id: uuid.UUID
+    after_seq: int
+    limit: int
+
+
+class Target(BaseModel):
+    seq: int
+    order_id: uuid.UUID
+
+
+class FetchTargetsResult(BaseModel):
+    targets: list[Target]
+
+
+class SetStatusInput(BaseModel):
+    operation_id: uuid.UUID
+    status: OperationStatus
+    started_at: datetime | None = None
+
+
+class ProcessOrderInput(BaseModel):
+    operation_id: uuid.UUID
+    tenant_id: str
+    operation_type: OperationType
+    order_id: uuid.UUID
+    seq: int
+    parameters: dict[str, Any]
+
+
+class RecordFailureInput(BaseModel):
+    operation_id: uuid.UUID
+    order_id: uuid.UUID
+    seq: int
+    message: str
+
+
+class OrderOutcome(BaseModel):
+    order_id: uuid.UUID
+    status: ItemStatus
+    error_code: ErrorCode | None = None
+    error_message: str | None = None
+    retryable: bool = False
+
+    @field_validator("error_message")
+    @classmethod
+    def _short(cls, v: str | None) -> str | None:
+        return v[:500] if v else v
+
+
+class FinalizeInput(BaseModel):
+    operation_id: uuid.UUID
+    status: OperationStatus
+    total_count: int
+    processed_count: int
+    success_count: int
+    failed_count: int
+    errors: list[ErrorSample]
+    failure_reason: str | None
+    started_at: datetime | None
+    completed_at: datetime
+
+
+class WebhookInput(BaseModel):
+    operation_id: uuid.UUID
+    tenant_id: str
+    notify_url: str

@@ -1,0 +1,1 @@
+"""`bulkops bench`: the end-to-end benchmark and the platform ceiling."""

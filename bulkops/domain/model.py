@@ -1,0 +1,146 @@
+"""The domain's vocabulary: operation types and statuses (and their sets), order and item statuses,
+error codes, the final-status rule, the order's field list and the defaults every layer shares.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class OperationType(StrEnum):
+    BULK_CANCEL = "BULK_CANCEL"
+    BULK_REFUND = "BULK_REFUND"
+    BULK_UPDATE = "BULK_UPDATE"
+    BULK_EXPORT = "BULK_EXPORT"
+
+
+class OperationStatus(StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    PARTIAL_SUCCESS = "PARTIAL_SUCCESS"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        OperationStatus.COMPLETED,
+        OperationStatus.PARTIAL_SUCCESS,
+        OperationStatus.FAILED,
+        OperationStatus.CANCELLED,
+    }
+)
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"
+    PAID = "PAID"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+
+
+class ItemStatus(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class ErrorCode(StrEnum):
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    ALREADY_CANCELLED = "ALREADY_CANCELLED"
+    ORDER_NOT_CANCELLABLE = "ORDER_NOT_CANCELLABLE"
+    ORDER_NOT_PAID = "ORDER_NOT_PAID"
+    NOTHING_TO_REFUND = "NOTHING_TO_REFUND"
+    AMOUNT_EXCEEDS_REFUNDABLE = "AMOUNT_EXCEEDS_REFUNDABLE"
+    ORDER_CLOSED = "ORDER_CLOSED"
+    RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+
+
+FAILURE_THRESHOLD_EXCEEDED = "FAILURE_THRESHOLD_EXCEEDED"
+
+
+# The `errors` sample of an operation holds at most this many failures.
+MAX_ERROR_SAMPLE = 100
+
+
+def operation_workflow_id(operation_id: uuid.UUID) -> str:
+    return f"bulk-op-{operation_id}"
+
+
+def final_status(
+    success_count: int, failed_count: int, *, cancelled: bool = False, threshold_tripped: bool = False
+) -> OperationStatus:
+    """The audit's rule: no failures → COMPLETED; some successes → PARTIAL_SUCCESS; else FAILED."""
+    if cancelled:
+        return OperationStatus.CANCELLED
+    if threshold_tripped or (failed_count and not success_count):
+        return OperationStatus.FAILED
+    return OperationStatus.PARTIAL_SUCCESS if failed_count else OperationStatus.COMPLETED
+
+
+ORDER_FIELDS = (
+    "id",
+    "tenant_id",
+    "status",
+    "currency",
+    "total_cents",
+    "refunded_cents",
+    "paid_at",
+    "customer_email",
+    "shipping_method",
+    "note",
+    "tags",
+    "metadata",
+    "version",
+    "created_at",
+    "updated_at",
+    "cancelled_at",
+    "cancel_reason",
+)
+
+
+OrderField = Literal[
+    "id",
+    "tenant_id",
+    "status",
+    "currency",
+    "total_cents",
+    "refunded_cents",
+    "paid_at",
+    "customer_email",
+    "shipping_method",
+    "note",
+    "tags",
+    "metadata",
+    "version",
+    "created_at",
+    "updated_at",
+    "cancelled_at",
+    "cancel_reason",
+]
+
+
+MAX_ORDER_IDS = 10_000
+
+
+# What an operation gets unless its creator asks otherwise (and what `bulkops bench` measures).
+DEFAULT_MAX_CONCURRENCY = 50
+
+
+class ErrorSample(BaseModel):
+    order_id: uuid.UUID
+    code: ErrorCode
+    message: str
+    retryable: bool

@@ -1,0 +1,1 @@
+"""Plumbing shared by the processes: the Temporal client, metrics, the event loop, URL policy."""

@@ -1,0 +1,1 @@
+"""The operation service: the only API-side code that talks to Temporal; accepts, reads, controls."""

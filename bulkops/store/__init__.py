@@ -1,0 +1,1 @@
+"""PostgreSQL: typed tables, engines and pools, migrations, selection and keyset paging."""
