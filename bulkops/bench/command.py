@@ -272,13 +272,3 @@ def run_command(
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0
-
-
-def main() -> None:
-    from bulkops.cli.app import app
-
-    app(["bench", *sys.argv[1:]])
-
-
-if __name__ == "__main__":
-    main()

@@ -150,7 +150,7 @@ def migrate() -> None:
 @app.command("temporal-setup")
 def temporal_setup() -> None:
     """Register the search attributes bulkops uses on an existing Temporal cluster (idempotent)."""
-    from bulkops.infra.temporal_setup import register_search_attributes
+    from bulkops.cli.temporal_setup import register_search_attributes
 
     try:
         added, present = asyncio.run(register_search_attributes(Settings()))

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from bulkops.cli.api_client import DEFAULT_API_URL, ApiError, ApiKey, ApiUrl, call, client, console, err, fail
+from bulkops.cli.http import DEFAULT_API_URL, ApiError, ApiKey, ApiUrl, call, client, console, err, fail
 from bulkops.domain.model import OperationStatus
 
 FAILED_EXIT = 1

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 from bulkops.devstack.postgres import port_open
+from workflows import search_attributes
 
 log = logging.getLogger(__name__)
 
 MAX_BUFFERED_EVENTS = 2000
-SEARCH_ATTRIBUTES = {"TenantId": "Keyword", "BulkOperationType": "Keyword", "BulkOperationStatus": "Keyword"}
 
 
 def temporal_binary() -> str:
@@ -79,8 +79,8 @@ class TemporalDevServer:
             "--sqlite-pragma",
             "synchronous=normal",
         ]
-        for name, kind in SEARCH_ATTRIBUTES.items():
-            args += ["--search-attribute", f"{name}={kind}"]
+        for key in search_attributes.ALL:
+            args += ["--search-attribute", f"{key.name}=Keyword"]
         if self.ui_port:
             args += ["--ui-port", str(self.ui_port)]
         else:

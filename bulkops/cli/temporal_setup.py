@@ -7,9 +7,9 @@ import logging
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
-from bulkops.devstack.temporal import SEARCH_ATTRIBUTES
 from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
+from workflows.search_attributes import ALL
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ async def register_search_attributes(settings: Settings) -> tuple[list[str], lis
     existing = dict(listed.custom_attributes)
     missing: dict[str, IndexedValueType.ValueType] = {}
     present: list[str] = []
-    for name, kind in SEARCH_ATTRIBUTES.items():
+    for key in ALL:
+        name, kind = key.name, "Keyword"
         want = _TYPES[kind]
         if name not in existing:
             missing[name] = want
