@@ -44,9 +44,16 @@ class Settings(BaseSettings):
     # Run the per-order activity as a local activity (a marker in history, no task-queue round trip).
     local_activities: bool = Field(default=False, alias="BULKOPS_LOCAL_ACTIVITIES")
     activity_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_ACTIVITY_TIMEOUT_S")
-    webhook_timeout_s: float = Field(default=10.0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
+    # A whole delivery attempt (connect, send, answer) ends within this.
+    webhook_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
     # Webhooks to loopback, private and link-local addresses (off: server-side request forgery).
     webhook_allow_private: bool = Field(default=False, alias="BULKOPS_WEBHOOK_ALLOW_PRIVATE")
+    # Deliveries run on their own task queue ("<task queue>-webhooks") with their own slots, so slow
+    # receivers can hold at most this many per worker and never an order's slot.
+    webhook_max_concurrent: int = Field(default=20, ge=1, alias="BULKOPS_WEBHOOK_MAX_CONCURRENT")
+    # Resolve webhook hosts with this name server instead of the system's resolver.
+    webhook_dns_server: str | None = Field(default=None, alias="BULKOPS_WEBHOOK_DNS_SERVER")
+    webhook_dns_port: int = Field(default=53, alias="BULKOPS_WEBHOOK_DNS_PORT")
     max_body_bytes: int = Field(default=2_000_000, alias="BULKOPS_MAX_BODY_BYTES")
     # Ports of the embedded services `bulkops dev` starts (the API port is BULKOPS_API_PORT).
     dev_temporal_port: int = Field(default=7233, alias="BULKOPS_DEV_TEMPORAL_PORT")
@@ -59,6 +66,10 @@ class Settings(BaseSettings):
                 "BULKOPS_DATABASE_URL is not set (bulkops dev starts an embedded PostgreSQL and sets it)"
             )
         return self.database_url
+
+    @property
+    def webhook_task_queue(self) -> str:
+        return f"{self.task_queue}-webhooks"
 
     def api_base_url(self) -> str:
         return (self.public_api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -12,7 +13,6 @@ from datetime import timedelta
 from importlib.metadata import version
 from typing import Any
 
-import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -23,6 +23,7 @@ from activities.webhooks import WebhookActivities
 from bulkops.infra import aio
 from bulkops.infra.metrics import MetricsInterceptor, start_metrics_server
 from bulkops.infra.temporal_client import connect
+from bulkops.infra.webhook_http import webhook_client
 from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_order_pool, make_sessionmaker
 from workflows.bulk_operation import BulkOperationWorkflow
@@ -46,12 +47,13 @@ async def build_worker(
     async with contextlib.AsyncExitStack() as stack:
         activities: list[Callable[..., Any]] = []
         if role in ("all", "activities"):
-            http = await stack.enter_async_context(httpx.AsyncClient())
+            http = await stack.enter_async_context(webhook_client(settings))
+            hooks = WebhookActivities(sessionmaker, settings, http)
+            await stack.enter_async_context(_webhook_worker(settings, client, hooks))
             if order_activities is None:
                 order_activities = OrderActivities(await stack.enter_async_context(make_order_pool(settings)))
             ops = OperationActivities(sessionmaker)
             fairness = FairnessActivities(client, settings)
-            hooks = WebhookActivities(sessionmaker, settings, http)
             activities = [
                 order_activities.process_order,
                 ops.snapshot_selection,
@@ -61,7 +63,6 @@ async def build_worker(
                 ops.record_failure,
                 fairness.request_slot,
                 fairness.closed_slot_holders,
-                hooks.deliver_webhook,
             ]
         worker = Worker(
             client,
@@ -82,6 +83,28 @@ async def build_worker(
             yield worker
         finally:
             await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _webhook_worker(
+    settings: Settings, client: Client, hooks: WebhookActivities
+) -> AsyncIterator[None]:
+    """Deliveries poll their own task queue with their own slots, beside the main worker: a receiver
+    that never answers can hold a webhook slot, never one that processes orders."""
+    worker = Worker(
+        client,
+        task_queue=settings.webhook_task_queue,
+        activities=[hooks.deliver_webhook],
+        max_concurrent_activities=settings.webhook_max_concurrent,
+        build_id=f"bulkops-{version('bulkops')}",
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        await worker.shutdown()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def run_worker(settings: Settings) -> None:

@@ -86,13 +86,36 @@ async def test_revoke_key_makes_the_api_answer_401(harness: Harness) -> None:
     h = harness
     t = await h.tenant("revoke")
     assert (await t.get("/v1/orders")).status_code == 200
-    result = await cli(h, "tenant", "revoke-key", t.api_key[:10])
+    other = await h.tenant("revoke")
+    # Scoped to one tenant: naming the wrong tenant revokes nothing.
+    wrong = await cli(h, "tenant", "revoke-key", other.id, t.api_key[:10])
+    assert wrong.exit_code == 1 and "no active key" in wrong.output
+    assert (await t.get("/v1/orders")).status_code == 200
+    result = await cli(h, "tenant", "revoke-key", t.id, t.api_key[:10])
     assert result.exit_code == 0, result.output
     assert "revoked 1 key" in result.stdout
     r = await t.get("/v1/orders")
     assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
-    unknown = await cli(h, "tenant", "revoke-key", t.api_key)  # already revoked
+    assert (await other.get("/v1/orders")).status_code == 200
+    unknown = await cli(h, "tenant", "revoke-key", t.id, t.api_key)  # already revoked
     assert unknown.exit_code == 1 and "no active key" in unknown.output
+
+
+async def test_rotate_webhook_secret_keeps_the_old_one_for_the_overlap(harness: Harness) -> None:
+    h = harness
+    t = await h.tenant("rotate")
+    result = await cli(h, "tenant", "rotate-webhook-secret", t.id, "--overlap-hours", "2")
+    assert result.exit_code == 0, result.output
+    secret = result.stdout.split("webhook secret:", 1)[1].split()[0]
+    async with h.sessionmaker() as session:
+        tenant = await session.get(Tenant, t.id)
+        now = await session.scalar(select(func.now()))
+    assert tenant is not None and secret.startswith("whsec_") and secret != t.webhook_secret
+    assert tenant.webhook_secret == secret and tenant.webhook_secret_previous == t.webhook_secret
+    assert tenant.webhook_secret_previous_until is not None
+    assert abs((tenant.webhook_secret_previous_until - now).total_seconds() - 7200) < 60
+    missing = await cli(h, "tenant", "rotate-webhook-secret", "no-such-tenant")
+    assert missing.exit_code == 1 and "no such tenant" in missing.output
 
 
 async def test_orders_seed_inserts_exactly_n(harness: Harness) -> None:

@@ -55,6 +55,8 @@ class BulkOperationInput(BaseModel):
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     failure_threshold: FailureThreshold | None = None
     notify_url: str | None = None
+    # Deliveries run on their own task queue (own worker slots); None: the operation's queue.
+    webhook_task_queue: str | None = None
     initiated_by: str | None = None
     created_at: datetime | None = None
     # Knobs a test (or an operator of a small cluster) may turn; defaults suit production.

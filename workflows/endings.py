@@ -33,7 +33,9 @@ async def notify(inp: BulkOperationInput) -> None:
             WebhookInput(
                 operation_id=inp.operation_id, tenant_id=inp.tenant_id, notify_url=inp.notify_url or ""
             ),
-            start_to_close_timeout=timedelta(seconds=30),
+            task_queue=inp.webhook_task_queue,
+            # The activity ends each attempt within BULKOPS_WEBHOOK_TIMEOUT_S itself; this is a backstop.
+            start_to_close_timeout=timedelta(seconds=60),
             schedule_to_close_timeout=timedelta(hours=24),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=1),

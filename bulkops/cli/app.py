@@ -33,7 +33,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-tenant_app = typer.Typer(help="Create tenants and revoke their API keys.", no_args_is_help=True)
+tenant_app = typer.Typer(
+    help="Create tenants, revoke their API keys, rotate webhook secrets.", no_args_is_help=True
+)
 orders_app = typer.Typer(help="Order data helpers.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(orders_app, name="orders")
@@ -193,18 +195,41 @@ def tenant_create(name: Annotated[str, typer.Argument(help="tenant id, e.g. acme
 
 @tenant_app.command("revoke-key")
 def tenant_revoke_key(
+    tenant: Annotated[str, typer.Argument(help="the tenant the key belongs to")],
     key_or_prefix: Annotated[str, typer.Argument(help="the full API key, or its 10-character prefix")],
 ) -> None:
-    """Revoke an API key; requests with it get 401 from then on."""
+    """Revoke one of a tenant's API keys; requests with it get 401 from then on."""
     from bulkops.service.auth import revoke_key
 
     settings = Settings()
     _need_db(settings)
-    n = _run_db(settings, lambda s: revoke_key(s, key_or_prefix))
+    n = _run_db(settings, lambda s: revoke_key(s, tenant, key_or_prefix))
     if not n:
-        err.print("[red]no active key matches[/]")
+        err.print(f"[red]no active key of tenant {tenant!r} matches[/]")
         raise typer.Exit(1)
-    console.print(f"revoked {n} key{'s' if n != 1 else ''}")
+    console.print(f"revoked {n} key{'s' if n != 1 else ''} of tenant {tenant}")
+
+
+@tenant_app.command("rotate-webhook-secret")
+def tenant_rotate_webhook_secret(
+    tenant: Annotated[str, typer.Argument(help="tenant id")],
+    overlap_hours: Annotated[float, typer.Option(min=0, max=24 * 30, help="how long the old secret "
+                                                 "keeps signing beside the new one")] = 24.0,
+) -> None:
+    """Give a tenant a new webhook secret; during the overlap deliveries carry both signatures."""
+    from datetime import timedelta
+
+    from bulkops.service.auth import rotate_webhook_secret
+
+    settings = Settings()
+    _need_db(settings)
+    secret = _run_db(settings, lambda s: rotate_webhook_secret(s, tenant, timedelta(hours=overlap_hours)))
+    if secret is None:
+        err.print(f"[red]no such tenant: {tenant}[/]")
+        raise typer.Exit(1)
+    console.print(f"webhook secret: {secret}", soft_wrap=True)
+    console.print(f"[yellow]Store it now: it is not shown again.[/] The previous secret also signs for "
+                  f"{overlap_hours:g} h.")
 
 
 @orders_app.command("seed")

@@ -2,8 +2,9 @@
 
 Without this, anyone holding an API key could make the worker call loopback services, the cloud
 metadata endpoint (169.254.169.254) or hosts on the private network: server-side request forgery.
-The API checks `notify_url` when an operation is created (a 422, nothing started), and the webhook
-activity checks again right before each delivery, because a name can resolve elsewhere by then.
+A name is resolved once and every address it gives is vetted; the webhook transport then connects to
+one of exactly those addresses (`bulkops.infra.webhook_http`), so a name that answers a public address to
+the check and a private one a moment later (DNS rebinding) never reaches the private one.
 """
 
 from __future__ import annotations
@@ -12,47 +13,103 @@ import asyncio
 import ipaddress
 import socket
 
+import dns.asyncresolver
+import dns.exception
+import dns.rdatatype
 import httpx
 
 RESOLVE_TIMEOUT_S = 5.0
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# IPv6 forms that carry (or translate to) an IPv4 address, and so can reach any IPv4 host, private
+# ones included, through a gateway or the host's own stack: refused whatever the embedded address.
+EMBEDDING_V6 = {
+    ipaddress.IPv6Network("::ffff:0:0/96"): "an IPv4-mapped address",
+    ipaddress.IPv6Network("::/96"): "an IPv4-compatible address",
+    ipaddress.IPv6Network("64:ff9b::/96"): "a NAT64 address",
+    ipaddress.IPv6Network("64:ff9b:1::/48"): "a local-use NAT64 address",
+    ipaddress.IPv6Network("2002::/16"): "a 6to4 address",
+    ipaddress.IPv6Network("2001::/32"): "a Teredo address",
+}
 
 
 class UnsafeUrl(ValueError):
     """The URL's host is, or resolves to, an address webhooks may not reach."""
 
 
-def _public(ip: IPAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+def refusal(ip: IPAddress) -> str | None:
+    """Why a webhook may not connect to `ip`, or None when it may."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        for net, what in EMBEDDING_V6.items():
+            if ip in net:
+                return what
+    if ip.is_multicast:
+        return "a multicast address"
+    if not ip.is_global:
+        return "not a public address"
+    return None
 
 
-async def _addresses(host: str, port: int) -> list[IPAddress]:
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, TimeoutError) as exc:
-        raise UnsafeUrl(f"the host {host!r} does not resolve") from exc
-    # Drop an IPv6 scope id ("fe80::1%eth0") before parsing.
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+class Resolver:
+    """Names to addresses: the system's resolver, or one given name server (BULKOPS_WEBHOOK_DNS_SERVER)."""
+
+    def __init__(self, nameserver: str | None = None, port: int = 53) -> None:
+        self.dns: dns.asyncresolver.Resolver | None = None
+        if nameserver:
+            self.dns = dns.asyncresolver.Resolver(configure=False)
+            self.dns.nameservers = [nameserver]
+            self.dns.port = port
+            self.dns.lifetime = RESOLVE_TIMEOUT_S
+            self.dns.cache = None  # a zero-TTL answer must not be reused behind our back either
+
+    async def addresses(self, host: str, port: int) -> list[IPAddress]:
+        try:
+            return [ipaddress.ip_address(host)]
+        except ValueError:
+            pass
+        try:
+            if self.dns is not None:
+                answer = await self.dns.resolve_name(host, family=socket.AF_UNSPEC)
+                found = list(answer.addresses())
+            else:
+                async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+                    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                # Drop an IPv6 scope id ("fe80::1%eth0") before parsing.
+                found = [str(info[4][0]).split("%")[0] for info in infos]
+        except (OSError, TimeoutError, dns.exception.DNSException) as exc:
+            raise UnsafeUrl(f"the host {host!r} does not resolve") from exc
+        if not found:
+            raise UnsafeUrl(f"the host {host!r} does not resolve")
+        return list(dict.fromkeys(ipaddress.ip_address(a) for a in found))
 
 
-async def check_webhook_url(url: str, *, allow_private: bool) -> None:
+async def vetted_addresses(
+    resolver: Resolver, host: str, port: int, *, allow_private: bool
+) -> list[IPAddress]:
+    """Resolve `host` once; every address must pass (one bad answer taints the name)."""
+    addresses = await resolver.addresses(host, port)
+    if not allow_private:
+        for ip in addresses:
+            why = refusal(ip)
+            if why:
+                raise UnsafeUrl(
+                    f"{host} is {ip}, {why} (BULKOPS_WEBHOOK_ALLOW_PRIVATE=true allows private addresses)"
+                )
+    return addresses
+
+
+def url_target(url: str) -> tuple[str, int]:
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https"):
+        raise UnsafeUrl("only http and https URLs are allowed")
+    if not parsed.host:
+        raise UnsafeUrl("the URL has no host")
+    return parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+async def check_webhook_url(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> None:
     """Raise `UnsafeUrl` unless every address of the URL's host is public (or private ones are allowed)."""
+    host, port = url_target(url)
     if allow_private:
         return
-    parsed = httpx.URL(url)
-    host = parsed.host
-    if not host:
-        raise UnsafeUrl("the URL has no host")
-    for ip in await _addresses(host, parsed.port or (443 if parsed.scheme == "https" else 80)):
-        if not _public(ip):
-            raise UnsafeUrl(
-                f"{host} is {ip}, not a public address (BULKOPS_WEBHOOK_ALLOW_PRIVATE=true allows it)"
-            )
+    await vetted_addresses(resolver or Resolver(), host, port, allow_private=allow_private)

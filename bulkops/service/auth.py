@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.store.tables import ApiKey, Tenant
@@ -50,13 +50,35 @@ async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     return Principal(tenant_id=row.tenant_id, key_id=str(row.id), key_prefix=row.prefix)
 
 
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(24)
+
+
 async def create_tenant(session: AsyncSession, tenant_id: str) -> tuple[str, str]:
     """Create a tenant with one API key; returns (api_key, webhook_secret), shown only this once."""
-    secret = "whsec_" + secrets.token_urlsafe(24)
+    secret = new_webhook_secret()
     session.add(Tenant(id=tenant_id, webhook_secret=secret))
     await session.flush()
     key = await add_key(session, tenant_id)
     return key, secret
+
+
+async def rotate_webhook_secret(session: AsyncSession, tenant_id: str, overlap: timedelta) -> str | None:
+    """A new webhook secret; the current one keeps signing beside it for `overlap` (None: no tenant).
+
+    One UPDATE, so two rotations at once serialise on the row and neither loses the secret in use.
+    """
+    secret = new_webhook_secret()
+    result = await session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant_id)
+        .values(
+            webhook_secret_previous=Tenant.webhook_secret,
+            webhook_secret_previous_until=func.now() + overlap,
+            webhook_secret=secret,
+        )
+    )
+    return secret if result.rowcount else None  # type: ignore[attr-defined]
 
 
 async def add_key(session: AsyncSession, tenant_id: str, name: str = "default") -> str:
@@ -66,14 +88,17 @@ async def add_key(session: AsyncSession, tenant_id: str, name: str = "default") 
     return key
 
 
-async def revoke_key(session: AsyncSession, key_or_prefix: str) -> int:
-    """Revoke by the full key or by its printed prefix; returns how many keys were revoked."""
+async def revoke_key(session: AsyncSession, tenant_id: str, key_or_prefix: str) -> int:
+    """Revoke one of the tenant's keys, by the full key or by its printed prefix; returns how many
+    keys were revoked. Another tenant's key with the same prefix is never touched."""
     cond = (
         ApiKey.key_hash == hash_key(key_or_prefix)
         if len(key_or_prefix) > 20
         else ApiKey.prefix == key_or_prefix
     )
     result = await session.execute(
-        update(ApiKey).where(cond, ApiKey.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
+        update(ApiKey)
+        .where(cond, ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -31,7 +31,7 @@ from bulkops.domain.model import (
 )
 from bulkops.domain.representation import DryRunRead, Progress
 from bulkops.domain.requests import BulkOperationCreate
-from bulkops.infra.netpolicy import check_webhook_url
+from bulkops.infra.netpolicy import Resolver, check_webhook_url
 from bulkops.service.dry_run import dry_run
 from bulkops.service.orphans import CLOSED_FROM_OUTSIDE, close_orphan
 from bulkops.settings import Settings
@@ -88,7 +88,10 @@ class OperationService:
             if existing is not None:
                 return await self._replay(existing, digest)
         if body.notify_url is not None:
-            await check_webhook_url(str(body.notify_url), allow_private=self.settings.webhook_allow_private)
+            resolver = Resolver(self.settings.webhook_dns_server, self.settings.webhook_dns_port)
+            await check_webhook_url(
+                str(body.notify_url), allow_private=self.settings.webhook_allow_private, resolver=resolver
+            )
         selection: dict[str, Any] = (
             {"order_ids_count": len(body.order_ids)}
             if body.order_ids is not None
@@ -273,6 +276,7 @@ class OperationService:
             max_concurrency=row.max_concurrency,
             failure_threshold=row.failure_threshold,
             notify_url=row.notify_url,
+            webhook_task_queue=self.settings.webhook_task_queue,
             initiated_by=row.initiated_by,
             created_at=row.created_at,
             max_events_per_run=self.settings.max_events_per_run,

@@ -38,6 +38,9 @@ class Tenant(Base):
     __tablename__ = "tenants"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     webhook_secret: Mapped[str] = mapped_column(String(128))
+    # After a rotation the previous secret keeps signing (beside the new one) until this time.
+    webhook_secret_previous: Mapped[str | None] = mapped_column(String(128))
+    webhook_secret_previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
 
 
@@ -119,9 +122,14 @@ class BulkOperation(Base):
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When retention deleted its targets, items and exported rows (the summary row stays).
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_bulk_operations_idempotency"),
         Index("ix_bulk_operations_tenant_created", "tenant_id", "created_at", "id"),
+        Index(
+            "ix_bulk_operations_unpurged", "completed_at", postgresql_where=text("purged_at IS NULL")
+        ),
     )
 
 

@@ -221,9 +221,9 @@ async def test_missing_wrong_and_revoked_keys_get_401(harness: Harness) -> None:
     async with h.sessionmaker() as session, session.begin():
         spare = await add_key(session, a.id, name="spare")
     async with h.sessionmaker() as session, session.begin():
-        assert await revoke_key(session, a.api_key) == 1
+        assert await revoke_key(session, a.id, a.api_key) == 1
     async with h.sessionmaker() as session, session.begin():
-        assert await revoke_key(session, a.api_key) == 0  # already revoked
+        assert await revoke_key(session, a.id, a.api_key) == 0  # already revoked
 
     routes = (
         [(m, p.format(id=op["id"])) for m, p, _ in OPERATION_ROUTES]

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-
-import httpx
 import pytest
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 
-from activities.contracts import WebhookInput
-from activities.webhooks import WebhookActivities
 from bulkops.infra.netpolicy import UnsafeUrl, check_webhook_url
 from bulkops.store.tables import OPERATIONS
 from tests.harness import Harness
+from tests.webhooks.receivers import ended_operation, receiver
+from tests.webhooks.test_transport import deliver
 
 UNSAFE = [
     "http://127.0.0.1:8000/hook",
@@ -82,25 +77,11 @@ async def test_public_addresses_pass() -> None:
 async def test_delivery_checks_again_and_does_not_retry(harness: Harness) -> None:
     """A URL that became private after creation (DNS) is refused at delivery, for good."""
     h = harness
-    hits: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        hits.append(await reader.read(100))
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient() as http:
-            acts = WebhookActivities(h.sessionmaker, h.settings, http)
-            inp = WebhookInput(
-                operation_id=uuid.uuid4(), tenant_id="t", notify_url=f"http://127.0.0.1:{port}/hook"
-            )
-            with pytest.raises(ApplicationError) as caught:
-                await ActivityEnvironment().run(acts.deliver_webhook, inp)
-    finally:
-        server.close()
-        await server.wait_closed()
+    a = await h.tenant()
+    async with receiver("ok") as rx:
+        op_id = await ended_operation(h, a, rx.url)
+        with pytest.raises(ApplicationError) as caught:
+            await deliver(h, op_id, a.id)
     assert caught.value.non_retryable
     assert caught.value.type == "UnsafeUrl"
-    assert hits == []
+    assert rx.connections == 0

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -82,8 +83,12 @@ async def test_webhook_retried_until_accepted_exactly_once(harness: Harness) -> 
     accepted = [d for d in rx.deliveries if d.answered < 300]
     assert len(accepted) == 1
     hook = accepted[0]
-    expected = "sha256=" + hmac.new(a.webhook_secret.encode(), hook.body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(hook.headers["x-bulkops-signature"], expected)
+    # t=<unix>,v1=<hex hmac of "t.body">, made afresh on each attempt.
+    signature = dict(part.split("=", 1) for part in hook.headers["x-bulkops-signature"].split(","))
+    assert abs(int(signature["t"]) - time.time()) < 120
+    signed = signature["t"].encode() + b"." + hook.body
+    expected = hmac.new(a.webhook_secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(signature["v1"], expected)
     assert hook.headers["content-type"] == "application/json"
     # Every attempt carries the same delivery id, for a receiver to de-duplicate on.
     assert {d.headers["x-bulkops-delivery"] for d in rx.deliveries} == {op["id"]}
