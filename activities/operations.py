@@ -99,7 +99,8 @@ class OperationActivities:
                 .where(OPS.c.id == inp.operation_id, NOT_TERMINAL)
                 .values(
                     status=inp.status.value,
-                    total_count=inp.total_count,
+                    # Never below what the row already says (an id list cancelled before its snapshot).
+                    total_count=func.greatest(OPS.c.total_count, inp.total_count),
                     processed_count=inp.processed_count,
                     success_count=inp.success_count,
                     failed_count=inp.failed_count,

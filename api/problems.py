@@ -23,18 +23,30 @@ TITLES = {
     413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
 
 
 class Problem(Exception):
-    def __init__(self, status: int, detail: str, *, title: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.title, self.extra = status, detail, title, extra
+        self.headers = headers
 
 
-def problem_response(status: int, detail: str, title: str | None = None, **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int, detail: str, title: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {
         "type": f"https://bulkops.dev/problems/{status}",
         "title": title or TITLES.get(status, "Error"),
@@ -42,7 +54,8 @@ def problem_response(status: int, detail: str, title: str | None = None, **extra
         "detail": detail,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -58,6 +71,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "errors": {"type": "array", "items": {"type": "object"}, "description": "422: each invalid field"},
     },
 }
+LIMITED = ("create_operation_", "retry_", "revert_")
 ERROR_STATUSES = {
     400: "the cursor is not valid",
     401: "no valid API key",
@@ -65,6 +79,7 @@ ERROR_STATUSES = {
     409: "not allowed in the current state",
     413: "the request body is too large",
     422: "the request is not valid",
+    429: "a per-tenant limit is reached; try again after Retry-After seconds",
 }
 
 
@@ -85,6 +100,8 @@ def _document_problems(app: FastAPI) -> None:
                 if path.startswith("/v1/"):
                     statuses |= {401, 400, 409} | ({404} if "{" in path else set())
                     statuses |= {413} if "requestBody" in op else set()
+                    # Creating an operation (create, retry, revert) counts against the tenant's limits.
+                    statuses |= {429} if op.get("operationId", "").startswith(LIMITED) else set()
                 for status in statuses:
                     op["responses"][str(status)] = {"description": ERROR_STATUSES[status], "content": content}
         for unused in ("HTTPValidationError", "ValidationError"):
@@ -100,7 +117,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, exc.title, **exc.extra)
+        return problem_response(exc.status, exc.detail, exc.title, exc.headers, **exc.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

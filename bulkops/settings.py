@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     public_api_url: str | None = Field(default=None, alias="BULKOPS_PUBLIC_API_URL")
     temporal_ui_url: str = Field(default="http://localhost:8233", alias="BULKOPS_TEMPORAL_UI_URL")
     tenant_max_running: int = Field(default=3, ge=1, alias="BULKOPS_TENANT_MAX_RUNNING")
+    # Per-tenant admission limits (429 with Retry-After above them): operations created per minute,
+    # operations waiting to run, and the sum of max_concurrency over operations that have not ended.
+    tenant_creates_per_minute: int = Field(default=60, ge=1, alias="BULKOPS_TENANT_CREATES_PER_MINUTE")
+    tenant_max_waiting: int = Field(default=100, ge=1, alias="BULKOPS_TENANT_MAX_WAITING")
+    tenant_max_concurrency: int = Field(default=1000, ge=1, alias="BULKOPS_TENANT_MAX_CONCURRENCY")
     # How soon a slot held by an operation that was terminated (not ended by bulkops) is reclaimed.
     tenant_slot_check_s: float = Field(default=60.0, gt=0, alias="BULKOPS_TENANT_SLOT_CHECK_S")
 

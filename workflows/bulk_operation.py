@@ -130,17 +130,18 @@ class BulkOperationWorkflow:
     async def run(self, inp: BulkOperationInput) -> Progress:
         self.run_start_length = workflow.info().get_current_history_length()
         if inp.state is None:
-            snap = await workflow.execute_activity(
-                SNAPSHOT_SELECTION,
-                SnapshotInput(operation_id=inp.operation_id, tenant_id=inp.tenant_id),
-                result_type=SnapshotResult,
-                start_to_close_timeout=timedelta(minutes=10),
-                retry_policy=BOOKKEEPING_RETRY,
-            )
-            self.s.total_count = snap.total_count
-            self.t.touch(workflow.now())
             await self._wait_for_slot()
             if not self.cancel_requested:
+                # Only once the slot is granted: a queue of waiting operations costs no target rows.
+                snap = await workflow.execute_activity(
+                    SNAPSHOT_SELECTION,
+                    SnapshotInput(operation_id=inp.operation_id, tenant_id=inp.tenant_id),
+                    result_type=SnapshotResult,
+                    start_to_close_timeout=timedelta(minutes=10),
+                    retry_policy=BOOKKEEPING_RETRY,
+                )
+                self.s.total_count = snap.total_count
+                self.t.touch(workflow.now())
                 self.s.started_at = workflow.now()
                 self.t.set_status(OperationStatus.PROCESSING, workflow.now())
                 await self._persist_status()

@@ -20,6 +20,7 @@ from bulkops.domain.representation import BulkOperationRead, DryRunRead, operati
 from bulkops.domain.requests import BulkOperationCreate
 from bulkops.infra.metrics import record_started
 from bulkops.infra.netpolicy import UnsafeUrl
+from bulkops.service.limits import LimitExceeded
 from bulkops.service.operations import Conflict, NotFound
 from bulkops.store.pagination import BadCursor, decode_cursor, encode_cursor
 from bulkops.store.tables import ITEMS, OPERATIONS
@@ -32,6 +33,13 @@ NOT_FOUND = "no such bulk operation"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=500)]
+
+
+def limit_problem(exc: LimitExceeded) -> Problem:
+    if exc.permanent:
+        error = {"loc": ["body", "max_concurrency"], "msg": exc.detail, "type": "limit"}
+        return Problem(422, f"max_concurrency: {exc.detail}", errors=[error])
+    return Problem(429, exc.detail, headers={"Retry-After": str(exc.retry_after_s)})
 
 
 async def _row(service: Any, tenant_id: str, operation_id: uuid.UUID) -> Any:
@@ -64,6 +72,8 @@ async def create_operation(
         )
     except Conflict as exc:
         raise Problem(409, str(exc)) from None
+    except LimitExceeded as exc:
+        raise limit_problem(exc) from None
     except UnsafeUrl as exc:
         error = {"loc": ["body", "notify_url"], "msg": str(exc), "type": "unsafe_url"}
         raise Problem(422, f"notify_url: {exc}", errors=[error]) from None
@@ -228,6 +238,8 @@ async def retry(
         raise Problem(404, NOT_FOUND) from None
     except Conflict as exc:
         raise Problem(409, str(exc)) from None
+    except LimitExceeded as exc:
+        raise limit_problem(exc) from None
     record_started(row.operation_type)
     view = operation_view(row, settings, base=base)
     return JSONResponse(view.model_dump(mode="json"), status_code=202, headers={"Location": view.links.self})

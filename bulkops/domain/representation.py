@@ -111,7 +111,9 @@ def operation_view(
     if live is not None and not status.terminal:
         status = live.status
         total, processed, ok, failed = (
-            live.total_count,
+            # An id list's count is on the row from the start; a waiting operation's selection is
+            # snapshotted (and counted by the workflow) only once it gets its slot.
+            live.total_count or total,
             live.processed_count,
             live.success_count,
             live.failed_count,

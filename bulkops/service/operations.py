@@ -33,6 +33,7 @@ from bulkops.domain.representation import DryRunRead, Progress
 from bulkops.domain.requests import BulkOperationCreate
 from bulkops.infra.netpolicy import Resolver, check_webhook_url
 from bulkops.service.dry_run import dry_run
+from bulkops.service.limits import TenantLimits, admit
 from bulkops.service.orphans import CLOSED_FROM_OUTSIDE, close_orphan
 from bulkops.settings import Settings
 from bulkops.store.tables import ITEMS, OPERATIONS, TARGETS
@@ -100,6 +101,8 @@ class OperationService:
         op_id = uuid.uuid4()
         try:
             async with self.sessionmaker() as session, session.begin():
+                limits = TenantLimits.from_settings(self.settings)
+                await admit(session, tenant_id, body.max_concurrency, limits)
                 row = await self._insert(
                     session,
                     op_id,
@@ -141,6 +144,8 @@ class OperationService:
             if not count:
                 what = "failed" if all_failed else "retryable failed"
                 raise Conflict(f"the operation has no {what} orders to retry")
+            limits = TenantLimits.from_settings(self.settings)
+            await admit(session, tenant_id, original.max_concurrency, limits)
             row = await self._insert(
                 session,
                 uuid.uuid4(),

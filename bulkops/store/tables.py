@@ -97,6 +97,9 @@ class Refund(Base):
     __table_args__ = (UniqueConstraint("operation_id", "order_id", name="uq_refunds_operation_order"),)
 
 
+OPEN_PREDICATE = "status NOT IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(TERMINAL_STATUSES)))
+
+
 class BulkOperation(Base):
     __tablename__ = "bulk_operations"
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
@@ -129,6 +132,13 @@ class BulkOperation(Base):
         Index("ix_bulk_operations_tenant_created", "tenant_id", "created_at", "id"),
         Index(
             "ix_bulk_operations_unpurged", "completed_at", postgresql_where=text("purged_at IS NULL")
+        ),
+        # The operations of a tenant that have not ended: what its admission limits count.
+        Index(
+            "ix_bulk_operations_tenant_open",
+            "tenant_id",
+            "status",
+            postgresql_where=text(OPEN_PREDICATE),
         ),
     )
 

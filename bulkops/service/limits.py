@@ -1,0 +1,95 @@
+"""Per-tenant admission limits: what one tenant may pile onto the shared workers and database.
+
+Checked in the transaction that inserts the operation's row, after locking the tenant's row, so two
+requests racing for the last place cannot both get it. Each limit has a default in `Settings`;
+answering 429 with `Retry-After` is the API's part (`LimitExceeded`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bulkops.domain.model import TERMINAL_STATUSES
+from bulkops.settings import Settings
+from bulkops.store.tables import OPERATIONS, TENANTS
+
+OPS = OPERATIONS
+# Accepted but not yet holding a running slot. Only waiting operations count here: their selection
+# is snapshotted once they get their slot, so what they cost while they wait is their row alone.
+WAITING_STATUSES = ("PENDING", "SCHEDULED", "AWAITING_APPROVAL")
+# How soon to try again when the wait depends on other operations ending (not on a clock).
+BUSY_RETRY_AFTER_S = 30
+
+
+class LimitExceeded(Exception):
+    def __init__(self, detail: str, retry_after_s: int, *, permanent: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = max(1, retry_after_s)
+        # Above the limit by itself: waiting cannot help (the API answers 422, not 429).
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    creates_per_minute: int
+    max_waiting: int
+    # The sum of `max_concurrency` over the tenant's operations that have not ended: the most
+    # per-order activities its operations can ever have in flight at once.
+    max_concurrency_total: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TenantLimits:
+        return cls(
+            creates_per_minute=settings.tenant_creates_per_minute,
+            max_waiting=settings.tenant_max_waiting,
+            max_concurrency_total=settings.tenant_max_concurrency,
+        )
+
+
+async def admit(session: AsyncSession, tenant_id: str, max_concurrency: int, limits: TenantLimits) -> None:
+    """Raise `LimitExceeded` unless the tenant may add an operation with this `max_concurrency` now."""
+    if max_concurrency > limits.max_concurrency_total:
+        raise LimitExceeded(
+            f"max_concurrency may be at most {limits.max_concurrency_total} for this tenant",
+            BUSY_RETRY_AFTER_S,
+            permanent=True,
+        )
+    await session.execute(select(TENANTS.c.id).where(TENANTS.c.id == tenant_id).with_for_update())
+    in_window = OPS.c.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 1)
+    # Spelled like the partial index's predicate (sorted), so that the planner can use it.
+    open_ = OPS.c.status.notin_(sorted(s.value for s in TERMINAL_STATUSES))
+    usage = (
+        await session.execute(
+            select(
+                func.count().filter(in_window).label("recent"),
+                func.extract("epoch", func.min(OPS.c.created_at).filter(in_window) - func.now()).label(
+                    "oldest_age"
+                ),
+                func.count().filter(OPS.c.status.in_(WAITING_STATUSES)).label("waiting"),
+                func.coalesce(func.sum(OPS.c.max_concurrency).filter(open_), 0).label("concurrency"),
+            ).where(OPS.c.tenant_id == tenant_id, and_(in_window | open_))
+        )
+    ).one()
+    if usage.recent >= limits.creates_per_minute:
+        # The window frees a place when its oldest creation turns one minute old.
+        free_in = 60 + float(usage.oldest_age or 0)
+        raise LimitExceeded(
+            f"at most {limits.creates_per_minute} operations may be created per minute", math.ceil(free_in)
+        )
+    if usage.waiting >= limits.max_waiting:
+        raise LimitExceeded(
+            f"{usage.waiting} operations are already waiting to run (at most {limits.max_waiting})",
+            BUSY_RETRY_AFTER_S,
+        )
+    if usage.concurrency + max_concurrency > limits.max_concurrency_total:
+        raise LimitExceeded(
+            f"the tenant's operations that have not ended may use max_concurrency "
+            f"{limits.max_concurrency_total} in total; {usage.concurrency} is in use and "
+            f"{max_concurrency} more was asked for",
+            BUSY_RETRY_AFTER_S,
+        )

@@ -1,0 +1,90 @@
+"""Per-tenant limits: each answers 429 problem+json with Retry-After at its threshold, holds under
+concurrent requests, and lets the tenant in again once the reason is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+
+from bulkops.store.tables import OPERATIONS
+from tests.harness import Harness, Tenant
+from tests.support import SlowOrders
+
+OPS = OPERATIONS
+
+
+def cancel_body(ids: list[uuid.UUID], **over: Any) -> dict[str, Any]:
+    return {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "parameters": {"reason": "x"},
+            **over}
+
+
+def assert_429(r: httpx.Response) -> int:
+    assert r.status_code == 429, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["status"] == 429 and r.json()["title"] == "Too Many Requests"
+    return int(r.headers["retry-after"])
+
+
+async def created(h: Harness, t: Tenant) -> int:
+    return await h.count(OPS, OPS.c.tenant_id == t.id)
+
+
+async def test_creates_per_minute(harness: Harness) -> None:
+    h = harness
+    h.configure(tenant_creates_per_minute=3)
+    t = await h.tenant()
+    ids = await h.seed(t, 1)
+    # Five at once for three places: the tenant's row lock lets exactly three in.
+    answers = await asyncio.gather(*(t.post("/v1/bulk-operations", json=cancel_body(ids)) for _ in range(5)))
+    assert sorted(r.status_code for r in answers) == [202, 202, 202, 429, 429]
+    assert await created(h, t) == 3
+    retry_after = assert_429(await t.post("/v1/bulk-operations", json=cancel_body(ids)))
+    assert 1 <= retry_after <= 60
+    # A minute later (the window is the rows' own created_at) the tenant may create again.
+    async with h.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(OPS).where(OPS.c.tenant_id == t.id).values(created_at=OPS.c.created_at - timedelta(seconds=61))
+        )
+    r = await t.post("/v1/bulk-operations", json=cancel_body(ids))
+    assert r.status_code == 202, r.text
+    assert await created(h, t) == 4
+    # Another tenant never shared the budget.
+    other = await h.tenant()
+    other_ids = await h.seed(other, 1)
+    assert (await other.post("/v1/bulk-operations", json=cancel_body(other_ids))).status_code == 202
+
+
+async def test_waiting_operations_and_the_concurrency_ceiling(harness: Harness) -> None:
+    h = harness
+    h.configure(tenant_max_running=1, tenant_max_waiting=2, tenant_max_concurrency=100)
+    await h.start_worker(SlowOrders(h.order_pool, delay=0.5))
+    t = await h.tenant()
+    ids = await h.seed(t, 40)
+    running = await h.start(t, cancel_body(ids[:20], max_concurrency=10))
+    await h.wait_for(t, running["id"], lambda b: b["status"] == "PROCESSING")
+    # Waiting: two may queue behind the running one, the third is refused.
+    waiting = [await h.start(t, cancel_body([i], max_concurrency=10)) for i in ids[20:22]]
+    assert [w["status"] for w in waiting] == ["PENDING", "PENDING"]
+    assert_429(await t.post("/v1/bulk-operations", json=cancel_body([ids[22]], max_concurrency=10)))
+    cancelled = await t.post(f"/v1/bulk-operations/{waiting[0]['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+    third = await t.post("/v1/bulk-operations", json=cancel_body([ids[22]], max_concurrency=60))
+    assert third.status_code == 202, third.text
+
+    # Concurrency: 10 + 10 + 60 of 100 are taken by operations that have not ended.
+    assert_429(await t.post("/v1/bulk-operations", json=cancel_body([ids[23]], max_concurrency=21)))
+    # Alone above the ceiling: waiting cannot help, so it is a 422 on the field.
+    too_big = await t.post("/v1/bulk-operations", json=cancel_body([ids[23]], max_concurrency=101))
+    assert too_big.status_code == 422 and too_big.json()["errors"][0]["loc"] == ["body", "max_concurrency"]
+    assert (await t.post(f"/v1/bulk-operations/{running['id']}/cancel")).status_code == 200
+    await h.wait_end(t, running["id"])
+    # The running operation's 10 are free again (and its slot went to the next one in line).
+    h.configure(tenant_max_waiting=10)
+    r = await t.post("/v1/bulk-operations", json=cancel_body([ids[23]], max_concurrency=21))
+    assert r.status_code == 202, r.text
+    assert await created(h, t) == 5  # every 429 and 422 left nothing behind
