@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
+from api.console.mount import install as install_console
 from api.routers import events, exports, health, metrics, operations, orders
 from bulkops.infra.temporal_client import connect
 from bulkops.service.operations import OperationService
@@ -82,4 +83,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(exports.router)
     app.include_router(metrics.router)
+    install_console(app, settings)
     return app

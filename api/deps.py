@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
 
 from api.problems import Problem
+from api.session import COOKIE, CSRF_HEADER, SAFE_METHODS, sessions, signed_in
 from bulkops.service.auth import Principal, authenticate
 from bulkops.service.operations import OperationService
 from bulkops.settings import Settings
@@ -31,6 +32,8 @@ def _service(request: Request) -> OperationService:
 
 
 async def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    if not authorization and COOKIE in request.cookies:
+        return await _console_principal(request)
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Problem(401, "send Authorization: Bearer <api key>")
     key = authorization[7:].strip()
@@ -38,6 +41,21 @@ async def _principal(request: Request, authorization: Annotated[str | None, Head
         principal = await authenticate(session, key)
     if principal is None:
         raise Problem(401, "the API key is not valid")
+    return principal
+
+
+async def _console_principal(request: Request) -> Principal:
+    """The operator console calls this API with its session cookie instead of a bearer key: the same
+    routes, roles and rules. A cookie is sent by the browser on its own, so anything but a read also
+    needs the session's CSRF token in a header."""
+    found = await signed_in(request)
+    if found is None:
+        raise Problem(401, "the console session has ended; sign in again")
+    session, principal = found
+    if request.method not in SAFE_METHODS and not sessions(request).csrf_ok(
+        session, request.headers.get(CSRF_HEADER)
+    ):
+        raise Problem(403, f"this console request needs the session's CSRF token ({CSRF_HEADER})")
     return principal
 
 

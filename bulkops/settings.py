@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     webhook_dns_server: str | None = Field(default=None, alias="BULKOPS_WEBHOOK_DNS_SERVER")
     webhook_dns_port: int = Field(default=53, alias="BULKOPS_WEBHOOK_DNS_PORT")
     max_body_bytes: int = Field(default=2_000_000, alias="BULKOPS_MAX_BODY_BYTES")
+    # Signs the operator console's session cookies and CSRF tokens. Unset: a random secret per API
+    # process (sessions end when it restarts; set it when several API processes share the traffic).
+    console_secret: SecretStr | None = Field(default=None, alias="BULKOPS_CONSOLE_SECRET")
+    console_session_hours: float = Field(default=8.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_HOURS")
     # Ports of the embedded services `bulkops dev` starts (the API port is BULKOPS_API_PORT).
     dev_temporal_port: int = Field(default=7233, alias="BULKOPS_DEV_TEMPORAL_PORT")
     dev_ui_port: int = Field(default=8233, alias="BULKOPS_DEV_UI_PORT")

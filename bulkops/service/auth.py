@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -52,6 +53,25 @@ async def authenticate(session: AsyncSession, key: str) -> Principal | None:
 
 def new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(24)
+
+
+async def principal_for_key_id(session: AsyncSession, key_id: str) -> Principal | None:
+    """The principal of a key the console's session names (by id, never by the key), while it is not
+    revoked: revoking a key ends its console sessions at their next request."""
+    try:
+        kid = uuid.UUID(key_id)
+    except ValueError:
+        return None
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.tenant_id, ApiKey.prefix).where(
+                ApiKey.id == kid, ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Principal(tenant_id=row.tenant_id, key_id=str(row.id), key_prefix=row.prefix)
 
 
 async def create_tenant(session: AsyncSession, tenant_id: str) -> tuple[str, str]:

@@ -1,0 +1,1 @@
+"""The operator console under `/console` (see `api.console.mount`)."""

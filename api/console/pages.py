@@ -1,0 +1,304 @@
+"""The console's pages: sign-in and sign-out, the operations list (and its live stream), the operation
+page. Data comes from the same service calls and route functions as `/v1`; actions go to `/v1`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from api.console.render import ConsoleDep, checked_form, page
+from api.deps import ServiceDep, SessionmakerDep, SettingsDep
+from api.problems import Problem
+from api.routers.events import PING_SECONDS, progress_events
+from api.routers.operations import list_items, list_operations
+from api.session import sessions
+from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
+from bulkops.domain.representation import BulkOperationRead, operation_view
+from bulkops.service.auth import authenticate
+from bulkops.service.failures import failures_by_code
+from bulkops.service.operations import NotFound
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+log = logging.getLogger(__name__)
+PAGE_SIZE = 25
+FAILED_PAGE_SIZE = 20
+MAX_STREAMED = 100
+
+
+def _safe_next(path: str | None) -> str:
+    # Only a path inside the console: never an open redirect to another site.
+    if path and path.startswith("/console") and not path.startswith("//"):
+        return path
+    return "/console/operations"
+
+
+@router.get("")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/console/operations", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "") -> Response:
+    store = sessions(request)
+    session = store.read(request) or store.new()
+    response = page(request, "login.html", None, csrf=store.csrf_token(session), next=_safe_next(next))
+    store.set_cookie(request, response, session)
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    api_key: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    store = sessions(request)
+    visitor = store.read(request)
+    if visitor is None or not store.csrf_ok(visitor, csrf_token):
+        fresh = store.new()
+        response = page(
+            request,
+            "login.html",
+            None,
+            status_code=403,
+            csrf=store.csrf_token(fresh),
+            next=_safe_next(next),
+            error="The form had expired. Please sign in again.",
+        )
+        store.set_cookie(request, response, fresh)
+        return response
+    async with request.app.state.sessionmaker() as db:
+        principal = await authenticate(db, api_key.strip())
+    if principal is None:
+        response = page(
+            request,
+            "login.html",
+            None,
+            status_code=401,
+            csrf=store.csrf_token(visitor),
+            next=_safe_next(next),
+            error="That API key is not valid.",
+        )
+        return response
+    # A new session id at sign-in: a token seen before it is worth nothing after it.
+    redirect = RedirectResponse(_safe_next(next), status_code=303)
+    store.set_cookie(request, redirect, store.new(principal.key_id))
+    return redirect
+
+
+@router.post("/logout")
+async def logout(request: Request, console: ConsoleDep) -> Response:
+    await checked_form(request, console)
+    store = sessions(request)
+    response = RedirectResponse("/console/login", status_code=303)
+    store.set_cookie(request, response, store.new())
+    return response
+
+
+@router.get("/operations", response_class=HTMLResponse)
+async def operations_list(
+    request: Request,
+    console: ConsoleDep,
+    sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
+    status: Annotated[str, Query(max_length=40)] = "",
+    operation_type: Annotated[str, Query(max_length=40)] = "",
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    chosen_status = OperationStatus(status) if status in OperationStatus.__members__ else None
+    chosen_type = OperationType(operation_type) if operation_type in OperationType.__members__ else None
+    result = await list_operations(
+        console.principal,
+        sessionmaker,
+        settings,
+        "",
+        status=chosen_status,
+        operation_type=chosen_type,
+        limit=PAGE_SIZE,
+        cursor=cursor,
+    )
+    filters = {k: v for k, v in {"status": status, "operation_type": operation_type}.items() if v}
+    return page(
+        request,
+        "operations.html",
+        console,
+        nav="operations",
+        page=result,
+        statuses=list(OperationStatus),
+        types=list(OperationType),
+        status=status,
+        operation_type=operation_type,
+        cursor=cursor,
+        first_url="/console/operations?" + urlencode(filters),
+        next_url="/console/operations?" + urlencode({**filters, "cursor": result.next_cursor or ""}),
+        stream_url="/console/operations/stream",
+    )
+
+
+async def _merged(streams: list[AsyncIterator[ServerSentEvent]]) -> AsyncIterator[ServerSentEvent]:
+    """The events of several operations' progress streams on one connection (a browser opens only a
+    few connections to one host), then one `done` event once every operation has ended."""
+    queue: asyncio.Queue[ServerSentEvent | None] = asyncio.Queue()
+
+    async def pump(stream: AsyncIterator[ServerSentEvent]) -> None:
+        try:
+            async for event in stream:
+                await queue.put(event)
+        except Exception as exc:
+            log.warning("console list stream: %s", exc)
+        finally:
+            await queue.put(None)
+
+    tasks = [asyncio.create_task(pump(s)) for s in streams]
+    try:
+        running = len(tasks)
+        while running:
+            event = await queue.get()
+            if event is None:
+                running -= 1
+            else:
+                yield event
+        yield ServerSentEvent(data="{}", event="done")
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@router.get("/operations/stream")
+async def operations_stream(
+    console: ConsoleDep,
+    service: ServiceDep,
+    settings: SettingsDep,
+    id: Annotated[list[uuid.UUID], Query(max_length=MAX_STREAMED)],
+) -> EventSourceResponse:
+    streams = []
+    for operation_id in dict.fromkeys(id):
+        try:
+            row = await service.get_row(console.principal.tenant_id, operation_id)
+        except NotFound:
+            continue  # not this tenant's (or gone): nothing is sent about it
+        streams.append(progress_events(service, settings, row, ""))
+    return EventSourceResponse(_merged(streams), ping=PING_SECONDS)
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: str
+    url: str
+    confirm: str
+    danger: bool = False
+    follow: bool = False  # the answer is a new operation: open its page
+    comment: bool = False
+    idempotency_key: str = ""
+
+
+def _actions(op: BulkOperationRead, console: Any) -> list[Action]:
+    """The controls that apply to the operation's status as shown (the workflow's validators and the
+    API have the last word: a refused one shows the API's 409 inline)."""
+    base = f"/v1/bulk-operations/{op.id}"
+    status, out = op.status, []
+    if not console.may("control"):
+        return []
+    if status == OperationStatus.PROCESSING:
+        out.append(Action("pause", "Pause", f"{base}/pause", "No new orders start until it is resumed."))
+    if status == OperationStatus.PAUSED:
+        out.append(Action("resume", "Resume", f"{base}/resume", "Orders start again where it stopped."))
+    if not status.terminal:
+        out.append(
+            Action(
+                "cancel",
+                "Cancel",
+                f"{base}/cancel",
+                "Orders not processed yet are left alone; those already processed stay done.",
+                danger=True,
+            )
+        )
+    if status.terminal and op.failed_count:
+        key = str(uuid.uuid4())
+        out.append(
+            Action(
+                "retry",
+                "Retry failures",
+                f"{base}/retry",
+                "Starts a new operation over the failed orders whose failure is retryable.",
+                follow=True,
+                idempotency_key=key,
+            )
+        )
+        out.append(
+            Action(
+                "retry-all",
+                "Retry all failed",
+                f"{base}/retry?all_failed=true",
+                "Starts a new operation over every failed order.",
+                follow=True,
+                idempotency_key=key + "-all",
+            )
+        )
+    return out
+
+
+def _timeline(op: BulkOperationRead) -> list[tuple[str, Any]]:
+    ended = f"Ended ({op.status})" if op.status.terminal else "Ended"
+    points = [("Created", op.created_at), ("Started", op.started_at), (ended, op.completed_at)]
+    return [(label, at) for label, at in points if at is not None]
+
+
+@router.get("/operations/{operation_id}", response_class=HTMLResponse)
+async def operation_page(
+    request: Request,
+    operation_id: uuid.UUID,
+    console: ConsoleDep,
+    service: ServiceDep,
+    sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
+    items_cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    try:
+        row = await service.get_row(console.principal.tenant_id, operation_id)
+    except NotFound:
+        raise Problem(404, "There is no such operation (or it is not your tenant's).") from None
+    row, live = await service.current(row)
+    op = operation_view(row, settings, live=live, base="")
+    failed = await list_items(
+        operation_id,
+        console.principal,
+        service,
+        sessionmaker,
+        status=ItemStatus.FAILED,
+        limit=FAILED_PAGE_SIZE,
+        cursor=items_cursor,
+    )
+    export_url = op.links.export if op.links.export and op.status.terminal else None
+    return page(
+        request,
+        "operation.html",
+        console,
+        nav="operations",
+        op=op,
+        events_url=op.links.events,
+        actions=_actions(op, console),
+        timeline=_timeline(op),
+        breakdown=await failures_by_code(sessionmaker, operation_id),
+        failed=failed,
+        items_cursor=items_cursor,
+        export_url=export_url,
+        audit=None,
+        revert_of=None,
+        source=getattr(op, "progress_source", None),
+        progress_at=getattr(op, "progress_at", None),
+    )

@@ -1,0 +1,96 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright's async API (the suite's session event
+loop runs the tests, so the sync API cannot), and the test's app behind uvicorn on a real port.
+
+The browser path lives here only: `BULKOPS_CHROMIUM` overrides the default `/usr/bin/chromium`
+(`.ci/run` installs it with apt-get). Playwright never downloads a browser here (`playwright install`
+and `channel="chromium"` need a CDN this machine does not reach).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from bulkops.devstack.postgres import free_port
+from tests.harness import Harness
+
+CHROMIUM = os.environ.get("BULKOPS_CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps dialling Google's hosts, which this
+# machine's closed network refuses; a sandbox needs privileges CI (root) does not grant.
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: apt-get install -y --no-install-recommends chromium "
+            "(or point BULKOPS_CHROMIUM at one)"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def console_url(harness: Harness) -> AsyncIterator[str]:
+    """The harness's app (its lifespan already running) on a real socket, in the test's loop."""
+    port = free_port()
+    config = uvicorn.Config(
+        harness.app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(30):
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def context(browser: Browser, console_url: str) -> AsyncIterator[BrowserContext]:
+    ctx = await browser.new_context(
+        base_url=console_url, viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
+    ctx.set_default_timeout(20_000)
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
+
+
+@pytest.fixture
+async def page(context: BrowserContext) -> Page:
+    return await context.new_page()

@@ -1,0 +1,75 @@
+"""Start a BULK_CANCEL through the console's form: dry-run preview, explicit confirm, a progress bar
+that reaches 100 % without a reload, and the failure breakdown the API agrees with."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from playwright.async_api import Page, expect
+
+from tests.console.helpers import screenshot, sign_in
+from tests.harness import Harness
+from tests.support import SlowOrders
+
+OPERATION_PAGE = re.compile(r".*/console/operations/[0-9a-f-]{36}$")
+
+
+async def test_cancel_through_the_form_with_preview_and_live_progress(harness: Harness, page: Page) -> None:
+    tenant = await harness.tenant("console")
+    await harness.seed(tenant, 14, status="PENDING", paid_at=None)
+    await harness.seed(tenant, 6, status="SHIPPED")
+    await harness.seed(tenant, 5, status="PAID")  # not selected
+    # Slow enough to watch: 20 orders, two at a time, 0.25 s each.
+    await harness.start_worker(SlowOrders(harness.order_pool, 0.25))
+    await sign_in(page, tenant.api_key)
+
+    await page.get_by_role("link", name="New operation").first.click()
+    await page.get_by_label("Operation type").select_option("BULK_CANCEL")
+    await page.get_by_label("PENDING", exact=True).check()
+    await page.get_by_label("SHIPPED", exact=True).check()
+    await page.get_by_label("Cancel reason").fill("customer asked")
+    await page.get_by_label("Orders at once (1\u2013500)").fill("2")
+    await page.get_by_role("button", name="Preview (dry run)").click()
+
+    # The preview: the right counts, and nothing started yet.
+    await expect(page.get_by_test_id("matched")).to_have_text("20")
+    await expect(page.get_by_test_id("would-fail")).to_have_text("6")
+    await expect(page.locator('td[data-code="ORDER_NOT_CANCELLABLE"]')).to_have_text("6")
+    assert (await tenant.get("/v1/bulk-operations")).json()["items"] == []
+    await screenshot(page, "dry-run.png")
+
+    await page.get_by_role("button", name="Confirm and start 20 orders").click()
+    await page.wait_for_url(OPERATION_PAGE)
+    op_id = page.url.rsplit("/", 1)[1]
+    # Marks this document: a reload or a navigation would lose it.
+    await page.evaluate("window.__sameDocument = true")
+    bar = "document.querySelector('article progress').value"
+    await page.wait_for_function(f"() => {bar} > 0 && {bar} < 100")
+    await screenshot(page, "operation-running.png")
+    await page.wait_for_function(f"() => {bar} === 100", timeout=60_000)
+    await expect(page.locator("h1 [data-field=status]")).to_have_text("PARTIAL_SUCCESS")
+    assert await page.evaluate("window.__sameDocument === true")
+
+    # The breakdown by code the console shows is the API's failed items, counted.
+    api = await tenant.get(f"/v1/bulk-operations/{op_id}/items", params={"status": "FAILED", "limit": 200})
+    expected = Counter(item["error_code"] for item in api.json()["items"])
+    assert expected == {"ORDER_NOT_CANCELLABLE": 6}
+    for code, count in expected.items():
+        await expect(page.locator(f'td[data-code="{code}"]')).to_have_text(str(count))
+    body = (await tenant.get(f"/v1/bulk-operations/{op_id}")).json()
+    assert (body["status"], body["success_count"], body["failed_count"]) == ("PARTIAL_SUCCESS", 14, 6)
+    counters = page.locator("dl.counters")
+    await expect(counters.locator("[data-field=success_count]")).to_have_text("14")
+    await expect(counters.locator("[data-field=failed_count]")).to_have_text("6")
+
+    # No failure here is retryable: the API refuses (409) and the page says why, in place.
+    await page.get_by_role("button", name="Retry failures").click()
+    await page.get_by_role("button", name="Confirm").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Conflict: the operation has no retryable failed")
+    assert len((await tenant.get("/v1/bulk-operations")).json()["items"]) == 1
+
+    await page.get_by_role("link", name="Operations", exact=True).click()
+    row = page.locator(f'tr[data-op="{op_id}"]')
+    await expect(row.locator("[data-field=status]")).to_have_text("PARTIAL_SUCCESS")
+    await screenshot(page, "operations.png")
