@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from bulkops.domain.model import ErrorCode, ErrorSample, ItemStatus, OperationStatus, OperationType
+from bulkops.domain.safety import Actor, AuditAction
 
 # Each activity's registered name: workflows call activities by these, never by importing their code.
 PROCESS_ORDER = "process_order"
@@ -20,6 +21,8 @@ RECORD_FAILURE = "record_failure"
 REQUEST_SLOT = "request_slot"
 CLOSED_SLOT_HOLDERS = "closed_slot_holders"
 DELIVER_WEBHOOK = "deliver_webhook"
+RECORD_EVENT = "record_event"
+REVERT_ORDER = "revert_order"
 
 
 class SnapshotInput(BaseModel):
@@ -98,3 +101,17 @@ class WebhookInput(BaseModel):
     operation_id: uuid.UUID
     tenant_id: str
     notify_url: str
+
+
+class RecordEventInput(BaseModel):
+    operation_id: uuid.UUID
+    # Unique within the operation: a retried or replayed write of the same event does nothing.
+    key: str
+    action: AuditAction
+    actor: Actor | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+    at: datetime
+    # An approval decision to merge into the row's `approval`.
+    approval: dict[str, Any] | None = None
+    # Refuse (non-retryably) unless the row says the operation may start: approved, start_at reached.
+    require_open: bool = False

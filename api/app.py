@@ -12,9 +12,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.console.mount import install as install_console
-from api.routers import events, exports, health, metrics, operations, orders
+from api.routers import controls, events, exports, health, metrics, operations, orders, tenant
 from bulkops.infra.temporal_client import connect
 from bulkops.service.operations import OperationService
+from bulkops.service.safety import SafetyService
 from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_sessionmaker
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.client = await connect(settings)
         app.state.operations = OperationService(app.state.sessionmaker, app.state.client, settings)
+        app.state.safety = SafetyService(app.state.operations)
         try:
             yield
         finally:
@@ -79,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(operations.router)
+    app.include_router(controls.router)
+    app.include_router(tenant.router)
     app.include_router(orders.router)
     app.include_router(events.router)
     app.include_router(exports.router)

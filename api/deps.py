@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -10,8 +11,10 @@ from temporalio.client import Client
 
 from api.problems import Problem
 from api.session import COOKIE, CSRF_HEADER, SAFE_METHODS, sessions, signed_in
+from bulkops.domain.safety import Role
 from bulkops.service.auth import Principal, authenticate
 from bulkops.service.operations import OperationService
+from bulkops.service.safety import SafetyService
 from bulkops.settings import Settings
 
 
@@ -59,6 +62,26 @@ async def _console_principal(request: Request) -> Principal:
     return principal
 
 
+def require_role(required: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets through keys of `required`'s role or above (403 problem+json for the
+    rest). Every route names its role through one of the aliases below: the one place roles are checked."""
+
+    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if not principal.may(required):
+            raise Problem(
+                403,
+                f"this needs an API key with role {required.value} or above "
+                f"(this key's role: {principal.role.value})",
+            )
+        return principal
+
+    return check
+
+
+def _safety(request: Request) -> SafetyService:
+    return request.app.state.safety  # type: ignore[no-any-return]
+
+
 def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -67,5 +90,10 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 SessionmakerDep = Annotated[async_sessionmaker, Depends(_sessionmaker)]
 ClientDep = Annotated[Client, Depends(_client)]
 ServiceDep = Annotated[OperationService, Depends(_service)]
+SafetyDep = Annotated[SafetyService, Depends(_safety)]
+# Reads need any valid key; the others a role (viewer < operator < approver < admin).
 PrincipalDep = Annotated[Principal, Depends(_principal)]
+OperatorDep = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+ApproverDep = Annotated[Principal, Depends(require_role(Role.APPROVER))]
+AdminDep = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 BaseUrlDep = Annotated[str, Depends(_base_url)]

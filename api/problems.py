@@ -76,6 +76,7 @@ LIMITED = ("create_operation_", "retry_", "revert_")
 ERROR_STATUSES = {
     400: "the cursor is not valid",
     401: "no valid API key",
+    403: "the API key's role does not allow this",
     404: "no such resource (or not yours)",
     409: "not allowed in the current state",
     413: "the request body is too large",
@@ -99,7 +100,7 @@ def _document_problems(app: FastAPI) -> None:
             for op in item.values():
                 statuses = {422} if "422" in op.get("responses", {}) else set()
                 if path.startswith("/v1/"):
-                    statuses |= {401, 400, 409} | ({404} if "{" in path else set())
+                    statuses |= {401, 400, 403, 409} | ({404} if "{" in path else set())
                     statuses |= {413} if "requestBody" in op else set()
                     # Creating an operation (create, retry, revert) counts against the tenant's limits.
                     statuses |= {429} if op.get("operationId", "").startswith(LIMITED) else set()

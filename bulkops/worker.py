@@ -16,9 +16,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.audit import AuditActivities
 from activities.fairness import FairnessActivities
 from activities.operations import OperationActivities
 from activities.orders import OrderActivities
+from activities.revert import RevertActivities
 from activities.webhooks import WebhookActivities
 from bulkops.infra import aio
 from bulkops.infra.metrics import MetricsInterceptor, start_metrics_server
@@ -54,6 +56,8 @@ async def build_worker(
                 order_activities = OrderActivities(await stack.enter_async_context(make_order_pool(settings)))
             ops = OperationActivities(sessionmaker)
             fairness = FairnessActivities(client, settings)
+            audit = AuditActivities(sessionmaker)
+            revert = RevertActivities(order_activities.pool)
             activities = [
                 order_activities.process_order,
                 ops.snapshot_selection,
@@ -63,6 +67,8 @@ async def build_worker(
                 ops.record_failure,
                 fairness.request_slot,
                 fairness.closed_slot_holders,
+                audit.record_event,
+                revert.revert_order,
             ]
         worker = Worker(
             client,

@@ -17,13 +17,11 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         FETCH_TARGETS,
-        FINALIZE_OPERATION,
         REQUEST_SLOT,
         SET_STATUS,
         SNAPSHOT_SELECTION,
         FetchTargetsInput,
         FetchTargetsResult,
-        FinalizeInput,
         OrderOutcome,
         SetStatusInput,
         SnapshotInput,
@@ -32,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from bulkops.domain.model import FAILURE_THRESHOLD_EXCEEDED, OperationStatus, final_status
     from bulkops.domain.representation import Progress
+    from bulkops.domain.safety import Actor, ApprovalStatus, AuditAction
+    from workflows.audit import record
     from workflows.contracts import (
         BULK_OPERATION_WORKFLOW,
         CANCEL_UPDATE,
@@ -43,28 +43,28 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         SlotRequest,
     )
-    from workflows.endings import notify, release_slot
+    from workflows.endings import finalize, notify, release_slot
+    from workflows.gates import Gates, InvalidTransition, initial_status
     from workflows.order_steps import BOOKKEEPING_RETRY, SHORT, count_outcome, run_order, threshold_exceeded
+    from workflows.pacing import Pacer, run_budget_spent
     from workflows.progress import ProgressTracker
     from workflows.search_attributes import OPERATION_STATUS
 
-# Temporal warns at 10 MB of history and fails a run at 50 MB; orders cost ~0.5 kB each.
-MAX_HISTORY_BYTES_PER_RUN = 8 * 1024 * 1024
-
-
-class InvalidTransition(Exception):
-    """Raised by an update validator; the API answers 409."""
+__all__ = ["BulkOperationWorkflow", "InvalidTransition"]
 
 
 # Unsandboxed: the sandbox re-enters its exec'd module for every payload the workflow encodes (a
 # third of the worker's CPU at a few hundred orders/s). Determinism is kept by construction (only
 # stdlib, temporalio and our models here; time and ids from `workflow`) and checked by the replay test.
 @workflow.defn(name=BULK_OPERATION_WORKFLOW, sandboxed=False)
-class BulkOperationWorkflow:
+class BulkOperationWorkflow(Gates):
     @workflow.init
     def __init__(self, inp: BulkOperationInput) -> None:
         self.inp = inp
-        self.s: RunState = inp.state.model_copy() if inp.state else RunState()
+        self.s: RunState = inp.state.model_copy() if inp.state else RunState(status=initial_status(inp))
+        first_run = inp.state is None and inp.approval_expires_at is not None
+        self.approval = ApprovalStatus.PENDING if first_run else None
+        self.pacer = Pacer(inp.max_orders_per_second, self.s)
         self.t = ProgressTracker(self.s)
         self.in_flight = 0
         self.cancel_requested = False
@@ -87,37 +87,41 @@ class BulkOperationWorkflow:
         self.s.slot_granted = True
 
     @workflow.update(name=PAUSE_UPDATE)
-    async def pause(self) -> Progress:
+    async def pause(self, actor: Actor | None = None) -> Progress:
         self.t.set_status(OperationStatus.PAUSED, workflow.now())
         # Answer once in-flight orders have finished, so counters are frozen when the caller reads them.
         await workflow.wait_condition(lambda: self.in_flight == 0)
         await self._persist_status()
+        await record(self.inp, AuditAction.PAUSED, actor, {"processed_count": self.s.processed_count})
         return self.progress()
 
     @pause.validator
-    def _validate_pause(self) -> None:
+    def _validate_pause(self, actor: Actor | None = None) -> None:
         if self.s.status != OperationStatus.PROCESSING or self.cancel_requested or self.finalized:
             raise InvalidTransition(f"cannot pause an operation that is {self._shown_status()}")
 
     @workflow.update(name=RESUME_UPDATE)
-    async def resume(self) -> Progress:
+    async def resume(self, actor: Actor | None = None) -> Progress:
         self.t.set_status(OperationStatus.PROCESSING, workflow.now())
+        self.pacer.resumed(workflow.now())
         await self._persist_status()
+        await record(self.inp, AuditAction.RESUMED, actor, {"processed_count": self.s.processed_count})
         return self.progress()
 
     @resume.validator
-    def _validate_resume(self) -> None:
+    def _validate_resume(self, actor: Actor | None = None) -> None:
         if self.s.status != OperationStatus.PAUSED or self.cancel_requested:
             raise InvalidTransition(f"cannot resume an operation that is {self._shown_status()}")
 
     @workflow.update(name=CANCEL_UPDATE)
-    async def cancel(self) -> Progress:
+    async def cancel(self, actor: Actor | None = None) -> Progress:
         self.cancel_requested = True
+        await record(self.inp, AuditAction.CANCELLED, actor, {"status": self.s.status.value})
         await workflow.wait_condition(lambda: self.finalized)
         return self.progress()
 
     @cancel.validator
-    def _validate_cancel(self) -> None:
+    def _validate_cancel(self, actor: Actor | None = None) -> None:
         if self.s.status.terminal or self.cancel_requested or self.finalized:
             raise InvalidTransition(f"cannot cancel an operation that is {self._shown_status()}")
 
@@ -130,6 +134,8 @@ class BulkOperationWorkflow:
     async def run(self, inp: BulkOperationInput) -> Progress:
         self.run_start_length = workflow.info().get_current_history_length()
         if inp.state is None:
+            await self._pass_gates()
+        if inp.state is None and not self.cancel_requested:
             await self._wait_for_slot()
             if not self.cancel_requested:
                 # Only once the slot is granted: a queue of waiting operations costs no target rows.
@@ -145,6 +151,10 @@ class BulkOperationWorkflow:
                 self.s.started_at = workflow.now()
                 self.t.set_status(OperationStatus.PROCESSING, workflow.now())
                 await self._persist_status()
+                # The row, not this input, has the last word on whether it may start.
+                await record(
+                    inp, AuditAction.STARTED, detail={"total_count": self.s.total_count}, require_open=True
+                )
         elif self.s.status == OperationStatus.PROCESSING:
             self.t.set_status(OperationStatus.PROCESSING, workflow.now())
 
@@ -174,20 +184,6 @@ class BulkOperationWorkflow:
     def _may_schedule(self) -> bool:
         return not (self.cancel_requested or self.threshold_tripped)
 
-    def _history_budget_spent(self) -> bool:
-        # Local-activity markers reach history only when the workflow task completes, so the current
-        # length lags; count orders scheduled in this run too (a marker plus amortized task events
-        # each, or three activity events plus task events) and leave room to drain a full window.
-        per_order = 2 if self.inp.local_activities else 4
-        drain = per_order * self.inp.max_concurrency + 100
-        limit = max(self.inp.max_events_per_run - drain, self.inp.max_events_per_run // 3)
-        info = workflow.info()
-        length = info.get_current_history_length()
-        estimate = max(length, self.run_start_length + per_order * self.scheduled_this_run)
-        # Not `is_continue_as_new_suggested()`: servers suggest it at ~4k events, which more than
-        # doubled the drain-and-restart pauses for no gain while the run stays far below its limits.
-        return estimate >= limit or info.get_current_history_size() >= MAX_HISTORY_BYTES_PER_RUN
-
     async def _walk(self) -> bool:
         """Schedule orders until the selection ends (False) or this run's history is spent (True)."""
         while self._may_schedule():
@@ -196,7 +192,7 @@ class BulkOperationWorkflow:
                     lambda: self.s.status != OperationStatus.PAUSED or not self._may_schedule()
                 )
                 continue
-            if self._history_budget_spent():
+            if run_budget_spent(self.inp, self.run_start_length, self.scheduled_this_run):
                 return True
             if not self.page:
                 result = await workflow.execute_activity(
@@ -222,6 +218,9 @@ class BulkOperationWorkflow:
             )
             if self.s.status != OperationStatus.PROCESSING or not self._may_schedule():
                 continue
+            if wait := self.pacer.wait_s(workflow.now()):
+                await self._sleep(wait)
+                continue
             target = self.page.popleft()
             self.s.cursor_seq = target.seq
             self.scheduled_this_run += 1
@@ -231,6 +230,17 @@ class BulkOperationWorkflow:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return False
+
+    async def _sleep(self, seconds: float) -> None:
+        """A durable timer that a pause, a cancel or a tripped threshold cuts short."""
+        try:
+            await workflow.wait_condition(
+                lambda: self.s.status != OperationStatus.PROCESSING or not self._may_schedule(),
+                timeout=seconds,
+                timeout_summary="pace",
+            )
+        except TimeoutError:
+            pass
 
     async def _process(self, target: Target) -> None:
         try:
@@ -245,12 +255,7 @@ class BulkOperationWorkflow:
         if not self.threshold_tripped and threshold_exceeded(self.inp, s):
             self.threshold_tripped = True
             s.failure_reason = FAILURE_THRESHOLD_EXCEEDED
-            workflow.logger.warning(
-                "operation %s: failure threshold tripped at %s/%s",
-                self.inp.operation_id,
-                s.failed_count,
-                s.processed_count,
-            )
+            workflow.logger.warning("operation %s: failure threshold tripped", self.inp.operation_id)
         self.t.touch(workflow.now())
 
     async def _persist_status(self) -> None:
@@ -273,23 +278,7 @@ class BulkOperationWorkflow:
             threshold_tripped=self.threshold_tripped,
         )
         now = workflow.now()
-        await workflow.execute_activity(
-            FINALIZE_OPERATION,
-            FinalizeInput(
-                operation_id=self.inp.operation_id,
-                status=final,
-                total_count=s.total_count,
-                processed_count=s.processed_count,
-                success_count=s.success_count,
-                failed_count=s.failed_count,
-                errors=s.errors,
-                failure_reason=s.failure_reason,
-                started_at=s.started_at,
-                completed_at=now,
-            ),
-            start_to_close_timeout=SHORT,
-            retry_policy=BOOKKEEPING_RETRY,
-        )
+        await finalize(self.inp, s, final, now)
         # Only now does the query report the terminal status: readers then find the summary row.
         self.t.set_status(final, now)
         self.t.close_run(now, workflow.info().get_current_history_length())

@@ -20,6 +20,8 @@ PROGRESS_QUERY = "progress"
 PAUSE_UPDATE = "pause"
 RESUME_UPDATE = "resume"
 CANCEL_UPDATE = "cancel"
+APPROVE_UPDATE = "approve"
+REJECT_UPDATE = "reject"
 GRANT_SIGNAL = "grant"
 REQUEST_SIGNAL = "request"
 RELEASE_SIGNAL = "release"
@@ -45,6 +47,9 @@ class RunState(BaseModel):
     runs: int = 1
     max_run_history: int = 0
     slot_granted: bool = False
+    # The pace's token bucket (workflows.pacing), carried so that continue-as-new keeps the pace.
+    pace_tokens: float = 0.0
+    pace_at: datetime | None = None
 
 
 class BulkOperationInput(BaseModel):
@@ -59,6 +64,12 @@ class BulkOperationInput(BaseModel):
     webhook_task_queue: str | None = None
     initiated_by: str | None = None
     created_at: datetime | None = None
+    # Gates and pace, from the operation's row (workflows.gates, workflows.pacing).
+    start_at: datetime | None = None
+    approval_expires_at: datetime | None = None
+    created_by_key_id: str | None = None
+    max_orders_per_second: float | None = None
+    revert_of: uuid.UUID | None = None
     # Knobs a test (or an operator of a small cluster) may turn; defaults suit production.
     page_size: int = 500
     max_events_per_run: int = 8_000

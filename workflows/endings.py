@@ -1,19 +1,47 @@
-"""What follows an operation's summary row: giving back its fairness slot, and the completion webhook.
+"""An operation's ending: its summary row, then giving back its fairness slot, and the completion webhook.
 
 Deterministic code only (called from `BulkOperationWorkflow`).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import DELIVER_WEBHOOK, WebhookInput
-    from workflows.contracts import RELEASE_SIGNAL, BulkOperationInput, coordinator_id
+    from activities.contracts import DELIVER_WEBHOOK, FINALIZE_OPERATION, FinalizeInput, WebhookInput
+    from bulkops.domain.model import OperationStatus
+    from bulkops.domain.safety import AuditAction
+    from workflows.audit import record
+    from workflows.contracts import RELEASE_SIGNAL, BulkOperationInput, RunState, coordinator_id
+    from workflows.order_steps import BOOKKEEPING_RETRY, SHORT
+
+
+async def finalize(inp: BulkOperationInput, s: RunState, final: OperationStatus, now: datetime) -> None:
+    """Write the summary row (once: the activity leaves a row that has ended alone) and the `ended`
+    audit event."""
+    await workflow.execute_activity(
+        FINALIZE_OPERATION,
+        FinalizeInput(
+            operation_id=inp.operation_id,
+            status=final,
+            total_count=s.total_count,
+            processed_count=s.processed_count,
+            success_count=s.success_count,
+            failed_count=s.failed_count,
+            errors=s.errors,
+            failure_reason=s.failure_reason,
+            started_at=s.started_at,
+            completed_at=now,
+        ),
+        start_to_close_timeout=SHORT,
+        retry_policy=BOOKKEEPING_RETRY,
+    )
+    detail = {"status": final.value, "processed_count": s.processed_count, "failure_reason": s.failure_reason}
+    await record(inp, AuditAction.ENDED, detail=detail)
 
 
 async def release_slot(inp: BulkOperationInput) -> None:

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         PROCESS_ORDER,
         RECORD_FAILURE,
+        REVERT_ORDER,
         OrderOutcome,
         ProcessOrderInput,
         RecordFailureInput,
@@ -49,13 +50,13 @@ async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
         ),
         "summary": f"{inp.operation_type.value} order {target.order_id}",
     }
+    # A revert puts back what the update it reverts recorded; anything else applies the parameters.
+    step = REVERT_ORDER if inp.revert_of is not None else PROCESS_ORDER
     try:
         if inp.local_activities:
             # Same activity, same retry policy, recorded as a marker: no task-queue round trip.
-            return await workflow.execute_local_activity(
-                PROCESS_ORDER, arg, result_type=OrderOutcome, **options
-            )
-        return await workflow.execute_activity(PROCESS_ORDER, arg, result_type=OrderOutcome, **options)
+            return await workflow.execute_local_activity(step, arg, result_type=OrderOutcome, **options)
+        return await workflow.execute_activity(step, arg, result_type=OrderOutcome, **options)
     except ActivityError as err:
         cause = err.cause
         message = str(cause.message if cause is not None and hasattr(cause, "message") else err)

@@ -1,4 +1,4 @@
-"""`/v1/bulk-operations`: create, list, read, items, and the operator controls."""
+"""`/v1/bulk-operations`: create, list, read, items and retry (the controls: `api.routers.controls`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import literal, select, tuple_
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError
 
-from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SessionmakerDep, SettingsDep
+from api.deps import BaseUrlDep, OperatorDep, PrincipalDep, ServiceDep, SessionmakerDep, SettingsDep
 from api.problems import Problem
 from api.schemas import BulkOperationPage, ItemPage, ItemRead
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
@@ -24,7 +22,6 @@ from bulkops.service.limits import LimitExceeded
 from bulkops.service.operations import Conflict, NotFound
 from bulkops.store.pagination import BadCursor, decode_cursor, encode_cursor
 from bulkops.store.tables import ITEMS, OPERATIONS
-from workflows.bulk_operation import BulkOperationWorkflow
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
 OPS = OPERATIONS
@@ -57,7 +54,7 @@ async def _row(service: Any, tenant_id: str, operation_id: uuid.UUID) -> Any:
 )
 async def create_operation(
     body: BulkOperationCreate,
-    principal: PrincipalDep,
+    principal: OperatorDep,
     service: ServiceDep,
     settings: SettingsDep,
     base: BaseUrlDep,
@@ -68,7 +65,11 @@ async def create_operation(
         return JSONResponse(result.model_dump(mode="json"), status_code=200)
     try:
         accepted = await service.create(
-            principal.tenant_id, body, initiated_by=principal.initiated_by, idempotency_key=idempotency_key
+            principal.tenant_id,
+            body,
+            initiated_by=principal.initiated_by,
+            idempotency_key=idempotency_key,
+            actor=principal.actor,
         )
     except Conflict as exc:
         raise Problem(409, str(exc)) from None
@@ -166,65 +167,10 @@ async def list_items(
     )
 
 
-async def _control(
-    name: str, operation_id: uuid.UUID, principal: Any, service: Any, settings: Any, base: str
-) -> BulkOperationRead:
-    row = await _row(service, principal.tenant_id, operation_id)
-    if OperationStatus(row.status).terminal:
-        raise Problem(409, f"cannot {name} an operation that has ended ({row.status})")
-    method = {
-        "pause": BulkOperationWorkflow.pause,
-        "resume": BulkOperationWorkflow.resume,
-        "cancel": BulkOperationWorkflow.cancel,
-    }[name]
-    try:
-        live = await service.handle(operation_id).execute_update(method)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        raise Problem(409, getattr(cause, "message", None) or str(cause or exc)) from None
-    except RPCError as exc:
-        raise Problem(409, f"cannot {name} this operation now: {exc.message}") from None
-    row = await _row(service, principal.tenant_id, operation_id)
-    return operation_view(row, settings, live=live, base=base)
-
-
-@router.post("/{operation_id}/pause", response_model=BulkOperationRead)
-async def pause(
-    operation_id: uuid.UUID,
-    principal: PrincipalDep,
-    service: ServiceDep,
-    settings: SettingsDep,
-    base: BaseUrlDep,
-) -> BulkOperationRead:
-    return await _control("pause", operation_id, principal, service, settings, base)
-
-
-@router.post("/{operation_id}/resume", response_model=BulkOperationRead)
-async def resume(
-    operation_id: uuid.UUID,
-    principal: PrincipalDep,
-    service: ServiceDep,
-    settings: SettingsDep,
-    base: BaseUrlDep,
-) -> BulkOperationRead:
-    return await _control("resume", operation_id, principal, service, settings, base)
-
-
-@router.post("/{operation_id}/cancel", response_model=BulkOperationRead)
-async def cancel(
-    operation_id: uuid.UUID,
-    principal: PrincipalDep,
-    service: ServiceDep,
-    settings: SettingsDep,
-    base: BaseUrlDep,
-) -> BulkOperationRead:
-    return await _control("cancel", operation_id, principal, service, settings, base)
-
-
 @router.post("/{operation_id}/retry", status_code=202, response_model=BulkOperationRead)
 async def retry(
     operation_id: uuid.UUID,
-    principal: PrincipalDep,
+    principal: OperatorDep,
     service: ServiceDep,
     settings: SettingsDep,
     base: BaseUrlDep,
@@ -232,7 +178,11 @@ async def retry(
 ) -> Response:
     try:
         row = await service.retry(
-            principal.tenant_id, operation_id, all_failed=all_failed, initiated_by=principal.initiated_by
+            principal.tenant_id,
+            operation_id,
+            all_failed=all_failed,
+            initiated_by=principal.initiated_by,
+            actor=principal.actor,
         )
     except NotFound:
         raise Problem(404, NOT_FOUND) from None

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import insert, literal, select, tuple_
 
-from api.deps import PrincipalDep, SessionmakerDep
+from api.deps import OperatorDep, PrincipalDep, SessionmakerDep
 from api.problems import Problem
 from api.schemas import OrderPage, OrderRead
 from bulkops.domain.model import OrderStatus
@@ -26,7 +26,7 @@ def _read(row: object) -> OrderRead:
 
 @router.post("", status_code=201, response_model=list[OrderRead])
 async def create_orders(
-    body: OrdersCreate, principal: PrincipalDep, sessionmaker: SessionmakerDep
+    body: OrdersCreate, principal: OperatorDep, sessionmaker: SessionmakerDep
 ) -> list[OrderRead]:
     now = datetime.now(UTC)
     values = []

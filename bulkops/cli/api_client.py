@@ -101,6 +101,12 @@ def start(
         float | None, typer.Option(min=0, max=1, help="stop FAILED when this share of orders fails")
     ] = None,
     notify_url: Annotated[str | None, typer.Option(help="webhook called once when it ends")] = None,
+    start_at: Annotated[
+        datetime | None, typer.Option(help="start then, not now (UTC unless it has an offset)")
+    ] = None,
+    max_orders_per_second: Annotated[
+        float | None, typer.Option(min=0.01, help="pace of order starts")
+    ] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="makes a repeated start safe")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count and sample; start nothing")] = False,
     then_watch: Annotated[bool, typer.Option("--watch", help="watch it until it ends")] = False,
@@ -136,6 +142,10 @@ def start(
         body["failure_threshold"] = {"max_failure_ratio": max_failure_ratio}
     if notify_url:
         body["notify_url"] = notify_url
+    if start_at is not None:
+        body["start_at"] = start_at.isoformat()
+    if max_orders_per_second is not None:
+        body["max_orders_per_second"] = max_orders_per_second
     if dry_run:
         body["dry_run"] = True
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -160,6 +170,9 @@ def start(
                 highlight=False,
             )
             console.print(f"Temporal UI: {op['links']['temporal_ui']}", soft_wrap=True, highlight=False)
+            if op["status"] == "AWAITING_APPROVAL":
+                reasons = "; ".join(op["approval"]["reasons"])
+                console.print(f"needs approval ({reasons}): bulkops approve {op['id']}", highlight=False)
             console.print(f"watch it:    bulkops watch {op['id']}", highlight=False)
         if then_watch:
             raise typer.Exit(follow(http, op["id"], 0.5))

@@ -13,19 +13,17 @@ import re
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from bulkops.cli import admin, decide
 from bulkops.cli import api_client as cli_api
 from bulkops.cli import watch as cli_watch
 from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY, OrderStatus
 from bulkops.infra import aio
 from bulkops.settings import Settings
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
 
 app = typer.Typer(
     name="bulkops",
@@ -33,9 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-tenant_app = typer.Typer(
-    help="Create tenants, revoke their API keys, rotate webhook secrets.", no_args_is_help=True
-)
+tenant_app = typer.Typer(help="Tenants: create, API keys, policy, webhook secrets.", no_args_is_help=True)
 orders_app = typer.Typer(help="Order data helpers.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(orders_app, name="orders")
@@ -66,27 +62,6 @@ def _exit_with_parent(parent_pid: int | None) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _run_db(settings: Settings, fn: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Run `fn(session)` in one transaction on a short-lived engine."""
-    from bulkops.store.db import make_engine, make_sessionmaker
-
-    async def main() -> Any:
-        engine = make_engine(settings, pool_size=2)
-        try:
-            async with make_sessionmaker(engine)() as session, session.begin():
-                return await fn(session)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
-
-
-def _need_db(settings: Settings) -> None:
-    if not settings.database_url:
-        err.print("[red]BULKOPS_DATABASE_URL is not set.[/] (`bulkops dev` prints the URL of its database)")
-        raise typer.Exit(2)
-
-
 @app.command()
 def dev() -> None:
     """Run the whole stack in the foreground: Temporal dev server, PostgreSQL, worker, API."""
@@ -107,7 +82,7 @@ def api(parent_pid: ParentPid = None) -> None:
     from api.app import create_app
 
     settings = Settings()
-    _need_db(settings)
+    admin.need_db(settings)
     _exit_with_parent(parent_pid)
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
 
@@ -118,7 +93,7 @@ def worker(parent_pid: ParentPid = None) -> None:
     from bulkops.worker import run_worker
 
     settings = Settings()
-    _need_db(settings)
+    admin.need_db(settings)
     _setup_logging()
     _exit_with_parent(parent_pid)
 
@@ -144,7 +119,7 @@ def migrate() -> None:
     from bulkops.store.migrate import upgrade
 
     settings = Settings()
-    _need_db(settings)
+    admin.need_db(settings)
     upgrade(settings.require_database_url())
     console.print("[green]database is up to date[/]")
 
@@ -171,26 +146,30 @@ def temporal_setup() -> None:
 
 @tenant_app.command("create")
 def tenant_create(name: Annotated[str, typer.Argument(help="tenant id, e.g. acme")]) -> None:
-    """Create a tenant; prints its API key and webhook secret (shown only this once)."""
+    """Create a tenant; prints its admin API key and webhook secret (shown only this once)."""
     from sqlalchemy.exc import IntegrityError
 
     from bulkops.service.auth import create_tenant
 
     settings = Settings()
-    _need_db(settings)
+    admin.need_db(settings)
     # Tenant ids end up in URLs, log lines and Temporal search attributes: keep them plain.
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
         err.print("[red]a tenant name is 1 to 64 letters, digits, '.', '_' or '-'[/]")
         raise typer.Exit(2)
     try:
-        key, secret = _run_db(settings, lambda s: create_tenant(s, name))
+        key, secret = admin.run_db(settings, lambda s: create_tenant(s, name))
     except IntegrityError:
         err.print(f"[red]tenant {name!r} already exists[/]")
         raise typer.Exit(1) from None
-    console.print(f"tenant:         [bold]{name}[/]")
+    console.print(f"tenant:         [bold]{name}[/] (this first key is an admin key)")
     console.print(f"API key:        {key}", soft_wrap=True)
     console.print(f"webhook secret: {secret}", soft_wrap=True)
     console.print("[yellow]Store both now: they are not shown again.[/]")
+
+
+tenant_app.command("add-key")(admin.add_key)
+tenant_app.command("policy")(admin.policy)
 
 
 @tenant_app.command("revoke-key")
@@ -202,8 +181,8 @@ def tenant_revoke_key(
     from bulkops.service.auth import revoke_key
 
     settings = Settings()
-    _need_db(settings)
-    n = _run_db(settings, lambda s: revoke_key(s, tenant, key_or_prefix))
+    admin.need_db(settings)
+    n = admin.run_db(settings, lambda s: revoke_key(s, tenant, key_or_prefix))
     if not n:
         err.print(f"[red]no active key of tenant {tenant!r} matches[/]")
         raise typer.Exit(1)
@@ -213,8 +192,10 @@ def tenant_revoke_key(
 @tenant_app.command("rotate-webhook-secret")
 def tenant_rotate_webhook_secret(
     tenant: Annotated[str, typer.Argument(help="tenant id")],
-    overlap_hours: Annotated[float, typer.Option(min=0, max=24 * 30, help="how long the old secret "
-                                                 "keeps signing beside the new one")] = 24.0,
+    overlap_hours: Annotated[
+        float,
+        typer.Option(min=0, max=24 * 30, help="how long the old secret keeps signing beside the new one"),
+    ] = 24.0,
 ) -> None:
     """Give a tenant a new webhook secret; during the overlap deliveries carry both signatures."""
     from datetime import timedelta
@@ -222,14 +203,17 @@ def tenant_rotate_webhook_secret(
     from bulkops.service.auth import rotate_webhook_secret
 
     settings = Settings()
-    _need_db(settings)
-    secret = _run_db(settings, lambda s: rotate_webhook_secret(s, tenant, timedelta(hours=overlap_hours)))
+    admin.need_db(settings)
+    overlap = timedelta(hours=overlap_hours)
+    secret = admin.run_db(settings, lambda s: rotate_webhook_secret(s, tenant, overlap))
     if secret is None:
         err.print(f"[red]no such tenant: {tenant}[/]")
         raise typer.Exit(1)
     console.print(f"webhook secret: {secret}", soft_wrap=True)
-    console.print(f"[yellow]Store it now: it is not shown again.[/] The previous secret also signs for "
-                  f"{overlap_hours:g} h.")
+    console.print(
+        f"[yellow]Store it now: it is not shown again.[/] The previous secret also signs for "
+        f"{overlap_hours:g} h."
+    )
 
 
 @orders_app.command("seed")
@@ -247,7 +231,7 @@ def orders_seed(
     from bulkops.store.tables import Tenant
 
     settings = Settings()
-    _need_db(settings)
+    admin.need_db(settings)
 
     async def go(session: Any) -> int:
         if await session.scalar(select(Tenant.id).where(Tenant.id == tenant)) is None:
@@ -255,7 +239,7 @@ def orders_seed(
         return await seed_orders(session, tenant, count, status=status)
 
     started = time.monotonic()
-    n = _run_db(settings, go)
+    n = admin.run_db(settings, go)
     if n < 0:
         err.print(f"[red]no such tenant: {tenant}[/] (create it with `bulkops tenant create {tenant}`)")
         raise typer.Exit(1)
@@ -263,6 +247,9 @@ def orders_seed(
 
 
 app.command("start")(cli_api.start)
+app.command("approve")(decide.approve)
+app.command("reject")(decide.reject)
+app.command("revert")(decide.revert)
 app.command("watch")(cli_watch.watch)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.model import OrderStatus
+from bulkops.domain.safety import Role
 from bulkops.service.auth import add_key, authenticate, create_tenant
 from bulkops.store.tables import Tenant
 
@@ -111,5 +112,5 @@ async def ensure_demo_tenant(sessionmaker: async_sessionmaker, stored_key: str |
             principal = await authenticate(session, stored_key)
             if principal is not None and principal.tenant_id == DEMO_TENANT:
                 return DemoTenant(api_key=stored_key, new_key=False, created=False)
-        key = await add_key(session, DEMO_TENANT, name="dev")
+        key = await add_key(session, DEMO_TENANT, name="dev", role=Role.ADMIN)
         return DemoTenant(api_key=key, new_key=True, created=False)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from bulkops.domain.model import ErrorSample, OperationStatus, OperationType
 from bulkops.domain.requests import FailureThreshold
+from bulkops.domain.safety import Approval
 
 
 class UiLinks(Protocol):
@@ -25,6 +26,7 @@ class Links(BaseModel):
     self: str
     items: str
     events: str
+    audit: str
     export: str | None = None
     temporal_ui: str
 
@@ -49,6 +51,10 @@ class BulkOperationRead(BaseModel):
     errors: list[ErrorSample]
     initiated_by: str | None
     retry_of: uuid.UUID | None
+    revert_of: uuid.UUID | None = None
+    start_at: datetime | None = None
+    max_orders_per_second: float | None = None
+    approval: Approval | None = None
     notify_url: str | None = None
     created_at: datetime
     started_at: datetime | None
@@ -63,6 +69,7 @@ class DryRunRead(BaseModel):
     matched_count: int
     would_fail_count: int
     would_fail_by_code: dict[str, int]
+    predicted_refund_cents: int = 0
     sample: list[dict[str, Any]]
 
 
@@ -94,6 +101,7 @@ def _links(row: Any, settings: UiLinks, base: str) -> Links:
         self=me,
         items=f"{me}/items",
         events=f"{me}/events",
+        audit=f"{me}/audit",
         export=f"{me}/export" if row.operation_type == OperationType.BULK_EXPORT else None,
         temporal_ui=settings.operation_ui_url(row.workflow_id),
     )
@@ -155,6 +163,10 @@ def operation_view(
         errors=errors,
         initiated_by=row.initiated_by,
         retry_of=row.retry_of,
+        revert_of=row.revert_of,
+        start_at=row.start_at,
+        max_orders_per_second=row.max_orders_per_second,
+        approval=Approval.model_validate(row.approval) if row.approval else None,
         notify_url=row.notify_url,
         created_at=row.created_at,
         started_at=started_at,

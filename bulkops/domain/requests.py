@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
@@ -18,6 +18,7 @@ from bulkops.domain.model import (
     OrderField,
     OrderStatus,
 )
+from bulkops.domain.safety import MAX_ORDERS_PER_SECOND, MAX_SCHEDULE_DAYS
 
 _UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 
@@ -127,11 +128,28 @@ class BulkOperationCreate(_Strict):
     failure_threshold: FailureThreshold | None = None
     dry_run: bool = False
     notify_url: HttpUrl | None = None
+    start_at: datetime | None = Field(
+        default=None,
+        description="a future time: the operation is SCHEDULED until then, and its selection (a filter) "
+        "is evaluated when it starts, not when it is created",
+    )
+    max_orders_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_ORDERS_PER_SECOND,
+        description="pace of order starts (default: the tenant's)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> BulkOperationCreate:
         if (self.order_ids is None) == (self.filter is None):
             raise ValueError("give exactly one of order_ids or filter")
+        if self.start_at is not None:
+            if self.start_at.tzinfo is None:
+                self.start_at = self.start_at.replace(tzinfo=UTC)
+            now = datetime.now(UTC)
+            if not now < self.start_at <= now + timedelta(days=MAX_SCHEDULE_DAYS):
+                raise ValueError(f"start_at must lie in the future, at most {MAX_SCHEDULE_DAYS} days ahead")
         self.parameters = parse_parameters(self.operation_type, self.parameters)
         if self.order_ids is not None:
             self.order_ids = list(dict.fromkeys(self.order_ids))

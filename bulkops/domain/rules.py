@@ -98,12 +98,34 @@ def decide(op: OperationType, params: dict[str, Any], order: dict[str, Any], now
             changes["tags"] = tags
         if params.get("metadata"):
             changes["metadata"] = json_merge(order["metadata"] or {}, params["metadata"])
+        # What a revert puts back: each changed field's value before this update.
+        previous = {k: _jsonable(order[k]) for k in changes}
         changes["version"] = order["version"] + 1
-        return Decision(changes=changes, result={"version": changes["version"]})
+        return Decision(changes=changes, result={"version": changes["version"], "previous": previous})
     if op is OperationType.BULK_EXPORT:
         fields = params.get("fields") or list(ORDER_FIELDS)
         return Decision(result={f: _jsonable(order[f]) for f in fields})
     raise ValueError(f"unknown operation type {op}")
+
+
+# The fields a revert may put back (a column name never comes from stored data).
+REVERTIBLE = ("note", "shipping_method", "tags", "metadata")
+
+
+def decide_revert(order: dict[str, Any], recorded: dict[str, Any] | None) -> Decision:
+    """Put back what a `BULK_UPDATE` recorded for this order, unless the order changed since."""
+    if not recorded or not isinstance(recorded.get("previous"), dict):
+        return _fail(ErrorCode.ORDER_CHANGED_SINCE, "the update recorded no previous values for this order")
+    if order["version"] != recorded.get("version"):
+        return _fail(
+            ErrorCode.ORDER_CHANGED_SINCE,
+            f"order changed since the update (now version {order['version']}, "
+            f"the update left version {recorded.get('version')})",
+        )
+    changes: dict[str, Any] = {k: v for k, v in recorded["previous"].items() if k in REVERTIBLE}
+    previous = {k: _jsonable(order[k]) for k in changes}
+    changes["version"] = order["version"] + 1
+    return Decision(changes=changes, result={"version": changes["version"], "previous": previous})
 
 
 def rule_sql(op: OperationType, params: dict[str, Any], orders: Any) -> Any:

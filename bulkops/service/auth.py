@@ -1,4 +1,5 @@
-"""API keys: generated once, stored only as a SHA-256 hash, compared in constant time."""
+"""API keys: generated once, stored only as a SHA-256 hash, compared in constant time; each carries
+a role (`bulkops.domain.safety.Role`) that bounds what it may do."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bulkops.domain.safety import Actor, Role
 from bulkops.store.tables import ApiKey, Tenant
 
 KEY_PREFIX = "bko_"
@@ -30,25 +33,40 @@ class Principal:
     tenant_id: str
     key_id: str
     key_prefix: str
+    role: Role = Role.OPERATOR
+    key_name: str = "default"
 
     @property
     def initiated_by(self) -> str:
         return f"api-key:{self.key_prefix}"
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(key_id=self.key_id, name=self.key_name)
+
+    def may(self, required: Role) -> bool:
+        return self.role.allows(required)
 
 
 async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     digest = hash_key(key)
     row = (
         await session.execute(
-            select(ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.prefix).where(
-                ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
-            )
+            select(
+                ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.prefix, ApiKey.role, ApiKey.name
+            ).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
         )
     ).one_or_none()
     # The lookup is by hash (an index probe that reveals nothing about the key); compare anyway.
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
-    return Principal(tenant_id=row.tenant_id, key_id=str(row.id), key_prefix=row.prefix)
+    return Principal(
+        tenant_id=row.tenant_id,
+        key_id=str(row.id),
+        key_prefix=row.prefix,
+        role=Role(row.role),
+        key_name=row.name,
+    )
 
 
 def new_webhook_secret() -> str:
@@ -75,11 +93,11 @@ async def principal_for_key_id(session: AsyncSession, key_id: str) -> Principal 
 
 
 async def create_tenant(session: AsyncSession, tenant_id: str) -> tuple[str, str]:
-    """Create a tenant with one API key; returns (api_key, webhook_secret), shown only this once."""
+    """Create a tenant with one admin API key; returns (api_key, webhook_secret), shown only this once."""
     secret = new_webhook_secret()
     session.add(Tenant(id=tenant_id, webhook_secret=secret))
     await session.flush()
-    key = await add_key(session, tenant_id)
+    key = await add_key(session, tenant_id, "admin", Role.ADMIN)
     return key, secret
 
 
@@ -101,9 +119,19 @@ async def rotate_webhook_secret(session: AsyncSession, tenant_id: str, overlap: 
     return secret if result.rowcount else None  # type: ignore[attr-defined]
 
 
-async def add_key(session: AsyncSession, tenant_id: str, name: str = "default") -> str:
+async def add_key(
+    session: AsyncSession, tenant_id: str, name: str | None = None, role: Role = Role.OPERATOR
+) -> str:
     key = new_key()
-    session.add(ApiKey(tenant_id=tenant_id, key_hash=hash_key(key), prefix=key[:10], name=name))
+    session.add(
+        ApiKey(
+            tenant_id=tenant_id,
+            key_hash=hash_key(key),
+            prefix=key[:10],
+            name=name or role.value,
+            role=role.value,
+        )
+    )
     await session.flush()
     return key
 
@@ -122,3 +150,32 @@ async def revoke_key(session: AsyncSession, tenant_id: str, key_or_prefix: str) 
         .values(revoked_at=datetime.now(UTC))
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def list_keys(session: AsyncSession, tenant_id: str) -> list[Any]:
+    return list(
+        (
+            await session.execute(
+                select(
+                    ApiKey.id,
+                    ApiKey.name,
+                    ApiKey.role,
+                    ApiKey.prefix,
+                    ApiKey.key_hash,
+                    ApiKey.created_at,
+                    ApiKey.revoked_at,
+                )
+                .where(ApiKey.tenant_id == tenant_id)
+                .order_by(ApiKey.created_at, ApiKey.id)
+            )
+        ).all()
+    )
+
+
+async def revoke_tenant_key(session: AsyncSession, tenant_id: str, key_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -31,11 +31,14 @@ from bulkops.domain.model import (
 )
 from bulkops.domain.representation import DryRunRead, Progress
 from bulkops.domain.requests import BulkOperationCreate
+from bulkops.domain.safety import Actor, AuditAction
 from bulkops.infra.netpolicy import Resolver, check_webhook_url
+from bulkops.service import gates as safety
 from bulkops.service.dry_run import dry_run
 from bulkops.service.limits import TenantLimits, admit
 from bulkops.service.orphans import CLOSED_FROM_OUTSIDE, close_orphan
 from bulkops.settings import Settings
+from bulkops.store.audit import insert_event
 from bulkops.store.tables import ITEMS, OPERATIONS, TARGETS
 from workflows.contracts import BULK_OPERATION_WORKFLOW, PROGRESS_QUERY, BulkOperationInput
 from workflows.search_attributes import OPERATION_STATUS, OPERATION_TYPE, TENANT_ID
@@ -55,6 +58,16 @@ class NotFound(Exception):
 def request_hash(body: BulkOperationCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _created_detail(row: Any) -> dict[str, Any]:
+    return {
+        "status": row.status,
+        "operation_type": row.operation_type,
+        "total_count": row.total_count,
+        "start_at": row.start_at.isoformat() if row.start_at else None,
+        "approval_reasons": (row.approval or {}).get("reasons"),
+    }
 
 
 @dataclass
@@ -81,7 +94,13 @@ class OperationService:
         return row
 
     async def create(
-        self, tenant_id: str, body: BulkOperationCreate, *, initiated_by: str, idempotency_key: str | None
+        self,
+        tenant_id: str,
+        body: BulkOperationCreate,
+        *,
+        initiated_by: str,
+        idempotency_key: str | None,
+        actor: Actor | None = None,
     ) -> Accepted:
         digest = request_hash(body)
         if idempotency_key:
@@ -98,6 +117,8 @@ class OperationService:
             if body.order_ids is not None
             else {"filter": body.filter.model_dump(mode="json", exclude_none=True) if body.filter else {}}
         )
+        actor = actor or Actor()
+        gate = await safety.gate_values(self.sessionmaker, tenant_id, body, actor)
         op_id = uuid.uuid4()
         try:
             async with self.sessionmaker() as session, session.begin():
@@ -118,9 +139,13 @@ class OperationService:
                     idempotency_key,
                     digest,
                     total_count=len(body.order_ids) if body.order_ids is not None else 0,
+                    extra=gate,
                 )
                 if body.order_ids is not None:
                     await self._insert_ids(session, op_id, body.order_ids)
+                await insert_event(
+                    session, op_id, "created", AuditAction.CREATED, actor, _created_detail(row)
+                )
         except IntegrityError:
             # Two requests with one Idempotency-Key raced; the other one won.
             existing = await self._by_idempotency_key(tenant_id, idempotency_key or "")
@@ -131,11 +156,21 @@ class OperationService:
         return Accepted(row=row, created=True)
 
     async def retry(
-        self, tenant_id: str, original_id: uuid.UUID, *, all_failed: bool, initiated_by: str
+        self,
+        tenant_id: str,
+        original_id: uuid.UUID,
+        *,
+        all_failed: bool,
+        initiated_by: str,
+        actor: Actor | None = None,
     ) -> Any:
+        actor = actor or Actor()
         original = await self.get_row(tenant_id, original_id)
         if OperationStatus(original.status) not in TERMINAL_STATUSES:
             raise Conflict("the operation has not ended yet; retry it once it has")
+        if original.revert_of is not None:
+            # Its per-order step is the revert's, not the update's parameters: never re-apply those.
+            raise Conflict("a revert cannot be retried")
         conds = [ITEMS.c.operation_id == original_id, ITEMS.c.status == ItemStatus.FAILED.value]
         if not all_failed:
             conds.append(ITEMS.c.retryable.is_(True))
@@ -160,7 +195,14 @@ class OperationService:
                 original.notify_url,
                 None,
                 None,
+                extra={
+                    "created_by_key_id": uuid.UUID(actor.key_id) if actor.key_id else None,
+                    "max_orders_per_second": original.max_orders_per_second,
+                },
             )
+            detail = {"retry": str(row.id), "all_failed": all_failed}
+            await insert_event(session, original_id, f"retried:{row.id}", AuditAction.RETRIED, actor, detail)
+            await insert_event(session, row.id, "created", AuditAction.CREATED, actor, _created_detail(row))
         await self._start(row, forget_on_failure=True)
         return row
 
@@ -235,15 +277,19 @@ class OperationService:
         digest: str | None,
         *,
         total_count: int = 0,
+        extra: dict[str, Any] | None = None,
     ) -> Any:
         return (
             await session.execute(
                 insert(OPS)
                 .values(
+                    **{
+                        "status": OperationStatus.PENDING.value,
+                        **(extra or {}),
+                    },
                     id=op_id,
                     tenant_id=tenant_id,
                     operation_type=op_type.value,
-                    status=OperationStatus.PENDING.value,
                     parameters=parameters,
                     selection=selection,
                     max_concurrency=max_concurrency,
@@ -288,6 +334,7 @@ class OperationService:
             activity_max_attempts=self.settings.activity_max_attempts,
             activity_timeout_s=self.settings.activity_timeout_s,
             local_activities=self.settings.local_activities,
+            **safety.gate_input(row),
         )
         count = f"{row.total_count:,} orders" if row.total_count else "a filter selection"
         details = json.dumps(
@@ -314,7 +361,7 @@ class OperationService:
                     [
                         SearchAttributePair(TENANT_ID, row.tenant_id),
                         SearchAttributePair(OPERATION_TYPE, op_type.value),
-                        SearchAttributePair(OPERATION_STATUS, OperationStatus.PENDING.value),
+                        SearchAttributePair(OPERATION_STATUS, row.status),
                     ]
                 ),
                 static_summary=f"{op_type.value} · {count} · tenant {row.tenant_id}",
@@ -330,4 +377,4 @@ class OperationService:
     async def _forget(self, op_id: uuid.UUID) -> None:
         async with self.sessionmaker() as session, session.begin():
             await session.execute(delete(TARGETS).where(TARGETS.c.operation_id == op_id))
-            await session.execute(delete(OPS).where(OPS.c.id == op_id, OPS.c.status == "PENDING"))
+            await session.execute(delete(OPS).where(OPS.c.id == op_id, OPS.c.status.in_(safety.WAITING)))

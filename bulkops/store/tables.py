@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -41,6 +42,8 @@ class Tenant(Base):
     # After a rotation the previous secret keeps signing (beside the new one) until this time.
     webhook_secret_previous: Mapped[str | None] = mapped_column(String(128))
     webhook_secret_previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The tenant's `TenantPolicy` (approval rules, default pace); NULL: the defaults.
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
 
 
@@ -51,6 +54,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(100), default="default")
+    role: Mapped[str] = mapped_column(String(16), default="operator", server_default="operator")
     created_at: Mapped[datetime] = _now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -118,6 +122,12 @@ class BulkOperation(Base):
     failure_reason: Mapped[str | None] = mapped_column(String(64))
     initiated_by: Mapped[str | None] = mapped_column(String(200))
     retry_of: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    revert_of: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    # The API key that created it (it may not approve it).
+    created_by_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    start_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    max_orders_per_second: Mapped[float | None] = mapped_column(Float)
+    approval: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     notify_url: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
@@ -130,15 +140,20 @@ class BulkOperation(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_bulk_operations_idempotency"),
         Index("ix_bulk_operations_tenant_created", "tenant_id", "created_at", "id"),
-        Index(
-            "ix_bulk_operations_unpurged", "completed_at", postgresql_where=text("purged_at IS NULL")
-        ),
+        Index("ix_bulk_operations_unpurged", "completed_at", postgresql_where=text("purged_at IS NULL")),
         # The operations of a tenant that have not ended: what its admission limits count.
         Index(
             "ix_bulk_operations_tenant_open",
             "tenant_id",
             "status",
             postgresql_where=text(OPEN_PREDICATE),
+        ),
+        # An operation is reverted at most once, however many requests race.
+        Index(
+            "uq_bulk_operations_revert_of",
+            "revert_of",
+            unique=True,
+            postgresql_where=text("revert_of IS NOT NULL"),
         ),
     )
 
@@ -169,6 +184,22 @@ class BulkOperationItem(Base):
     __table_args__ = (Index("ix_items_operation_seq", "operation_id", "seq"),)
 
 
+class BulkOperationEvent(Base):
+    """The audit trail: one row per state change or control action of an operation."""
+
+    __tablename__ = "bulk_operation_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    operation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bulk_operations.id", ondelete="CASCADE"))
+    # Unique within the operation: what makes a retried write a no-op.
+    event_key: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(32))
+    actor_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    actor_name: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[datetime] = _now()
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    __table_args__ = (UniqueConstraint("operation_id", "event_key", name="uq_events_operation_key"),)
+
+
 # Core handles for statements that need no ORM objects (typed as Table for insert/update/delete).
 TENANTS = cast(Table, Tenant.__table__)
 API_KEYS = cast(Table, ApiKey.__table__)
@@ -177,6 +208,7 @@ REFUNDS = cast(Table, Refund.__table__)
 OPERATIONS = cast(Table, BulkOperation.__table__)
 TARGETS = cast(Table, BulkOperationTarget.__table__)
 ITEMS = cast(Table, BulkOperationItem.__table__)
+EVENTS = cast(Table, BulkOperationEvent.__table__)
 
 # Rows of operations still running (or waiting): what orphan checks and status writes look at.
 NOT_TERMINAL = OPERATIONS.c.status.notin_([s.value for s in TERMINAL_STATUSES])

@@ -118,10 +118,23 @@ async def ended_operation(h: Harness, tenant: Tenant, notify_url: str) -> uuid.U
     op_id = uuid.uuid4()
     now = datetime.now(UTC)
     async with h.sessionmaker() as session, session.begin():
-        await session.execute(insert(OPERATIONS).values(
-            id=op_id, tenant_id=tenant.id, operation_type="BULK_CANCEL", status="COMPLETED",
-            parameters={"reason": "x"}, selection={"order_ids_count": 1}, max_concurrency=1,
-            workflow_id=operation_workflow_id(op_id), notify_url=notify_url, total_count=1,
-            processed_count=1, success_count=1, started_at=now, completed_at=now, errors=[],
-        ))
+        await session.execute(
+            insert(OPERATIONS).values(
+                id=op_id,
+                tenant_id=tenant.id,
+                operation_type="BULK_CANCEL",
+                status="COMPLETED",
+                parameters={"reason": "x"},
+                selection={"order_ids_count": 1},
+                max_concurrency=1,
+                workflow_id=operation_workflow_id(op_id),
+                notify_url=notify_url,
+                total_count=1,
+                processed_count=1,
+                success_count=1,
+                started_at=now,
+                completed_at=now,
+                errors=[],
+            )
+        )
     return op_id

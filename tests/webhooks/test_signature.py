@@ -51,7 +51,9 @@ def test_the_readme_verifier_rejects_stale_forged_and_tampered(verify: Verify) -
     assert not verify("whsec_a", "v1=" + "0" * 64, body)
 
 
-async def test_rotation_signs_with_both_secrets_during_the_overlap_only(harness: Harness, verify: Verify) -> None:
+async def test_rotation_signs_with_both_secrets_during_the_overlap_only(
+    harness: Harness, verify: Verify
+) -> None:
     h = harness
     h.configure(webhook_allow_private=True)
     a = await h.tenant()

@@ -1,0 +1,133 @@
+"""`/v1/bulk-operations/{id}/…`: the controls (pause, resume, cancel), four-eyes approval (approve,
+reject), revert, and the audit trail. Each control is a workflow update sent as the calling key, who
+the audit trail then names."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Body, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import ApproverDep, BaseUrlDep, OperatorDep, PrincipalDep, SafetyDep, SettingsDep
+from api.problems import Problem
+from bulkops.domain.representation import BulkOperationRead, operation_view
+from bulkops.domain.safety import AuditPage
+from bulkops.infra.metrics import record_started
+from bulkops.service.auth import Principal
+from bulkops.service.operations import Conflict, NotFound
+from bulkops.service.safety import Forbidden, SafetyService
+
+router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
+NOT_FOUND = "no such bulk operation"
+
+
+async def _control(
+    name: str,
+    operation_id: uuid.UUID,
+    principal: Principal,
+    safety: SafetyService,
+    settings: Any,
+    base: str,
+    comment: str | None = None,
+) -> BulkOperationRead:
+    actor = principal.actor.model_copy(update={"comment": comment})
+    try:
+        row, live = await safety.control(principal.tenant_id, operation_id, name, actor)
+    except NotFound:
+        raise Problem(404, NOT_FOUND) from None
+    except Forbidden as exc:
+        raise Problem(403, str(exc)) from None
+    except Conflict as exc:
+        raise Problem(409, str(exc)) from None
+    return operation_view(row, settings, live=live, base=base)
+
+
+@router.post("/{operation_id}/pause", response_model=BulkOperationRead)
+async def pause(
+    operation_id: uuid.UUID,
+    principal: OperatorDep,
+    safety: SafetyDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+) -> BulkOperationRead:
+    return await _control("pause", operation_id, principal, safety, settings, base)
+
+
+@router.post("/{operation_id}/resume", response_model=BulkOperationRead)
+async def resume(
+    operation_id: uuid.UUID,
+    principal: OperatorDep,
+    safety: SafetyDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+) -> BulkOperationRead:
+    return await _control("resume", operation_id, principal, safety, settings, base)
+
+
+@router.post("/{operation_id}/cancel", response_model=BulkOperationRead)
+async def cancel(
+    operation_id: uuid.UUID,
+    principal: OperatorDep,
+    safety: SafetyDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+) -> BulkOperationRead:
+    return await _control("cancel", operation_id, principal, safety, settings, base)
+
+
+@router.post("/{operation_id}/approve", response_model=BulkOperationRead)
+async def approve(
+    operation_id: uuid.UUID,
+    principal: ApproverDep,
+    safety: SafetyDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+    comment: str | None = Body(default=None, embed=True, max_length=1000),
+) -> BulkOperationRead:
+    """Approve an operation that is `AWAITING_APPROVAL` (an approver key other than its creator's)."""
+    return await _control("approve", operation_id, principal, safety, settings, base, comment)
+
+
+@router.post("/{operation_id}/reject", response_model=BulkOperationRead)
+async def reject(
+    operation_id: uuid.UUID,
+    principal: ApproverDep,
+    safety: SafetyDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+    comment: str | None = Body(default=None, embed=True, max_length=1000),
+) -> BulkOperationRead:
+    """Reject an operation that is `AWAITING_APPROVAL`: it ends `CANCELLED` (`APPROVAL_REJECTED`)."""
+    return await _control("reject", operation_id, principal, safety, settings, base, comment)
+
+
+@router.post("/{operation_id}/revert", status_code=202, response_model=BulkOperationRead)
+async def revert(
+    operation_id: uuid.UUID,
+    principal: OperatorDep,
+    safety: SafetyDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+) -> Response:
+    """Start a new operation (`revert_of`) that restores, on every order this ended `BULK_UPDATE`
+    succeeded on, the values it changed; an order changed since fails `ORDER_CHANGED_SINCE`."""
+    try:
+        row = await safety.revert(principal.tenant_id, operation_id, principal.actor, principal.initiated_by)
+    except NotFound:
+        raise Problem(404, NOT_FOUND) from None
+    except Conflict as exc:
+        raise Problem(409, str(exc)) from None
+    record_started(row.operation_type)
+    view = operation_view(row, settings, base=base)
+    return JSONResponse(view.model_dump(mode="json"), status_code=202, headers={"Location": view.links.self})
+
+
+@router.get("/{operation_id}/audit", response_model=AuditPage)
+async def audit(operation_id: uuid.UUID, principal: PrincipalDep, safety: SafetyDep) -> AuditPage:
+    """The operation's audit trail, oldest first: every state change and control action, and who."""
+    try:
+        return AuditPage(items=await safety.audit(principal.tenant_id, operation_id))
+    except NotFound:
+        raise Problem(404, NOT_FOUND) from None

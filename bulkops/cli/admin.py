@@ -1,0 +1,134 @@
+"""Tenant administration straight against the database (`bulkops tenant …`): the helpers those
+commands share, and the commands for keys with roles and the tenant's approval and pace policy.
+
+Heavy modules are imported inside the commands, as in `bulkops.cli.app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from bulkops.domain.model import OperationType
+from bulkops.domain.safety import Role
+from bulkops.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+console = Console()
+err = Console(stderr=True)
+
+
+def run_db(settings: Settings, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `fn(session)` in one transaction on a short-lived engine."""
+    from bulkops.store.db import make_engine, make_sessionmaker
+
+    async def main() -> Any:
+        engine = make_engine(settings, pool_size=2)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await fn(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def need_db(settings: Settings) -> None:
+    if not settings.database_url:
+        err.print("[red]BULKOPS_DATABASE_URL is not set.[/] (`bulkops dev` prints the URL of its database)")
+        raise typer.Exit(2)
+
+
+def add_key(
+    tenant: Annotated[str, typer.Argument(help="tenant id")],
+    role: Annotated[Role, typer.Option(help="viewer, operator, approver or admin")],
+    name: Annotated[str | None, typer.Option(help="shown in the audit trail (default: the role)")] = None,
+) -> None:
+    """Add an API key with a role to a tenant; prints it (shown only this once)."""
+    from sqlalchemy import select
+
+    from bulkops.service import auth
+    from bulkops.store.tables import Tenant
+
+    settings = Settings()
+    need_db(settings)
+
+    async def go(session: Any) -> str | None:
+        if await session.scalar(select(Tenant.id).where(Tenant.id == tenant)) is None:
+            return None
+        return await auth.add_key(session, tenant, name, role)
+
+    key = run_db(settings, go)
+    if key is None:
+        err.print(f"[red]no such tenant: {tenant}[/]")
+        raise typer.Exit(1)
+    console.print(f"role:    {role.value}")
+    console.print(f"API key: {key}", soft_wrap=True)
+    console.print("[yellow]Store it now: it is not shown again.[/]")
+
+
+def policy(
+    tenant: Annotated[str, typer.Argument(help="tenant id")],
+    approve_type: Annotated[
+        list[OperationType] | None,
+        typer.Option("--approve-type", help="every operation of this type needs approval (repeat)"),
+    ] = None,
+    approve_over_orders: Annotated[
+        int | None, typer.Option(min=0, help="operations over this many orders need approval")
+    ] = None,
+    approve_over_refund_cents: Annotated[
+        int | None, typer.Option(min=0, help="refunds predicted over this many cents need approval")
+    ] = None,
+    approval_window: Annotated[
+        int | None, typer.Option(min=1, help="seconds an operation waits for approval before it expires")
+    ] = None,
+    max_orders_per_second: Annotated[
+        float | None, typer.Option(min=0, help="default pace of the tenant's operations (0: none)")
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="start from the defaults (no approval, no pace)")
+    ] = False,
+) -> None:
+    """Show a tenant's approval and pace policy, or change the parts given; prints the result as JSON."""
+    from sqlalchemy import select, update
+
+    from bulkops.domain.safety import TenantPolicy
+    from bulkops.store.tables import TENANTS
+
+    settings = Settings()
+    need_db(settings)
+    changes: dict[str, Any] = {}
+    if approve_type is not None:
+        changes["approval_types"] = approve_type
+    if approve_over_orders is not None:
+        changes["approval_over_orders"] = approve_over_orders
+    if approve_over_refund_cents is not None:
+        changes["approval_over_refund_cents"] = approve_over_refund_cents
+    if approval_window is not None:
+        changes["approval_window_s"] = approval_window
+    if max_orders_per_second is not None:
+        changes["default_max_orders_per_second"] = max_orders_per_second or None
+
+    async def go(session: Any) -> TenantPolicy | None:
+        row = (await session.execute(select(TENANTS.c.policy).where(TENANTS.c.id == tenant))).one_or_none()
+        if row is None:
+            return None
+        current = TenantPolicy() if clear else TenantPolicy.model_validate(row.policy or {})
+        new = TenantPolicy.model_validate({**current.model_dump(), **changes})
+        if clear or changes:
+            await session.execute(
+                update(TENANTS).where(TENANTS.c.id == tenant).values(policy=new.model_dump(mode="json"))
+            )
+        return new
+
+    result = run_db(settings, go)
+    if result is None:
+        err.print(f"[red]no such tenant: {tenant}[/]")
+        raise typer.Exit(1)
+    console.print_json(json.dumps(result.model_dump(mode="json")))

@@ -1,0 +1,145 @@
+"""Safety vocabulary: API-key roles, the tenant's approval and pacing policy, approvals and the audit
+trail. Imports nothing of ours but the domain, so every layer (and the workflow) may use it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bulkops.domain.model import OperationType
+
+
+class Role(StrEnum):
+    """What an API key may do; each role may do everything the ones before it may."""
+
+    VIEWER = "viewer"  # reads
+    OPERATOR = "operator"  # also creates and controls operations
+    APPROVER = "approver"  # also approves and rejects
+    ADMIN = "admin"  # also manages keys and the tenant's policy
+
+    def allows(self, required: Role) -> bool:
+        return _RANK[self] >= _RANK[required]
+
+
+_RANK = {role: rank for rank, role in enumerate(Role)}
+
+# `failure_reason` of an operation that never ran because nobody (or a refusal) approved it.
+APPROVAL_REJECTED = "APPROVAL_REJECTED"
+APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
+# How far ahead `start_at` may lie.
+MAX_SCHEDULE_DAYS = 366
+MAX_ORDERS_PER_SECOND = 10_000.0
+
+
+class TenantPolicy(BaseModel):
+    """Which operations need a second person, how long they wait for one, and the default pace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approval_types: list[OperationType] = Field(
+        default_factory=list, description="every operation of these types needs approval"
+    )
+    approval_over_orders: int | None = Field(
+        default=None, ge=0, description="an operation matching more orders than this needs approval"
+    )
+    approval_over_refund_cents: int | None = Field(
+        default=None,
+        ge=0,
+        description="a BULK_REFUND whose predicted refund total exceeds this needs approval",
+    )
+    approval_window_s: int = Field(
+        default=86_400, ge=1, le=30 * 86_400, description="an unapproved operation expires after this"
+    )
+    default_max_orders_per_second: float | None = Field(
+        default=None, gt=0, le=MAX_ORDERS_PER_SECOND, description="pace of operations that set none"
+    )
+
+    def approval_reasons(self, operation_type: OperationType, prediction: Prediction) -> list[str]:
+        reasons = []
+        if operation_type in self.approval_types:
+            reasons.append(f"every {operation_type.value} needs approval")
+        if self.approval_over_orders is not None and prediction.matched_count > self.approval_over_orders:
+            reasons.append(f"{prediction.matched_count} orders > {self.approval_over_orders}")
+        if (
+            operation_type is OperationType.BULK_REFUND
+            and self.approval_over_refund_cents is not None
+            and prediction.predicted_refund_cents > self.approval_over_refund_cents
+        ):
+            reasons.append(
+                f"predicted refund {prediction.predicted_refund_cents} cents > "
+                f"{self.approval_over_refund_cents}"
+            )
+        return reasons
+
+
+class Prediction(BaseModel):
+    """The dry run's forecast, shown to whoever approves."""
+
+    matched_count: int
+    would_fail_count: int
+    would_fail_by_code: dict[str, int]
+    predicted_refund_cents: int = 0
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+class Approval(BaseModel):
+    """Why an operation needed a second person, what it was predicted to do, and who decided."""
+
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    reasons: list[str]
+    policy: dict[str, Any]
+    prediction: Prediction
+    requested_by: str | None = None
+    expires_at: datetime
+    decided_by: str | None = None
+    decided_by_key_id: str | None = None
+    decided_at: datetime | None = None
+    comment: str | None = None
+
+
+class AuditAction(StrEnum):
+    CREATED = "created"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    SCHEDULED = "scheduled"
+    STARTED = "started"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    CANCELLED = "cancelled"
+    RETRIED = "retried"
+    REVERTED = "reverted"
+    ENDED = "ended"
+
+
+class Actor(BaseModel):
+    """Who asked for an action: the API key's id and name (none for the system's own transitions)."""
+
+    key_id: str | None = None
+    name: str | None = None
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class AuditEventRead(BaseModel):
+    id: int
+    operation_id: uuid.UUID
+    action: AuditAction
+    actor_key_id: str | None
+    actor_name: str | None
+    at: datetime
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventRead]

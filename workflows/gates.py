@@ -1,0 +1,143 @@
+"""What an operation waits for before it may touch anything: a second person's approval (the
+`approve` / `reject` updates, expiring after the policy's window) and its `start_at`. Both waits are
+durable timers; nothing is snapshotted or processed until both gates are open.
+
+A mixin of `BulkOperationWorkflow` (deterministic code only): it uses the workflow's `inp`, run state
+`s`, progress tracker `t`, `cancel_requested`, `finalized`, `progress()` and `_persist_status()`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from bulkops.domain.model import OperationStatus
+    from bulkops.domain.representation import Progress
+    from bulkops.domain.safety import APPROVAL_EXPIRED, APPROVAL_REJECTED, Actor, ApprovalStatus, AuditAction
+    from workflows.audit import record
+    from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput
+
+
+class InvalidTransition(Exception):
+    """Raised by an update validator; the API answers 409."""
+
+
+def initial_status(inp: BulkOperationInput) -> OperationStatus:
+    if inp.approval_expires_at is not None:
+        return OperationStatus.AWAITING_APPROVAL
+    return OperationStatus.SCHEDULED if inp.start_at is not None else OperationStatus.PENDING
+
+
+class Gates:
+    inp: BulkOperationInput
+    s: Any
+    t: Any
+    cancel_requested: bool
+    finalized: bool
+    approval: ApprovalStatus | None
+
+    def progress(self) -> Progress:
+        raise NotImplementedError
+
+    async def _persist_status(self) -> None:
+        raise NotImplementedError
+
+    # --- updates --------------------------------------------------------------------------------------
+
+    @workflow.update(name=APPROVE_UPDATE)
+    async def approve(self, actor: Actor) -> Progress:
+        self.approval = ApprovalStatus.APPROVED
+        await record(
+            self.inp, AuditAction.APPROVED, actor, approval=_decision(ApprovalStatus.APPROVED, actor)
+        )
+        return self.progress()
+
+    @approve.validator
+    def _validate_approve(self, actor: Actor) -> None:
+        self._check_decision(actor, "approve")
+
+    @workflow.update(name=REJECT_UPDATE)
+    async def reject(self, actor: Actor) -> Progress:
+        self.approval = ApprovalStatus.REJECTED
+        await record(
+            self.inp, AuditAction.REJECTED, actor, approval=_decision(ApprovalStatus.REJECTED, actor)
+        )
+        await workflow.wait_condition(lambda: self.finalized)
+        return self.progress()
+
+    @reject.validator
+    def _validate_reject(self, actor: Actor) -> None:
+        self._check_decision(actor, "reject")
+
+    def _check_decision(self, actor: Actor, verb: str) -> None:
+        if self.approval is not ApprovalStatus.PENDING or self.cancel_requested or self.finalized:
+            raise InvalidTransition(f"cannot {verb} an operation that is not awaiting approval")
+        if actor.key_id is not None and actor.key_id == self.inp.created_by_key_id:
+            raise InvalidTransition(f"the key that created an operation cannot {verb} it")
+
+    # --- the waits ------------------------------------------------------------------------------------
+
+    async def _pass_gates(self) -> None:
+        """Return once the operation may start, or with `cancel_requested` set (cancelled, rejected
+        or expired, with `failure_reason` saying which)."""
+        if self.approval is ApprovalStatus.PENDING:
+            await self._await_approval()
+        start_at = self.inp.start_at
+        if not self.cancel_requested and start_at is not None and start_at > workflow.now():
+            self._show(OperationStatus.SCHEDULED, f"scheduled to start at {start_at.isoformat()}")
+            await self._persist_status()
+            await record(self.inp, AuditAction.SCHEDULED, detail={"start_at": start_at.isoformat()})
+            try:
+                await workflow.wait_condition(
+                    lambda: self.cancel_requested,
+                    timeout=start_at - workflow.now(),
+                    timeout_summary="start_at",
+                )
+            except TimeoutError:
+                pass
+        if not self.cancel_requested and self.s.status != OperationStatus.PENDING:
+            self._show(OperationStatus.PENDING, "waiting for a slot")
+            await self._persist_status()
+
+    async def _await_approval(self) -> None:
+        created = self.inp.created_at or workflow.now()
+        deadline = self.inp.approval_expires_at or created
+        self._show(OperationStatus.AWAITING_APPROVAL, f"awaiting approval since {created.isoformat()}")
+        remaining = deadline - workflow.now()
+        try:
+            if remaining <= timedelta(0):
+                raise TimeoutError
+            await workflow.wait_condition(
+                lambda: self.approval is not ApprovalStatus.PENDING or self.cancel_requested,
+                timeout=remaining,
+                timeout_summary="approval window",
+            )
+        except TimeoutError:
+            self.approval = ApprovalStatus.EXPIRED
+            detail = {"expired_at": deadline.isoformat()}
+            await record(self.inp, AuditAction.EXPIRED, detail=detail, approval={"status": "EXPIRED"})
+            self._stop(APPROVAL_EXPIRED)
+            return
+        if self.approval is ApprovalStatus.REJECTED:
+            self._stop(APPROVAL_REJECTED)
+
+    def _stop(self, reason: str) -> None:
+        self.s.failure_reason = reason
+        self.cancel_requested = True
+
+    def _show(self, status: OperationStatus, details: str) -> None:
+        self.t.set_status(status, workflow.now())
+        workflow.set_current_details(f"**{status.value}** · {details}")
+
+
+def _decision(status: ApprovalStatus, actor: Actor) -> dict[str, Any]:
+    return {
+        "status": status.value,
+        "decided_by": actor.name,
+        "decided_by_key_id": actor.key_id,
+        "decided_at": workflow.now().isoformat(),
+        "comment": actor.comment,
+    }
