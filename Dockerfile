@@ -6,8 +6,9 @@
 # Temporal cluster and must not carry it, so the build stage deletes the binary and the runtime stage
 # copies only the virtualenv and the source: the dev server never reaches the final image.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.9
+# Pinned by digest (the tag is kept for readers): a rebuild gets exactly these bases.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.9.18@sha256:5713fa8217f92b80223bc83aac7db36ec80a84437dbc0d04bbc659cae030d8c9
 
 FROM ${UV_IMAGE} AS uv
 

@@ -13,6 +13,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
 
     database_url: str | None = Field(default=None, alias="BULKOPS_DATABASE_URL")
+    # `bulkops migrate` (run as the database owner) also creates or updates the application's own
+    # least-privilege role, which the API and workers then connect as; it may not connect to the
+    # databases listed in BULKOPS_APP_DB_DENY (comma-separated: Temporal's, in the compose stack).
+    app_db_role: str | None = Field(default=None, alias="BULKOPS_APP_DB_ROLE")
+    app_db_password: str | None = Field(default=None, alias="BULKOPS_APP_DB_PASSWORD")
+    app_db_deny: str = Field(default="temporal,temporal_visibility", alias="BULKOPS_APP_DB_DENY")
     temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
     temporal_api_key: str | None = Field(default=None, alias="TEMPORAL_API_KEY")
@@ -35,6 +41,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".bulkops"), alias="BULKOPS_DATA_DIR")
     db_pool_size: int = Field(default=20, ge=1, alias="BULKOPS_DB_POOL_SIZE")
+    # When set, the API's /metrics answers only `Authorization: Bearer <token>`.
+    metrics_token: str | None = Field(default=None, alias="BULKOPS_METRICS_TOKEN")
     worker_metrics_port: int = Field(default=9464, alias="BULKOPS_WORKER_METRICS_PORT")
     worker_role: Literal["all", "workflows", "activities"] = Field(default="all", alias="BULKOPS_WORKER_ROLE")
     max_concurrent_activities: int = Field(default=200, ge=1, alias="BULKOPS_MAX_CONCURRENT_ACTIVITIES")

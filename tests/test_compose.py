@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import typer
 import yaml
+from sqlalchemy.engine import make_url
 
 from bulkops.settings import Settings
 
@@ -23,23 +24,40 @@ DOCKERFILE = ROOT / "Dockerfile"
 PROJECT_SERVICES = {"migrate", "temporal-setup", "api", "worker"}
 # The Compose Specification's own JSON schema, vendored (with its licence) by check-jsonschema.
 SCHEMA = files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json")
-VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+# What an operator puts in .env (the stack has no defaults for these).
+SECRETS = {
+    "POSTGRES_PASSWORD": "pg-admin-secret",
+    "BULKOPS_DB_PASSWORD": "app-secret",
+    "BULKOPS_METRICS_TOKEN": "scrape-secret",
+}
 
 
-def interpolate(value: Any) -> Any:
-    """What `docker compose` does with `${VAR:-default}` when VAR is unset."""
+class Refused(Exception):
+    """`docker compose` refuses to start: a `${VAR:?message}` variable is unset or empty."""
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """What `docker compose` does with `${VAR}`, `${VAR:-default}` and `${VAR:?message}`."""
     if isinstance(value, str):
-        return VAR.sub(lambda m: m.group("default") or "", value)
+
+        def one(m: re.Match[str]) -> str:
+            given = env.get(m.group("name"))
+            if m.group("op") in (":?", "?") and not given:
+                raise Refused(f"{m.group('name')}: {m.group('arg')}")
+            return given or (m.group("arg") if m.group("op") in (":-", "-") else "") or ""
+
+        return VAR.sub(one, value)
     if isinstance(value, list):
-        return [interpolate(v) for v in value]
+        return [interpolate(v, env) for v in value]
     if isinstance(value, dict):
-        return {k: interpolate(v) for k, v in value.items()}
+        return {k: interpolate(v, env) for k, v in value.items()}
     return value
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return interpolate(yaml.safe_load(COMPOSE.read_text()))  # type: ignore[no-any-return]
+    return interpolate(yaml.safe_load(COMPOSE.read_text()), SECRETS)  # type: ignore[no-any-return]
 
 
 def test_compose_file_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
@@ -171,3 +189,93 @@ def test_dockerfile_is_multistage_and_ships_no_dev_server() -> None:
 def test_dockerignore_keeps_local_state_out() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", ".bulkops", ".git"} <= ignored
+
+
+# --- a deployment that exposes nothing by default ------------------------------------------------
+
+
+def _published(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host address, host port) of each published port; no address means every interface."""
+    found = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            found.append((port.get("host_ip", "0.0.0.0"), str(port.get("published", ""))))
+            continue
+        parts = str(port).split(":")
+        host_ip = ":".join(parts[:-2]) if len(parts) > 2 else "0.0.0.0"
+        found.append((host_ip.strip("[]"), parts[-2] if len(parts) > 1 else ""))
+    return found
+
+
+def test_only_the_api_is_published_on_every_interface(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    everywhere = {n for n, s in services.items() for ip, _ in _published(s) if ip in ("0.0.0.0", "::", "")}
+    assert everywhere == {"api"}
+    assert _published(services["api"]) == [("0.0.0.0", "8000")]
+    assert _published(services["temporal-ui"]) == [("127.0.0.1", "8080")]
+    for name in ("postgres", "temporal", "migrate", "temporal-setup", "worker"):
+        assert "ports" not in services[name], name
+    # And the check itself sees through the short syntax.
+    assert _published({"ports": ["7233:7233", "[::1]:1:1", {"target": 1, "published": 2}]}) == [
+        ("0.0.0.0", "7233"),
+        ("::1", "1"),
+        ("0.0.0.0", "2"),
+    ]
+
+
+def test_compose_refuses_to_start_without_every_secret() -> None:
+    raw = yaml.safe_load(COMPOSE.read_text())
+    for missing in SECRETS:
+        with pytest.raises(Refused, match=missing):
+            interpolate(raw, {k: v for k, v in SECRETS.items() if k != missing})
+        with pytest.raises(Refused, match=missing):  # set but empty, as in .env.example
+            interpolate(raw, {**SECRETS, missing: ""})
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert set(example) == set(SECRETS) and not any(example.values())
+
+
+def test_no_default_password_anywhere() -> None:
+    text = COMPOSE.read_text()
+    for m in VAR.finditer(text):
+        if re.search("PASSWORD|PWD|TOKEN|SECRET|KEY", m.group("name")):
+            assert m.group("op") == ":?", f"{m.group(0)} has a default or may be empty"
+    assert not re.search(r"(PASSWORD|PWD|TOKEN):\s*[A-Za-z0-9]", text), "a literal secret"
+
+
+def test_the_app_never_uses_the_superuser(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    superuser = services["postgres"]["environment"]["POSTGRES_USER"]
+    for name in ("api", "worker", "temporal-setup"):
+        url = make_url(services[name]["environment"]["BULKOPS_DATABASE_URL"])
+        assert url.username == "bulkops_app" != superuser, name
+        assert url.password == SECRETS["BULKOPS_DB_PASSWORD"] and url.database == "bulkops", name
+    migrate = services["migrate"]["environment"]
+    # Only the migration step is the owner; it creates the app's role with the app's password.
+    assert make_url(migrate["BULKOPS_DATABASE_URL"]).username == superuser
+    assert migrate["BULKOPS_APP_DB_ROLE"] == "bulkops_app"
+    assert migrate["BULKOPS_APP_DB_PASSWORD"] == SECRETS["BULKOPS_DB_PASSWORD"]
+    temporal = services["temporal"]["environment"]
+    assert set(migrate["BULKOPS_APP_DB_DENY"].split(",")) == {
+        temporal["DBNAME"],
+        temporal["VISIBILITY_DBNAME"],
+    }
+    assert services["migrate"]["depends_on"]["temporal"]["condition"] == "service_healthy"
+    for name in ("api", "worker"):
+        assert services[name]["environment"]["BULKOPS_METRICS_TOKEN"] == SECRETS["BULKOPS_METRICS_TOKEN"]
+
+
+DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+
+
+def test_images_are_pinned_by_digest(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if name not in PROJECT_SERVICES:
+            assert DIGEST.match(service["image"]), f"{name}: {service['image']}"
+    args = dict(re.findall(r"^ARG (\w+_IMAGE)=(\S+)$", DOCKERFILE.read_text(), re.M))
+    assert set(args) == {"PYTHON_IMAGE", "UV_IMAGE"}
+    for image in args.values():
+        assert DIGEST.match(image), image

@@ -1,12 +1,20 @@
-"""`GET /metrics`: Prometheus text exposition of this process's registry (no auth, like /healthz)."""
+"""`GET /metrics`: Prometheus text exposition of this process's registry.
+
+With `BULKOPS_METRICS_TOKEN` set (the compose stack requires it) a scrape needs
+`Authorization: Bearer <token>`: the page names every operation type and status, and each scrape
+runs a query, so it is not for anyone who can reach the API.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 
-from api.deps import SessionmakerDep
+from api.deps import SessionmakerDep, SettingsDep
+from api.problems import Problem
 from bulkops.infra.metrics import exposition, refresh_running
 
 router = APIRouter(tags=["health"])
@@ -14,7 +22,15 @@ log = logging.getLogger(__name__)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def metrics(sessionmaker: SessionmakerDep) -> Response:
+async def metrics(
+    sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    if settings.metrics_token:
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+            raise Problem(401, "send Authorization: Bearer <BULKOPS_METRICS_TOKEN>")
     try:
         await refresh_running(sessionmaker)
     except Exception as exc:  # a scrape still answers with what this process knows

@@ -115,13 +115,25 @@ def worker(parent_pid: ParentPid = None) -> None:
 
 @app.command()
 def migrate() -> None:
-    """Apply the database migrations (alembic upgrade head)."""
+    """Apply the database migrations (alembic upgrade head); with BULKOPS_APP_DB_ROLE set, also create
+    or update the application's least-privilege database role."""
     from bulkops.store.migrate import upgrade
 
     settings = Settings()
     admin.need_db(settings)
     upgrade(settings.require_database_url())
     console.print("[green]database is up to date[/]")
+    if settings.app_db_role:
+        from bulkops.store.roles import ensure_app_role
+
+        deny = [d.strip() for d in settings.app_db_deny.split(",") if d.strip()]
+        try:
+            asyncio.run(ensure_app_role(settings.require_database_url(), settings.app_db_role,
+                                        settings.app_db_password or "", deny))
+        except ValueError as exc:
+            err.print(f"[red]{exc}[/]")
+            raise typer.Exit(2) from None
+        console.print(f"application role [bold]{settings.app_db_role}[/] is up to date")
 
 
 @app.command("temporal-setup")

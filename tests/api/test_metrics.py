@@ -102,3 +102,13 @@ async def test_metrics_after_one_operation(harness: Harness) -> None:
         assert start_metrics_server(port, addr="127.0.0.1") is None  # a port in use is not fatal
     finally:
         await asyncio.to_thread(server.shutdown)
+
+
+async def test_metrics_behind_a_token(harness: Harness) -> None:
+    h = harness
+    h.configure(metrics_token="scrape-" + uuid.uuid4().hex)
+    assert (await h.http.get("/metrics")).status_code == 401
+    wrong = await h.http.get("/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["content-type"].startswith("application/problem+json")
+    ok = await h.http.get("/metrics", headers={"Authorization": f"Bearer {h.settings.metrics_token}"})
+    assert ok.status_code == 200 and "bulkops_operations_running" in ok.text
