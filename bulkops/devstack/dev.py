@@ -212,6 +212,7 @@ class DevStack:
         for name, value in [
             ("API", api),
             ("API docs", f"{api}/docs"),
+            ("Console", f"{api}/console"),
             ("Temporal UI", s.temporal_ui_url),
             ("Temporal", f"{s.temporal_address} (namespace {s.temporal_namespace})"),
             ("PostgreSQL", str(s.database_url)),

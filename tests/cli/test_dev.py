@@ -117,10 +117,12 @@ async def test_dev_stack_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> 
     try:
         key = await _wait_key(dev, first_log)
         assert "1,000 orders created now" in _text(first_log)
+        assert f"{api}/console" in _text(first_log)  # the banner links the operator console
         assert _text(data / "demo-api-key").strip() == key
         assert os.stat(data / "demo-api-key").st_mode & 0o777 == 0o600
         started = _processes(dev, data)
         async with _api(api, key) as http:
+            assert "API key" in (await http.get("/console/login")).text
             r = await http.post(
                 "/v1/bulk-operations",
                 json={

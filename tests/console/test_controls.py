@@ -7,7 +7,7 @@ import re
 
 from playwright.async_api import Page, expect
 
-from tests.console.helpers import sign_in
+from tests.console.helpers import screenshot, sign_in
 from tests.harness import Harness
 from tests.support import FlakyOrders
 
@@ -42,7 +42,11 @@ async def test_pause_resume_retry_and_export(harness: Harness, page: Page) -> No
     await confirm(page, "Pause")
     await expect(status).to_have_text("PAUSED")
     assert (await tenant.get(f"/v1/bulk-operations/{op['id']}")).json()["status"] == "PAUSED"
-    await confirm(page, "Resume")
+    # By keyboard: the button takes focus, Enter opens the confirmation with Confirm focused.
+    await page.get_by_role("button", name="Resume", exact=True).focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("button", name="Confirm")).to_be_focused()
+    await page.keyboard.press("Enter")
     await expect(status).to_have_text("PROCESSING")
     assert (await tenant.get(f"/v1/bulk-operations/{op['id']}")).json()["status"] == "PROCESSING"
 
@@ -55,6 +59,9 @@ async def test_pause_resume_retry_and_export(harness: Harness, page: Page) -> No
     retry = (await tenant.get(f"/v1/bulk-operations/{retry_id}")).json()
     assert (retry["retry_of"], retry["total_count"]) == (op["id"], 2)
     await expect(page.get_by_role("link", name=op["id"])).to_be_visible()
+    await page.get_by_role("link", name="Operations", exact=True).click()
+    await expect(page.locator(f'tr[data-op="{op["id"]}"] [data-field=status]')).to_have_text("PARTIAL_SUCCESS")
+    await screenshot(page, "operations.png")
 
     export = await harness.start(
         tenant,

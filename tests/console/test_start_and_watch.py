@@ -25,6 +25,12 @@ async def test_cancel_through_the_form_with_preview_and_live_progress(harness: H
     await sign_in(page, tenant.api_key)
 
     await page.get_by_role("link", name="New operation").first.click()
+    # Every field of the form has a label (all types' fields, shown or not).
+    unlabelled = await page.evaluate(
+        """[...document.querySelectorAll('#new-form input:not([type=hidden]), #new-form select, #new-form textarea')]
+           .filter((el) => !el.labels || el.labels.length === 0).map((el) => el.name)"""
+    )
+    assert unlabelled == []
     await page.get_by_label("Operation type").select_option("BULK_CANCEL")
     await page.get_by_label("PENDING", exact=True).check()
     await page.get_by_label("SHIPPED", exact=True).check()
@@ -72,4 +78,8 @@ async def test_cancel_through_the_form_with_preview_and_live_progress(harness: H
     await page.get_by_role("link", name="Operations", exact=True).click()
     row = page.locator(f'tr[data-op="{op_id}"]')
     await expect(row.locator("[data-field=status]")).to_have_text("PARTIAL_SUCCESS")
-    await screenshot(page, "operations.png")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(f"/console/operations/{op_id}")
+    await screenshot(page, "operation-phone.png")
+    # Nothing wider than a phone's screen: tables scroll inside their own box.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -38,17 +38,20 @@ let liveSource = null;
 
 // One stream per operation page. Its handlers look the page up when an event arrives, so content
 // re-rendered in place keeps being updated; a new status re-renders the page (other actions apply).
+function showLive() {
+  const note = document.querySelector('article [data-field="live-note"]');
+  if (note) note.hidden = !(liveSource && liveSource.readyState === EventSource.OPEN);
+}
+
 function watchOperation() {
   const article = document.querySelector("article[data-events]");
-  if (!article || liveSource) return;
+  if (liveSource) { showLive(); return; }
+  if (!article) return;
   let status = article.dataset.status;
   const source = new EventSource(article.dataset.events);
   liveSource = source;
   const current = () => document.querySelector("article[data-op]");
-  source.addEventListener("open", () => {
-    const note = current()?.querySelector('[data-field="live-note"]');
-    if (note) note.hidden = false;
-  });
+  source.addEventListener("open", showLive);
   source.addEventListener("progress", (e) => {
     const view = JSON.parse(e.data);
     applyView(current(), view);
