@@ -60,7 +60,9 @@ async def test_pause_resume_retry_and_export(harness: Harness, page: Page) -> No
     assert (retry["retry_of"], retry["total_count"]) == (op["id"], 2)
     await expect(page.get_by_role("link", name=op["id"])).to_be_visible()
     await page.get_by_role("link", name="Operations", exact=True).click()
-    await expect(page.locator(f'tr[data-op="{op["id"]}"] [data-field=status]')).to_have_text("PARTIAL_SUCCESS")
+    await expect(page.locator(f'tr[data-op="{op["id"]}"] [data-field=status]')).to_have_text(
+        "PARTIAL_SUCCESS"
+    )
     await screenshot(page, "operations.png")
 
     export = await harness.start(
