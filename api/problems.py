@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bulkops.service.limits import LimitExceeded
+
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
@@ -43,6 +45,14 @@ class Problem(Exception):
         super().__init__(detail)
         self.status, self.detail, self.title, self.extra = status, detail, title, extra
         self.headers = headers
+
+
+def limit_problem(exc: LimitExceeded) -> Problem:
+    """429 with Retry-After; 422 on the field when the request alone is above the limit."""
+    if exc.permanent:
+        error = {"loc": ["body", "max_concurrency"], "msg": exc.detail, "type": "limit"}
+        return Problem(422, f"max_concurrency: {exc.detail}", errors=[error])
+    return Problem(429, exc.detail, headers={"Retry-After": str(exc.retry_after_s)})
 
 
 def problem_response(

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import ApproverDep, BaseUrlDep, OperatorDep, PrincipalDep, SafetyDep, SettingsDep
-from api.problems import Problem
+from api.problems import Problem, limit_problem
 from bulkops.domain.representation import BulkOperationRead, operation_view
 from bulkops.domain.safety import AuditPage
 from bulkops.infra.metrics import record_started
 from bulkops.service.auth import Principal
+from bulkops.service.limits import LimitExceeded
 from bulkops.service.operations import Conflict, NotFound
 from bulkops.service.safety import Forbidden, SafetyService
 
@@ -119,6 +120,8 @@ async def revert(
         raise Problem(404, NOT_FOUND) from None
     except Conflict as exc:
         raise Problem(409, str(exc)) from None
+    except LimitExceeded as exc:
+        raise limit_problem(exc) from None
     record_started(row.operation_type)
     view = operation_view(row, settings, base=base)
     return JSONResponse(view.model_dump(mode="json"), status_code=202, headers={"Location": view.links.self})

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import literal, select, tuple_
 
 from api.deps import BaseUrlDep, OperatorDep, PrincipalDep, ServiceDep, SessionmakerDep, SettingsDep
-from api.problems import Problem
+from api.problems import Problem, limit_problem
 from api.schemas import BulkOperationPage, ItemPage, ItemRead
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
 from bulkops.domain.representation import BulkOperationRead, DryRunRead, operation_view
@@ -30,13 +30,6 @@ NOT_FOUND = "no such bulk operation"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=500)]
-
-
-def limit_problem(exc: LimitExceeded) -> Problem:
-    if exc.permanent:
-        error = {"loc": ["body", "max_concurrency"], "msg": exc.detail, "type": "limit"}
-        return Problem(422, f"max_concurrency: {exc.detail}", errors=[error])
-    return Problem(429, exc.detail, headers={"Retry-After": str(exc.retry_after_s)})
 
 
 async def _row(service: Any, tenant_id: str, operation_id: uuid.UUID) -> Any:

@@ -59,6 +59,17 @@ class TenantPolicy(BaseModel):
         default=None, gt=0, le=MAX_ORDERS_PER_SECOND, description="pace of operations that set none"
     )
 
+    # Admission limits for this tenant (None: the deployment's default from Settings).
+    max_creates_per_minute: int | None = Field(
+        default=None, ge=1, description="operations created per minute"
+    )
+    max_waiting_operations: int | None = Field(
+        default=None, ge=1, description="operations waiting to run (PENDING, SCHEDULED, AWAITING_APPROVAL)"
+    )
+    max_concurrency_total: int | None = Field(
+        default=None, ge=1, description="sum of max_concurrency over the operations that have not ended"
+    )
+
     def approval_reasons(self, operation_type: OperationType, prediction: Prediction) -> list[str]:
         reasons = []
         if operation_type in self.approval_types:

@@ -13,14 +13,20 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bulkops.domain.model import TERMINAL_STATUSES
+from bulkops.domain.model import TERMINAL_STATUSES, OperationStatus
+from bulkops.domain.safety import TenantPolicy
+from bulkops.service.gates import load_policy
 from bulkops.settings import Settings
 from bulkops.store.tables import OPERATIONS, TENANTS
 
 OPS = OPERATIONS
 # Accepted but not yet holding a running slot. Only waiting operations count here: their selection
 # is snapshotted once they get their slot, so what they cost while they wait is their row alone.
-WAITING_STATUSES = ("PENDING", "SCHEDULED", "AWAITING_APPROVAL")
+WAITING_STATUSES = [
+    OperationStatus.PENDING.value,
+    OperationStatus.SCHEDULED.value,
+    OperationStatus.AWAITING_APPROVAL.value,
+]
 # How soon to try again when the wait depends on other operations ending (not on a clock).
 BUSY_RETRY_AFTER_S = 30
 
@@ -43,23 +49,25 @@ class TenantLimits:
     max_concurrency_total: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TenantLimits:
+    def of(cls, settings: Settings, policy: TenantPolicy) -> TenantLimits:
+        """The tenant's policy where it sets a limit, else the default from `Settings`."""
         return cls(
-            creates_per_minute=settings.tenant_creates_per_minute,
-            max_waiting=settings.tenant_max_waiting,
-            max_concurrency_total=settings.tenant_max_concurrency,
+            creates_per_minute=policy.max_creates_per_minute or settings.tenant_creates_per_minute,
+            max_waiting=policy.max_waiting_operations or settings.tenant_max_waiting,
+            max_concurrency_total=policy.max_concurrency_total or settings.tenant_max_concurrency,
         )
 
 
-async def admit(session: AsyncSession, tenant_id: str, max_concurrency: int, limits: TenantLimits) -> None:
+async def admit(session: AsyncSession, tenant_id: str, max_concurrency: int, settings: Settings) -> None:
     """Raise `LimitExceeded` unless the tenant may add an operation with this `max_concurrency` now."""
+    await session.execute(select(TENANTS.c.id).where(TENANTS.c.id == tenant_id).with_for_update())
+    limits = TenantLimits.of(settings, await load_policy(session, tenant_id))
     if max_concurrency > limits.max_concurrency_total:
         raise LimitExceeded(
             f"max_concurrency may be at most {limits.max_concurrency_total} for this tenant",
             BUSY_RETRY_AFTER_S,
             permanent=True,
         )
-    await session.execute(select(TENANTS.c.id).where(TENANTS.c.id == tenant_id).with_for_update())
     in_window = OPS.c.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 1)
     # Spelled like the partial index's predicate (sorted), so that the planner can use it.
     open_ = OPS.c.status.notin_(sorted(s.value for s in TERMINAL_STATUSES))

@@ -35,7 +35,7 @@ from bulkops.domain.safety import Actor, AuditAction
 from bulkops.infra.netpolicy import Resolver, check_webhook_url
 from bulkops.service import gates as safety
 from bulkops.service.dry_run import dry_run
-from bulkops.service.limits import TenantLimits, admit
+from bulkops.service.limits import admit
 from bulkops.service.orphans import CLOSED_FROM_OUTSIDE, close_orphan
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
@@ -122,8 +122,7 @@ class OperationService:
         op_id = uuid.uuid4()
         try:
             async with self.sessionmaker() as session, session.begin():
-                limits = TenantLimits.from_settings(self.settings)
-                await admit(session, tenant_id, body.max_concurrency, limits)
+                await admit(session, tenant_id, body.max_concurrency, self.settings)
                 row = await self._insert(
                     session,
                     op_id,
@@ -179,8 +178,7 @@ class OperationService:
             if not count:
                 what = "failed" if all_failed else "retryable failed"
                 raise Conflict(f"the operation has no {what} orders to retry")
-            limits = TenantLimits.from_settings(self.settings)
-            await admit(session, tenant_id, original.max_concurrency, limits)
+            await admit(session, tenant_id, original.max_concurrency, self.settings)
             row = await self._insert(
                 session,
                 uuid.uuid4(),

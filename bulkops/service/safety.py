@@ -21,6 +21,7 @@ from bulkops.domain.representation import Progress
 from bulkops.domain.safety import Actor, AuditAction, AuditEventRead, Role, TenantPolicy
 from bulkops.service import auth
 from bulkops.service.gates import load_policy
+from bulkops.service.limits import admit
 from bulkops.service.operations import Conflict, OperationService
 from bulkops.store.audit import insert_event, list_events
 from bulkops.store.tables import OPERATIONS, TENANTS
@@ -105,6 +106,7 @@ class SafetyService:
         new_id = uuid.uuid4()
         try:
             async with self.sessionmaker() as session, session.begin():
+                await admit(session, tenant_id, original.max_concurrency, self.ops.settings)
                 row = await self.ops._insert(
                     session,
                     new_id,
