@@ -39,9 +39,8 @@ class ConsoleSession:
 
 class Sessions:
     def __init__(self, settings: Settings) -> None:
-        if settings.console_secret is not None:
-            secret = settings.console_secret.get_secret_value()
-        else:
+        secret = settings.console_secret.get_secret_value() if settings.console_secret else ""
+        if not secret:
             log.info("BULKOPS_CONSOLE_SECRET is not set: console sessions end when this process stops")
             secret = secrets.token_urlsafe(32)
         self._serializer = URLSafeTimedSerializer(secret, salt="bulkops.console.session")
