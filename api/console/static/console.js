@@ -122,7 +122,7 @@ function confirmAction(button) {
 }
 
 async function runAction(button) {
-  const error = document.getElementById("action-error");
+  const error = button.closest("[data-actions]").querySelector(".action-error");
   error.hidden = true;
   button.disabled = true;
   const headers = { "X-CSRF-Token": csrf(), "Content-Type": "application/json" };
