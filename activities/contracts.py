@@ -23,6 +23,7 @@ CLOSED_SLOT_HOLDERS = "closed_slot_holders"
 DELIVER_WEBHOOK = "deliver_webhook"
 RECORD_EVENT = "record_event"
 REVERT_ORDER = "revert_order"
+PURGE_EXPIRED = "purge_expired"
 
 
 class SnapshotInput(BaseModel):
@@ -115,3 +116,17 @@ class RecordEventInput(BaseModel):
     approval: dict[str, Any] | None = None
     # Refuse (non-retryably) unless the row says the operation may start: approved, start_at reached.
     require_open: bool = False
+
+
+class PurgeInput(BaseModel):
+    # Rows deleted per table and call: one short transaction, however large the operation was.
+    batch_rows: int = Field(default=5_000, ge=1)
+
+
+class PurgeResult(BaseModel):
+    """What one call deleted; `done` when no ended operation past the retention period is left."""
+
+    operations_purged: int = 0
+    targets_deleted: int = 0
+    items_deleted: int = 0
+    done: bool = False

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     # How soon a slot held by an operation that was terminated (not ended by bulkops) is reclaimed.
     tenant_slot_check_s: float = Field(default=60.0, gt=0, alias="BULKOPS_TENANT_SLOT_CHECK_S")
 
+    # Retention: a Temporal Schedule (created by `bulkops temporal-setup` and `bulkops dev`) deletes
+    # the targets, items and exported rows of operations that ended more than this many days ago.
+    retention_days: float = Field(default=90, gt=0, alias="BULKOPS_RETENTION_DAYS")
+    retention_every_hours: float = Field(default=24, gt=0, alias="BULKOPS_RETENTION_EVERY_HOURS")
+    retention_batch_rows: int = Field(default=5_000, ge=1, alias="BULKOPS_RETENTION_BATCH_ROWS")
+
     data_dir: Path = Field(default=Path(".bulkops"), alias="BULKOPS_DATA_DIR")
     db_pool_size: int = Field(default=20, ge=1, alias="BULKOPS_DB_POOL_SIZE")
     # When set, the API's /metrics answers only `Authorization: Bearer <token>`.

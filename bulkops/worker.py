@@ -20,6 +20,7 @@ from activities.audit import AuditActivities
 from activities.fairness import FairnessActivities
 from activities.operations import OperationActivities
 from activities.orders import OrderActivities
+from activities.retention import RetentionActivities
 from activities.revert import RevertActivities
 from activities.webhooks import WebhookActivities
 from bulkops.infra import aio
@@ -29,11 +30,12 @@ from bulkops.infra.webhook_http import webhook_client
 from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_order_pool, make_sessionmaker
 from workflows.bulk_operation import BulkOperationWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.tenant_coordinator import TenantCoordinatorWorkflow
 
 log = logging.getLogger("bulkops.worker")
 
-WORKFLOWS = [BulkOperationWorkflow, TenantCoordinatorWorkflow]
+WORKFLOWS = [BulkOperationWorkflow, TenantCoordinatorWorkflow, RetentionWorkflow]
 
 
 @contextlib.asynccontextmanager
@@ -69,6 +71,7 @@ async def build_worker(
                 fairness.closed_slot_holders,
                 audit.record_event,
                 revert.revert_order,
+                RetentionActivities(sessionmaker, settings).purge_expired,
             ]
         worker = Worker(
             client,

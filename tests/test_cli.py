@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from bulkops.cli.api_client import parse_params, parse_type
 from bulkops.cli.app import app
 from bulkops.devstack.postgres import free_port
 from bulkops.domain.model import OperationType
+from bulkops.infra.temporal_client import connect
 from bulkops.service.auth import authenticate, hash_key
 from bulkops.settings import Settings
 from bulkops.store.tables import ApiKey, BulkOperation, Order, Tenant
@@ -231,6 +233,12 @@ async def test_temporal_setup_registers_search_attributes_idempotently(harness: 
     again = await asyncio.to_thread(runner.invoke, app, ["temporal-setup"], env=env)
     assert again.exit_code == 0, again.output
     assert again.stdout.count("already registered") == 3 and "added" not in again.stdout
+    # And the retention schedule: created once, brought up to date after that.
+    assert "retention schedule bulkops-retention-bulk-operations created" in first.stdout
+    assert "retention schedule bulkops-retention-bulk-operations is up to date" in again.stdout
+    in_ns = await connect(Settings(TEMPORAL_ADDRESS=h.settings.temporal_address, TEMPORAL_NAMESPACE=ns))
+    schedule = await in_ns.get_schedule_handle("bulkops-retention-bulk-operations").describe()
+    assert schedule.schedule.spec.intervals[0].every == timedelta(hours=24)
 
 
 def test_param_and_type_parsing() -> None:

@@ -25,6 +25,7 @@ REJECT_UPDATE = "reject"
 GRANT_SIGNAL = "grant"
 REQUEST_SIGNAL = "request"
 RELEASE_SIGNAL = "release"
+RETENTION_WORKFLOW = "RetentionWorkflow"
 
 
 def coordinator_id(tenant_id: str) -> str:
@@ -103,3 +104,11 @@ class CoordinatorState(BaseModel):
 
 class HolderCheck(BaseModel):
     operation_ids: list[uuid.UUID]
+
+
+class RetentionInput(BaseModel):
+    batch_rows: int = 5_000
+    # Carried through continue-as-new: what earlier runs of this sweep deleted.
+    operations_purged: int = 0
+    targets_deleted: int = 0
+    items_deleted: int = 0

@@ -138,7 +138,8 @@ def migrate() -> None:
 
 @app.command("temporal-setup")
 def temporal_setup() -> None:
-    """Register the search attributes bulkops uses on an existing Temporal cluster (idempotent)."""
+    """Register the search attributes bulkops uses on an existing Temporal cluster, and create (or
+    update) the retention schedule; idempotent."""
     from bulkops.cli.temporal_setup import register_search_attributes
 
     try:
@@ -154,6 +155,14 @@ def temporal_setup() -> None:
         console.print(f"added search attribute [bold]{name}[/] (Keyword)")
     for name in present:
         console.print(f"search attribute [bold]{name}[/] already registered")
+    from bulkops.cli.temporal_setup import setup_retention_schedule
+
+    try:
+        created, schedule_id = asyncio.run(setup_retention_schedule(Settings()))
+    except Exception as exc:  # any failure is reported as a message
+        err.print(f"[red]could not create the retention schedule:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"retention schedule [bold]{schedule_id}[/] {'created' if created else 'is up to date'}")
 
 
 @tenant_app.command("create")

@@ -1,4 +1,5 @@
-"""Register bulkops' custom search attributes on an existing Temporal cluster, idempotently."""
+"""Register bulkops' custom search attributes and its retention schedule on a Temporal cluster,
+idempotently."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
 from bulkops.infra.temporal_client import connect
+from bulkops.service.retention import ensure_retention_schedule, retention_schedule_id
 from bulkops.settings import Settings
 from workflows.search_attributes import ALL
 
@@ -43,3 +45,9 @@ async def register_search_attributes(settings: Settings) -> tuple[list[str], lis
         )
         log.info("registered search attributes %s in namespace %s", sorted(missing), ns)
     return sorted(missing), present
+
+
+async def setup_retention_schedule(settings: Settings) -> tuple[bool, str]:
+    """Create or update the retention schedule; returns (created now, its id)."""
+    created = await ensure_retention_schedule(await connect(settings), settings)
+    return created, retention_schedule_id(settings)

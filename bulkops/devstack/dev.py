@@ -132,6 +132,7 @@ class DevStack:
             cmd = [sys.executable, "-m", "bulkops.cli", name, "--parent-pid", str(os.getpid())]
             self.children[name] = subprocess.Popen(cmd, env=env, start_new_session=True)
         self._demo_tenant()  # while the children import
+        self._retention_schedule()
         self._wait_ready()
 
     def _start_postgres(self) -> str:
@@ -185,6 +186,15 @@ class DevStack:
                 f.write(demo.api_key + "\n")
             os.chmod(key_file, 0o600)
         self.api_key, self.created = demo.api_key, demo.created
+
+    def _retention_schedule(self) -> None:
+        from bulkops.infra.temporal_client import connect
+        from bulkops.service.retention import ensure_retention_schedule
+
+        async def go() -> bool:
+            return await ensure_retention_schedule(await connect(self.settings), self.settings)
+
+        asyncio.run(go())
 
     def _wait_ready(self, timeout: float = 120) -> None:
         url = f"http://{self.settings.api_host}:{self.settings.api_port}/readyz"
