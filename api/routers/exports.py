@@ -97,6 +97,7 @@ async def ndjson_chunks(pages: AsyncIterator[list[Any]], fields: Sequence[str]) 
             "description": "the exported orders, in selection order",
         },
         409: {"description": "not an export, or it has not ended yet"},
+        410: {"description": "the exported rows were deleted by retention (BULKOPS_RETENTION_DAYS)"},
     },
 )
 async def export_operation(
@@ -113,6 +114,9 @@ async def export_operation(
         raise Problem(409, f"only BULK_EXPORT operations have a download; this one is {row.operation_type}")
     if not OperationStatus(row.status).terminal:
         raise Problem(409, f"the export is ready once the operation has ended; it is {row.status}")
+    if row.purged_at is not None:
+        # An empty file would read as "nothing matched": say that the rows are gone.
+        raise Problem(410, f"the exported rows were deleted by retention on {row.purged_at:%Y-%m-%d}")
     params = ExportParameters.model_validate(row.parameters)
     fields = list(params.fields or ORDER_FIELDS)
     pages = _pages(sessionmaker, operation_id)

@@ -12,6 +12,7 @@ or keep an attempt longer than the webhook timeout.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -62,22 +63,32 @@ class VettedBackend(httpcore.AsyncNetworkBackend):
 
 
 class VettedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, resolver: Resolver, *, allow_private: bool, max_connections: int) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        *,
+        allow_private: bool,
+        max_connections: int,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__()
         # httpx takes no network backend of its own, so the pool it built is replaced by one that has.
+        # TLS verifies the certificate against the URL's name (httpcore's server_hostname), not the
+        # address connected to.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=max_connections,
             network_backend=VettedBackend(resolver, allow_private=allow_private),
         )
 
 
-def webhook_client(settings: Settings) -> httpx.AsyncClient:
+def webhook_client(settings: Settings, ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     resolver = Resolver(settings.webhook_dns_server, settings.webhook_dns_port)
     transport = VettedTransport(
         resolver,
         allow_private=settings.webhook_allow_private,
         max_connections=settings.webhook_max_concurrent,
+        ssl_context=ssl_context,
     )
     return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import ssl
+import subprocess
+from pathlib import Path
 
 import httpx
 import psutil
@@ -132,3 +135,71 @@ async def test_an_endless_body_does_not_grow_the_worker(harness: Harness) -> Non
     # Only what fits the sockets' buffers left the receiver before the worker hung up.
     assert rx.body_bytes_sent < 16 * 2**20, rx.body_bytes_sent
     assert peak - before < 32 * 2**20, (peak - before) / 2**20
+
+
+TLS_NAME = "hooks.bulkops.test"
+
+
+@pytest.fixture
+def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for TLS_NAME (and nothing else)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={TLS_NAME}",
+            "-addext",
+            f"subjectAltName=DNS:{TLS_NAME}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def test_tls_names_the_receiver_not_the_address(harness: Harness, tls_cert: tuple[Path, Path]) -> None:
+    """Over https the vetted address is dialled, and the TLS server name (SNI) and the certificate
+    check are the URL's name: a certificate for the name verifies although the socket is 127.0.0.1."""
+    h = harness
+    a = await h.tenant()
+    name = TLS_NAME
+    cert, key = tls_cert
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    server_ctx.sni_callback = lambda _sock, server_name, _ctx: names.append(server_name)  # type: ignore[assignment,misc,return-value]
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    hits: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hits.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with dns_stub("127.0.0.1") as (stub, dns_port):
+            h.configure(webhook_dns_server="127.0.0.1", webhook_dns_port=dns_port, webhook_allow_private=True)
+            op_id = await ended_operation(h, a, f"https://{name}:{port}/hook")
+            async with webhook_client(h.settings, ssl_context=client_ctx) as http:
+                acts = WebhookActivities(h.sessionmaker, h.settings, http)
+                inp = WebhookInput(operation_id=op_id, tenant_id=a.id, notify_url="(from the row)")
+                assert await ActivityEnvironment().run(acts.deliver_webhook, inp) == 204
+    finally:
+        server.close()
+    assert names == [name] and stub.a_queries == 1
+    assert f"host: {name}:{port}".encode() in hits[0].lower()

@@ -117,3 +117,5 @@ async def test_retention_deletes_exactly_the_expired_rows_through_the_schedule(h
         targets, items, events, summary = await rows_of(h, op_id)
         assert (targets, items, events) == (10, 10, 1) and summary.purged_at is None
     assert (await t.get(f"/v1/bulk-operations/{expired_export}")).json()["success_count"] == 120
+    gone = await t.get(f"/v1/bulk-operations/{expired_export}/export")
+    assert gone.status_code == 410 and gone.headers["content-type"].startswith("application/problem+json")
