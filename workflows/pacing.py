@@ -12,9 +12,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import BulkOperationInput, RunState
 
-# Orders are released in small bursts, one timer per burst rather than one per order: at most a
-# quarter of a second's worth of orders at once (and at least one).
-BURST_S = 0.25
+# Orders are released in bursts of one second's worth (at least one order), one timer per burst rather
+# than one per order: Temporal fires timers at about one-second resolution, so a shorter wait would
+# only make the bursts uneven.
+BURST_S = 1.0
 
 
 class Pacer:

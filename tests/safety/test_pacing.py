@@ -1,0 +1,60 @@
+"""max_orders_per_second: 400 orders at 20/s keep to within 10 % of that rate (measured from the
+outcome rows' timestamps), before and after a pause, across continue-as-new, with exact counts."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from tests.harness import Harness
+
+RATE = 20.0
+
+
+def _rate(times: list[float]) -> float:
+    """Orders started in [first, last) over its length: the pace, bursts or not."""
+    return sum(1 for t in times if t < times[-1]) / (times[-1] - times[0])
+
+
+async def test_pace_holds_across_pause_and_continue_as_new(harness: Harness) -> None:
+    h = harness
+    # A small history budget: the operation continues as new a few times while paced.
+    h.configure(max_events_per_run=600)
+    await h.start_worker()
+    a = await h.tenant()
+    ids = await h.seed(a, 400, status="PAID")
+    op = await h.start(
+        a,
+        {
+            "operation_type": "BULK_CANCEL",
+            "order_ids": [str(i) for i in ids],
+            "parameters": {"reason": "paced"},
+            "max_concurrency": 10,
+            "max_orders_per_second": RATE,
+        },
+    )
+    assert op["max_orders_per_second"] == RATE
+    await h.wait_for(a, op["id"], lambda b: b["processed_count"] >= 180, timeout=60)
+    assert (await a.post(f"/v1/bulk-operations/{op['id']}/pause")).status_code == 200
+    paused_at = (await a.get(f"/v1/bulk-operations/{op['id']}")).json()["processed_count"]
+    await asyncio.sleep(1.5)
+    r = await a.post(f"/v1/bulk-operations/{op['id']}/resume")
+    assert r.status_code == 200, r.text
+    final = await h.wait_end(a, op["id"], timeout=90)
+    assert (final["status"], final["processed_count"], final["success_count"]) == ("COMPLETED", 400, 400)
+    progress = await h.client.get_workflow_handle(f"bulk-op-{op['id']}").query("progress")
+    assert progress["run"] > 1, "the operation should have continued as new while paced"
+
+    items = await h.items(op["id"])
+    assert len(items) == 400 and len({i.order_id for i in items}) == 400
+    times = sorted(i.processed_at.timestamp() for i in items)
+    before, after = times[:paused_at], times[paused_at:]
+    assert len(before) >= 150 and len(after) >= 150
+    for part in (before, after):
+        gaps = [round(b - a, 3) for a, b in itertools.pairwise(part) if b - a > 0.05][:40]
+        assert abs(_rate(part) - RATE) <= 0.1 * RATE, (_rate(part), gaps)
+    # The pause shows as a gap: nothing started while it lasted.
+    assert after[0] - before[-1] >= 0.5
+    # No second ever sees more than two seconds' worth (a burst is one second's worth).
+    window = [sum(1 for t in times if s <= t < s + 1.0) for s in times]
+    assert max(window) <= 2 * RATE, max(window)
