@@ -19,8 +19,12 @@ OPS = OPERATIONS
 
 
 def cancel_body(ids: list[uuid.UUID], **over: Any) -> dict[str, Any]:
-    return {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "parameters": {"reason": "x"},
-            **over}
+    return {
+        "operation_type": "BULK_CANCEL",
+        "order_ids": [str(i) for i in ids],
+        "parameters": {"reason": "x"},
+        **over,
+    }
 
 
 def assert_429(r: httpx.Response) -> int:
@@ -48,7 +52,9 @@ async def test_creates_per_minute(harness: Harness) -> None:
     # A minute later (the window is the rows' own created_at) the tenant may create again.
     async with h.sessionmaker() as session, session.begin():
         await session.execute(
-            update(OPS).where(OPS.c.tenant_id == t.id).values(created_at=OPS.c.created_at - timedelta(seconds=61))
+            update(OPS)
+            .where(OPS.c.tenant_id == t.id)
+            .values(created_at=OPS.c.created_at - timedelta(seconds=61))
         )
     r = await t.post("/v1/bulk-operations", json=cancel_body(ids))
     assert r.status_code == 202, r.text

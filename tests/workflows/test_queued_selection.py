@@ -42,14 +42,25 @@ async def test_queued_operations_write_no_target_rows_until_they_run(harness: Ha
     blocker_orders = await h.seed(t, 5)
     await seed_many(h, t.id, ORDERS)
     # Holds the tenant's only slot: paused with orders left, it neither ends nor lets go.
-    blocker = await h.start(t, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in blocker_orders],
-                                "parameters": {"reason": "x"}, "max_concurrency": 1})
+    blocker = await h.start(
+        t,
+        {
+            "operation_type": "BULK_CANCEL",
+            "order_ids": [str(i) for i in blocker_orders],
+            "parameters": {"reason": "x"},
+            "max_concurrency": 1,
+        },
+    )
     await h.wait_for(t, blocker["id"], lambda b: b["status"] == "PROCESSING")
     paused = await t.post(f"/v1/bulk-operations/{blocker['id']}/pause")
     assert paused.status_code == 200 and paused.json()["processed_count"] < 5, paused.text
 
-    body: dict[str, Any] = {"operation_type": "BULK_EXPORT", "filter": {}, "parameters": {"format": "csv"},
-                            "max_concurrency": 10}
+    body: dict[str, Any] = {
+        "operation_type": "BULK_EXPORT",
+        "filter": {},
+        "parameters": {"format": "csv"},
+        "max_concurrency": 10,
+    }
     queued: list[dict[str, Any]] = []
     for start in range(0, QUEUED, 25):
         queued += await asyncio.gather(*(h.start(t, body) for _ in range(start, min(start + 25, QUEUED))))

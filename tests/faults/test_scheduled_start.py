@@ -1,0 +1,65 @@
+"""A scheduled operation does not start before its `start_at` — across a worker SIGKILL and a
+restart of the Temporal server while it waits — and starts after it, with the selection evaluated
+when it starts (orders created meanwhile are in it)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bulkops.store.tables import BulkOperationTarget
+from tests.harness import Harness
+from tests.processes import WorkerProcess
+from tests.safety.keys import audit
+
+pytestmark = pytest.mark.faults
+
+
+async def test_scheduled_start_waits_through_worker_kill_and_temporal_restart(fault_harness: Harness) -> None:
+    h = fault_harness
+    settings = h.configure(activity_timeout_s=2.0, worker_metrics_port=0)
+    a = await h.tenant()
+    early = await h.seed(a, 10, tags=["night"])
+    start_at = datetime.now(UTC) + timedelta(seconds=18)
+    worker = WorkerProcess(settings, h.stack.root / "scheduled-worker.log")
+    worker.start()
+    try:
+        op = await h.start(
+            a,
+            {
+                "operation_type": "BULK_UPDATE",
+                "filter": {"tags_any": ["night"]},
+                "parameters": {"set": {"note": "nightly"}},
+                "start_at": start_at.isoformat(),
+            },
+        )
+        assert op["status"] == "SCHEDULED"
+        late = await h.seed(a, 5, tags=["night"])  # created after the operation, before it starts
+        await h.wait_for(a, op["id"], lambda b: b["status"] == "SCHEDULED", timeout=30)
+        await asyncio.sleep(1)
+        worker.kill()
+        await asyncio.to_thread(h.stack.temporal.stop)
+        await asyncio.sleep(2)
+        await asyncio.to_thread(h.stack.temporal.start)
+        worker.start()
+        while datetime.now(UTC) < start_at - timedelta(seconds=1):
+            body = (await a.get(f"/v1/bulk-operations/{op['id']}")).json()
+            assert body["status"] == "SCHEDULED" and body["processed_count"] == 0, body
+            assert (
+                await h.count(BulkOperationTarget.__table__, BulkOperationTarget.operation_id == op["id"])
+                == 0
+            )
+            await asyncio.sleep(0.5)
+        final = await h.wait_end(a, op["id"], timeout=120)
+    finally:
+        worker.stop()
+    assert (final["status"], final["total_count"], final["success_count"]) == ("COMPLETED", 15, 15)
+    started = datetime.fromisoformat(final["started_at"])
+    assert started >= start_at
+    items = await h.items(op["id"])
+    assert {i.order_id for i in items} == set(early + late)
+    assert min(i.processed_at for i in items) >= start_at
+    assert all(o.note == "nightly" for o in (await h.orders(early + late)).values())
+    assert [e["action"] for e in await audit(a, op["id"])] == ["created", "scheduled", "started", "ended"]
