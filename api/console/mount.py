@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.console import new_operation, pages
+from api.console import new_operation, operation_page, pages
 from api.console.render import STATIC, Console, CsrfRejected, SignInRequired, page, sign_in_url
 from api.problems import Problem
 from api.session import Sessions, sessions, signed_in
@@ -28,6 +28,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.console_sessions = Sessions(settings)
     app.include_router(new_operation.router)
     app.include_router(pages.router)
+    app.include_router(operation_page.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
     # The API's handlers answer problem+json; a console page answers the same errors as a page.

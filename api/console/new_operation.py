@@ -12,10 +12,11 @@ from starlette.datastructures import MultiDict
 
 from api.console.forms import FormError, create_body, order_ids
 from api.console.render import Console, ConsoleDep, checked_form, page
-from api.deps import ServiceDep
+from api.deps import SafetyDep, ServiceDep
 from api.problems import Problem
 from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY, ORDER_FIELDS, OperationType, OrderStatus
 from bulkops.domain.requests import BulkOperationCreate
+from bulkops.domain.safety import Prediction
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 # Create-body fields some deployments of the API have (added with scheduling and rate limits).
@@ -51,7 +52,7 @@ async def new_form(request: Request, console: ConsoleDep) -> Response:
 
 
 @router.post("/operations/new", response_class=HTMLResponse)
-async def preview(request: Request, console: ConsoleDep, service: ServiceDep) -> Response:
+async def preview(request: Request, console: ConsoleDep, service: ServiceDep, safety: SafetyDep) -> Response:
     _require_create(console)
     form = await checked_form(request, console)
     values = MultiDict([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
@@ -61,7 +62,11 @@ async def preview(request: Request, console: ConsoleDep, service: ServiceDep) ->
         body, model = create_body(form, ids_text, OPTIONAL_FIELDS)
     except FormError as exc:
         return _form_page(request, console, values, status_code=422, errors=exc.messages)
-    dry = await service.dry_run(console.principal.tenant_id, model)
+    tenant = console.principal.tenant_id
+    dry = await service.dry_run(tenant, model)
+    # The tenant's policy against this prediction: the same rule the create applies.
+    policy = await safety.policy(tenant)
+    reasons = policy.approval_reasons(model.operation_type, Prediction.model_validate(dry.model_dump()))
     return _form_page(
         request,
         console,
@@ -69,6 +74,8 @@ async def preview(request: Request, console: ConsoleDep, service: ServiceDep) ->
         preview=dry,
         body=body,
         idempotency_key=str(uuid.uuid4()),
-        refund_total=getattr(dry, "predicted_refund_cents", None),
-        needs_approval=bool(getattr(dry, "requires_approval", False)),
+        refund_total=dry.predicted_refund_cents
+        if model.operation_type == OperationType.BULK_REFUND
+        else None,
+        approval_reasons=reasons,
     )

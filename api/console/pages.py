@@ -1,5 +1,5 @@
-"""The console's pages: sign-in and sign-out, the operations list (and its live stream), the operation
-page. Data comes from the same service calls and route functions as `/v1`; actions go to `/v1`."""
+"""The console's pages: sign-in and sign-out, the operations list and its live stream. Data comes
+from the same service calls and route functions as `/v1`; actions go to `/v1`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
@@ -18,14 +17,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.console.render import ConsoleDep, checked_form, page
 from api.deps import ServiceDep, SessionmakerDep, SettingsDep
-from api.problems import Problem
 from api.routers.events import PING_SECONDS, progress_events
-from api.routers.operations import list_items, list_operations
+from api.routers.operations import list_operations
 from api.session import sessions
-from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
-from bulkops.domain.representation import BulkOperationRead, operation_view
+from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.service.auth import authenticate
-from bulkops.service.failures import failures_by_code
 from bulkops.service.operations import NotFound
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -192,113 +188,3 @@ async def operations_stream(
             continue  # not this tenant's (or gone): nothing is sent about it
         streams.append(progress_events(service, settings, row, ""))
     return EventSourceResponse(_merged(streams), ping=PING_SECONDS)
-
-
-@dataclass(frozen=True)
-class Action:
-    name: str
-    label: str
-    url: str
-    confirm: str
-    danger: bool = False
-    follow: bool = False  # the answer is a new operation: open its page
-    comment: bool = False
-    idempotency_key: str = ""
-
-
-def _actions(op: BulkOperationRead, console: Any) -> list[Action]:
-    """The controls that apply to the operation's status as shown (the workflow's validators and the
-    API have the last word: a refused one shows the API's 409 inline)."""
-    base = f"/v1/bulk-operations/{op.id}"
-    status, out = op.status, []
-    if not console.may("control"):
-        return []
-    if status == OperationStatus.PROCESSING:
-        out.append(Action("pause", "Pause", f"{base}/pause", "No new orders start until it is resumed."))
-    if status == OperationStatus.PAUSED:
-        out.append(Action("resume", "Resume", f"{base}/resume", "Orders start again where it stopped."))
-    if not status.terminal:
-        out.append(
-            Action(
-                "cancel",
-                "Cancel",
-                f"{base}/cancel",
-                "Orders not processed yet are left alone; those already processed stay done.",
-                danger=True,
-            )
-        )
-    if status.terminal and op.failed_count:
-        key = str(uuid.uuid4())
-        out.append(
-            Action(
-                "retry",
-                "Retry failures",
-                f"{base}/retry",
-                "Starts a new operation over the failed orders whose failure is retryable.",
-                follow=True,
-                idempotency_key=key,
-            )
-        )
-        out.append(
-            Action(
-                "retry-all",
-                "Retry all failed",
-                f"{base}/retry?all_failed=true",
-                "Starts a new operation over every failed order.",
-                follow=True,
-                idempotency_key=key + "-all",
-            )
-        )
-    return out
-
-
-def _timeline(op: BulkOperationRead) -> list[tuple[str, Any]]:
-    ended = f"Ended ({op.status})" if op.status.terminal else "Ended"
-    points = [("Created", op.created_at), ("Started", op.started_at), (ended, op.completed_at)]
-    return [(label, at) for label, at in points if at is not None]
-
-
-@router.get("/operations/{operation_id}", response_class=HTMLResponse)
-async def operation_page(
-    request: Request,
-    operation_id: uuid.UUID,
-    console: ConsoleDep,
-    service: ServiceDep,
-    sessionmaker: SessionmakerDep,
-    settings: SettingsDep,
-    items_cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> Response:
-    try:
-        row = await service.get_row(console.principal.tenant_id, operation_id)
-    except NotFound:
-        raise Problem(404, "There is no such operation (or it is not your tenant's).") from None
-    row, live = await service.current(row)
-    op = operation_view(row, settings, live=live, base="")
-    failed = await list_items(
-        operation_id,
-        console.principal,
-        service,
-        sessionmaker,
-        status=ItemStatus.FAILED,
-        limit=FAILED_PAGE_SIZE,
-        cursor=items_cursor,
-    )
-    export_url = op.links.export if op.links.export and op.status.terminal else None
-    return page(
-        request,
-        "operation.html",
-        console,
-        nav="operations",
-        op=op,
-        events_url=op.links.events,
-        actions=_actions(op, console),
-        timeline=_timeline(op),
-        breakdown=await failures_by_code(sessionmaker, operation_id),
-        failed=failed,
-        items_cursor=items_cursor,
-        export_url=export_url,
-        audit=None,
-        revert_of=None,
-        source=getattr(op, "progress_source", None),
-        progress_at=getattr(op, "progress_at", None),
-    )

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from api.session import CSRF_FIELD, ConsoleSession, sessions, signed_in
+from bulkops.domain.safety import Role
 from bulkops.service.auth import Principal
 
 HERE = Path(__file__).parent
@@ -61,6 +62,10 @@ env.filters["money"] = lambda cents: "—" if cents is None else f"{cents / 100:
 env.globals["static"] = lambda name: f"/console/static/{name}?v={_VERSIONS.get(name, '0')}"
 
 
+# The least role each kind of button is shown to (the routes behind them name theirs in api.deps).
+OFFERED_TO = {"create": Role.OPERATOR, "control": Role.OPERATOR, "approve": Role.APPROVER}
+
+
 @dataclass(frozen=True)
 class Console:
     """The signed-in visitor of a console page."""
@@ -70,9 +75,9 @@ class Console:
     csrf: str
 
     def may(self, action: str) -> bool:
-        """Whether to offer an action. Only a hint for what to show: the API decides, and a request
-        above the key's role is refused there (403) whatever the page showed."""
-        return True
+        """Whether to offer an action to this key's role. Only a hint for what to show: the API's
+        routes check the role (403) whatever the page showed."""
+        return self.principal.may(OFFERED_TO[action])
 
 
 class SignInRequired(Exception):
@@ -123,8 +128,8 @@ def page(
         "principal": console.principal if console else None,
         "csrf": console.csrf if console else csrf,
         "may": console.may if console else (lambda _action: False),
-        "role": None,
-        "approvals_enabled": False,
+        "role": console.principal.role.value if console else None,
+        "key_name": console.principal.key_name if console else None,
         "now": datetime.now(UTC),
     }
     response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)

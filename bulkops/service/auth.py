@@ -48,18 +48,10 @@ class Principal:
         return self.role.allows(required)
 
 
-async def authenticate(session: AsyncSession, key: str) -> Principal | None:
-    digest = hash_key(key)
-    row = (
-        await session.execute(
-            select(
-                ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.prefix, ApiKey.role, ApiKey.name
-            ).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-        )
-    ).one_or_none()
-    # The lookup is by hash (an index probe that reveals nothing about the key); compare anyway.
-    if row is None or not hmac.compare_digest(row.key_hash, digest):
-        return None
+_KEY_COLUMNS = (ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.prefix, ApiKey.role, ApiKey.name)
+
+
+def _principal(row: Any) -> Principal:
     return Principal(
         tenant_id=row.tenant_id,
         key_id=str(row.id),
@@ -69,27 +61,35 @@ async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     )
 
 
-def new_webhook_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(24)
+async def authenticate(session: AsyncSession, key: str) -> Principal | None:
+    digest = hash_key(key)
+    row = (
+        await session.execute(
+            select(*_KEY_COLUMNS).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+        )
+    ).one_or_none()
+    # The lookup is by hash (an index probe that reveals nothing about the key); compare anyway.
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
+        return None
+    return _principal(row)
 
 
 async def principal_for_key_id(session: AsyncSession, key_id: str) -> Principal | None:
-    """The principal of a key the console's session names (by id, never by the key), while it is not
-    revoked: revoking a key ends its console sessions at their next request."""
+    """The principal of a key the console's session names (by id, never by the key), with the key's
+    role as it is now, while it is not revoked: revoking a key ends its console sessions at their
+    next request, and a changed role applies at once."""
     try:
         kid = uuid.UUID(key_id)
     except ValueError:
         return None
     row = (
-        await session.execute(
-            select(ApiKey.id, ApiKey.tenant_id, ApiKey.prefix).where(
-                ApiKey.id == kid, ApiKey.revoked_at.is_(None)
-            )
-        )
+        await session.execute(select(*_KEY_COLUMNS).where(ApiKey.id == kid, ApiKey.revoked_at.is_(None)))
     ).one_or_none()
-    if row is None:
-        return None
-    return Principal(tenant_id=row.tenant_id, key_id=str(row.id), key_prefix=row.prefix)
+    return _principal(row) if row is not None else None
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(24)
 
 
 async def create_tenant(session: AsyncSession, tenant_id: str) -> tuple[str, str]:

@@ -56,14 +56,15 @@ async def test_pause_resume_retry_and_export(harness: Harness, page: Page) -> No
     await page.wait_for_url(lambda url: bool(OPERATION_PAGE.match(url)) and op["id"] not in url)
     retry_id = page.url.rsplit("/", 1)[1]
     assert retry_id != op["id"]
-    retry = (await tenant.get(f"/v1/bulk-operations/{retry_id}")).json()
-    assert (retry["retry_of"], retry["total_count"]) == (op["id"], 2)
     await expect(page.get_by_role("link", name=op["id"])).to_be_visible()
     await page.get_by_role("link", name="Operations", exact=True).click()
     await expect(page.locator(f'tr[data-op="{op["id"]}"] [data-field=status]')).to_have_text(
         "PARTIAL_SUCCESS"
     )
-    await screenshot(page, "operations.png")
+    await screenshot(page, "operations.png")  # the retry is still running: its bar is live
+    retry = await harness.wait_end(tenant, retry_id)
+    assert (retry["retry_of"], retry["total_count"], retry["failed_count"]) == (op["id"], 2, 2)
+    await expect(page.locator(f'tr[data-op="{retry_id}"] [data-field=status]')).to_have_text("FAILED")
 
     export = await harness.start(
         tenant,

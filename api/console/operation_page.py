@@ -1,0 +1,112 @@
+"""One operation's page, and the approvals page: the same service calls as the API's reads; every
+button on them posts to the API (`api.console.actions`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.console.actions import controls, decisions
+from api.console.render import ConsoleDep, page
+from api.deps import SafetyDep, ServiceDep, SessionmakerDep, SettingsDep
+from api.problems import Problem
+from api.routers.operations import list_items, list_operations
+from bulkops.domain.model import ItemStatus, OperationStatus
+from bulkops.domain.representation import BulkOperationRead, operation_view
+from bulkops.domain.safety import AuditAction, AuditEventRead
+from bulkops.service.failures import failures_by_code
+from bulkops.service.operations import NotFound
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+FAILED_PAGE_SIZE = 20
+APPROVALS_SHOWN = 100
+# The audit trail's state changes, as the timeline shows them (the full trail is below it).
+TIMELINE = {
+    AuditAction.SCHEDULED: "Scheduled",
+    AuditAction.APPROVED: "Approved",
+    AuditAction.REJECTED: "Rejected",
+    AuditAction.EXPIRED: "Approval expired",
+    AuditAction.STARTED: "Started",
+    AuditAction.PAUSED: "Paused",
+    AuditAction.RESUMED: "Resumed",
+    AuditAction.CANCELLED: "Cancel requested",
+}
+
+
+def _timeline(op: BulkOperationRead, audit: list[AuditEventRead]) -> list[tuple[str, Any]]:
+    points: list[tuple[str, Any]] = [("Created", op.created_at)]
+    points += [(TIMELINE[ev.action], ev.at) for ev in audit if ev.action in TIMELINE]
+    if not any(label == "Started" for label, _ in points) and op.started_at:
+        points.append(("Started", op.started_at))
+    if op.completed_at:
+        points.append((f"Ended ({op.status})", op.completed_at))
+    return sorted(points, key=lambda p: p[1])
+
+
+@router.get("/operations/{operation_id}", response_class=HTMLResponse)
+async def operation_page(
+    request: Request,
+    operation_id: uuid.UUID,
+    console: ConsoleDep,
+    service: ServiceDep,
+    safety: SafetyDep,
+    sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
+    items_cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    try:
+        row = await service.get_row(console.principal.tenant_id, operation_id)
+        audit = await safety.audit(console.principal.tenant_id, operation_id)
+    except NotFound:
+        raise Problem(404, "There is no such operation (or it is not your tenant's).") from None
+    row, live = await service.current(row)
+    op = operation_view(row, settings, live=live, base="")
+    failed = await list_items(
+        operation_id,
+        console.principal,
+        service,
+        sessionmaker,
+        status=ItemStatus.FAILED,
+        limit=FAILED_PAGE_SIZE,
+        cursor=items_cursor,
+    )
+    return page(
+        request,
+        "operation.html",
+        console,
+        nav="operations",
+        op=op,
+        events_url=op.links.events,
+        actions=decisions(op, console) + controls(op, console),
+        timeline=_timeline(op, audit),
+        breakdown=await failures_by_code(sessionmaker, operation_id),
+        failed=failed,
+        items_cursor=items_cursor,
+        export_url=op.links.export if op.links.export and op.status.terminal else None,
+        audit=audit,
+        source=getattr(op, "progress_source", None),
+        progress_at=getattr(op, "progress_at", None),
+    )
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+async def approvals(
+    request: Request, console: ConsoleDep, sessionmaker: SessionmakerDep, settings: SettingsDep
+) -> Response:
+    waiting = await list_operations(
+        console.principal,
+        sessionmaker,
+        settings,
+        "",
+        status=OperationStatus.AWAITING_APPROVAL,
+        operation_type=None,
+        limit=APPROVALS_SHOWN,
+        cursor=None,
+    )
+    rows = [{"op": op, "actions": decisions(op, console)} for op in waiting.items if op.approval]
+    return page(
+        request, "approvals.html", console, nav="approvals", rows=rows, more=bool(waiting.next_cursor)
+    )
