@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,11 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.console.mount import install as install_console
 from api.routers import controls, events, exports, health, metrics, operations, orders, tenant
-from bulkops.infra.temporal_client import connect
-from bulkops.service.operations import OperationService
-from bulkops.service.safety import SafetyService
+from bulkops.service.container import Services
 from bulkops.settings import Settings
-from bulkops.store.db import make_engine, make_sessionmaker
 
 
 class BodyLimit:
@@ -55,27 +53,27 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}"
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings)
-        app.state.settings = settings
-        app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.client = await connect(settings)
-        app.state.operations = OperationService(app.state.sessionmaker, app.state.client, settings)
-        app.state.safety = SafetyService(app.state.operations)
-        try:
+        async with Services.open(settings) as services:
+            app.state.services = services
             yield
-        finally:
-            await engine.dispose()
 
     app = FastAPI(
         title="bulkops",
         version="0.1.0",
         description="Durable bulk operations (cancel, refund, update, export) over orders.",
         lifespan=lifespan,
+        # Short operation ids (`operations-get`, `orders-create`): what generated clients name their
+        # functions after.
+        generate_unique_id_function=_operation_id,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     problems.install(app)

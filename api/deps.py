@@ -5,43 +5,48 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from temporalio.client import Client
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import Problem
 from api.session import COOKIE, CSRF_HEADER, SAFE_METHODS, sessions, signed_in
 from bulkops.domain.safety import Role
-from bulkops.service.auth import Principal, authenticate
+from bulkops.service.auth import Principal
+from bulkops.service.container import Services
 from bulkops.service.operations import OperationService
+from bulkops.service.orders import OrderService
 from bulkops.service.safety import SafetyService
 from bulkops.settings import Settings
 
+# A security scheme, not a header parameter: /docs gets its Authorize button and generated clients
+# take the token once (`AuthenticatedClient(token=…)`). auto_error=False: our 401 is problem+json.
+bearer = HTTPBearer(auto_error=False, description="a tenant API key (`bko_…`)")
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return _services(request).settings
 
 
-def _sessionmaker(request: Request) -> async_sessionmaker:
-    return request.app.state.sessionmaker  # type: ignore[no-any-return]
+def _operations(request: Request) -> OperationService:
+    return _services(request).operations
 
 
-def _client(request: Request) -> Client:
-    return request.app.state.client  # type: ignore[no-any-return]
+def _orders(request: Request) -> OrderService:
+    return _services(request).orders
 
 
-def _service(request: Request) -> OperationService:
-    return request.app.state.operations  # type: ignore[no-any-return]
-
-
-async def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if not authorization and COOKIE in request.cookies:
+async def _principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+) -> Principal:
+    if credentials is None and COOKIE in request.cookies:
         return await _console_principal(request)
-    if not authorization or not authorization.lower().startswith("bearer "):
+    if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(401, "send Authorization: Bearer <api key>")
-    key = authorization[7:].strip()
-    async with request.app.state.sessionmaker() as session:
-        principal = await authenticate(session, key)
+    principal = await _services(request).authenticate(credentials.credentials.strip())
     if principal is None:
         raise Problem(401, "the API key is not valid")
     return principal
@@ -79,17 +84,17 @@ def require_role(required: Role) -> Callable[[Principal], Principal]:
 
 
 def _safety(request: Request) -> SafetyService:
-    return request.app.state.safety  # type: ignore[no-any-return]
+    return _services(request).safety
 
 
 def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+ServicesDep = Annotated[Services, Depends(_services)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-SessionmakerDep = Annotated[async_sessionmaker, Depends(_sessionmaker)]
-ClientDep = Annotated[Client, Depends(_client)]
-ServiceDep = Annotated[OperationService, Depends(_service)]
+ServiceDep = Annotated[OperationService, Depends(_operations)]
+OrdersDep = Annotated[OrderService, Depends(_orders)]
 SafetyDep = Annotated[SafetyService, Depends(_safety)]
 # Reads need any valid key; the others a role (viewer < operator < approver < admin).
 PrincipalDep = Annotated[Principal, Depends(_principal)]

@@ -20,7 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bulkops.service.auth import Principal, principal_for_key_id
+from bulkops.service.auth import Principal
 from bulkops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,5 @@ async def signed_in(request: Request) -> tuple[ConsoleSession, Principal] | None
     session = sessions(request).read(request)
     if session is None or session.key_id is None:
         return None
-    async with request.app.state.sessionmaker() as db:
-        principal = await principal_for_key_id(db, session.key_id)
+    principal = await request.app.state.services.principal_for_key_id(session.key_id)
     return (session, principal) if principal is not None else None

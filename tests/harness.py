@@ -117,8 +117,8 @@ class Harness:
     def configure(self, **updates: Any) -> Settings:
         """Change settings for this test's API and the workers it starts from now on."""
         self.settings = self.settings.model_copy(update=updates)
-        self.app.state.settings = self.settings
-        self.app.state.operations.settings = self.settings
+        self.app.state.services.settings = self.settings
+        self.app.state.services.operations.settings = self.settings
         return self.settings
 
     # --- worker ----------------------------------------------------------------------------------

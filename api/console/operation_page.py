@@ -11,14 +11,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.console.actions import controls, decisions
 from api.console.render import ConsoleDep, page
-from api.deps import SafetyDep, ServiceDep, SessionmakerDep, SettingsDep
+from api.deps import SafetyDep, ServiceDep, SettingsDep
 from api.problems import Problem
 from api.routers.operations import list_items, list_operations
 from bulkops.domain.model import ItemStatus, OperationStatus
 from bulkops.domain.representation import BulkOperationRead, operation_view
 from bulkops.domain.safety import AuditAction, AuditEventRead
-from bulkops.service.failures import failures_by_code
-from bulkops.service.operations import NotFound
+from bulkops.service.errors import NotFound
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 FAILED_PAGE_SIZE = 20
@@ -53,7 +52,6 @@ async def operation_page(
     console: ConsoleDep,
     service: ServiceDep,
     safety: SafetyDep,
-    sessionmaker: SessionmakerDep,
     settings: SettingsDep,
     items_cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
@@ -68,7 +66,6 @@ async def operation_page(
         operation_id,
         console.principal,
         service,
-        sessionmaker,
         status=ItemStatus.FAILED,
         limit=FAILED_PAGE_SIZE,
         cursor=items_cursor,
@@ -82,7 +79,7 @@ async def operation_page(
         events_url=op.links.events,
         actions=decisions(op, console) + controls(op, console),
         timeline=_timeline(op, audit),
-        breakdown=await failures_by_code(sessionmaker, operation_id),
+        breakdown=await service.failures_by_code(console.principal.tenant_id, operation_id),
         failed=failed,
         items_cursor=items_cursor,
         export_url=op.links.export if op.links.export and op.status.terminal else None,
@@ -94,11 +91,11 @@ async def operation_page(
 
 @router.get("/approvals", response_class=HTMLResponse)
 async def approvals(
-    request: Request, console: ConsoleDep, sessionmaker: SessionmakerDep, settings: SettingsDep
+    request: Request, console: ConsoleDep, service: ServiceDep, settings: SettingsDep
 ) -> Response:
     waiting = await list_operations(
         console.principal,
-        sessionmaker,
+        service,
         settings,
         "",
         status=OperationStatus.AWAITING_APPROVAL,

@@ -16,13 +16,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.console.render import ConsoleDep, checked_form, page
-from api.deps import ServiceDep, SessionmakerDep, SettingsDep
+from api.deps import ServiceDep, SettingsDep
 from api.routers.events import PING_SECONDS, progress_events
 from api.routers.operations import list_operations
 from api.session import sessions
 from bulkops.domain.model import OperationStatus, OperationType
-from bulkops.service.auth import authenticate
-from bulkops.service.operations import NotFound
+from bulkops.service.errors import NotFound
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -74,8 +73,7 @@ async def login(
         )
         store.set_cookie(request, response, fresh)
         return response
-    async with request.app.state.sessionmaker() as db:
-        principal = await authenticate(db, api_key.strip())
+    principal = await request.app.state.services.authenticate(api_key.strip())
     if principal is None:
         response = page(
             request,
@@ -106,7 +104,7 @@ async def logout(request: Request, console: ConsoleDep) -> Response:
 async def operations_list(
     request: Request,
     console: ConsoleDep,
-    sessionmaker: SessionmakerDep,
+    service: ServiceDep,
     settings: SettingsDep,
     status: Annotated[str, Query(max_length=40)] = "",
     operation_type: Annotated[str, Query(max_length=40)] = "",
@@ -116,7 +114,7 @@ async def operations_list(
     chosen_type = OperationType(operation_type) if operation_type in OperationType.__members__ else None
     result = await list_operations(
         console.principal,
-        sessionmaker,
+        service,
         settings,
         "",
         status=chosen_status,

@@ -20,7 +20,7 @@ from bulkops.service.limits import LimitExceeded
 from bulkops.service.operations import Conflict, NotFound
 from bulkops.service.safety import Forbidden, SafetyService
 
-router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
+router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
 NOT_FOUND = "no such bulk operation"
 
 

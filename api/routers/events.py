@@ -20,10 +20,11 @@ from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SettingsDep
 from api.problems import Problem
 from bulkops.domain.model import OperationStatus
 from bulkops.domain.representation import BulkOperationRead, operation_view
-from bulkops.service.operations import NotFound, OperationService
+from bulkops.service.errors import NotFound
+from bulkops.service.operations import OperationService
 from bulkops.settings import Settings
 
-router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
+router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25  # the throttle: at most four progress events a second
@@ -63,6 +64,7 @@ async def progress_events(
 
 @router.get(
     "/{operation_id}/events",
+    name="events",
     response_class=EventSourceResponse,
     responses={
         200: {

@@ -1,8 +1,8 @@
 """`GET /v1/bulk-operations/{id}/export`: the rows a `BULK_EXPORT` kept, as CSV or NDJSON.
 
-The export activity stored each order's row in `bulk_operation_items.result`; the download walks the
-succeeded items in selection order (`seq`) in keyset pages, each read in its own short session, so
-memory stays flat and no connection is held while a slow client drains the response.
+The export activity stored each order's row in `bulk_operation_items.result`; the service reads them
+back in selection order, page by page (memory stays flat, no connection is held while a slow client
+drains the response); this module only formats them.
 """
 
 from __future__ import annotations
@@ -16,41 +16,14 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from api.deps import PrincipalDep, ServiceDep, SessionmakerDep
+from api.deps import PrincipalDep, ServiceDep
 from api.problems import Problem
-from bulkops.domain.model import ORDER_FIELDS, ItemStatus, OperationStatus, OperationType
-from bulkops.domain.requests import ExportParameters
-from bulkops.service.operations import NotFound
-from bulkops.store.tables import ITEMS
+from bulkops.domain.model import ORDER_FIELDS
+from bulkops.service.errors import Conflict, Gone, NotFound
 
-router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
-PAGE = 1000
+router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
-
-
-async def _pages(sessionmaker: async_sessionmaker, operation_id: uuid.UUID) -> AsyncIterator[list[Any]]:
-    after = 0
-    while True:
-        async with sessionmaker() as session:
-            rows = (
-                await session.execute(
-                    select(ITEMS.c.seq, ITEMS.c.result)
-                    .where(
-                        ITEMS.c.operation_id == operation_id,
-                        ITEMS.c.status == ItemStatus.SUCCEEDED.value,
-                        ITEMS.c.seq > after,
-                    )
-                    .order_by(ITEMS.c.seq)
-                    .limit(PAGE)
-                )
-            ).all()
-        if not rows:
-            return
-        yield [r.result or {} for r in rows]
-        after = rows[-1].seq
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP):
@@ -90,6 +63,7 @@ async def ndjson_chunks(pages: AsyncIterator[list[Any]], fields: Sequence[str]) 
 
 @router.get(
     "/{operation_id}/export",
+    name="export",
     response_class=StreamingResponse,
     responses={
         200: {
@@ -104,22 +78,16 @@ async def export_operation(
     operation_id: uuid.UUID,
     principal: PrincipalDep,
     service: ServiceDep,
-    sessionmaker: SessionmakerDep,
 ) -> StreamingResponse:
     try:
-        row = await service.get_row(principal.tenant_id, operation_id)
+        params, pages = await service.export(principal.tenant_id, operation_id)
     except NotFound:
         raise Problem(404, "no such bulk operation") from None
-    if row.operation_type != OperationType.BULK_EXPORT.value:
-        raise Problem(409, f"only BULK_EXPORT operations have a download; this one is {row.operation_type}")
-    if not OperationStatus(row.status).terminal:
-        raise Problem(409, f"the export is ready once the operation has ended; it is {row.status}")
-    if row.purged_at is not None:
-        # An empty file would read as "nothing matched": say that the rows are gone.
-        raise Problem(410, f"the exported rows were deleted by retention on {row.purged_at:%Y-%m-%d}")
-    params = ExportParameters.model_validate(row.parameters)
+    except Conflict as exc:
+        raise Problem(409, str(exc)) from None
+    except Gone as exc:
+        raise Problem(410, str(exc)) from None
     fields = list(params.fields or ORDER_FIELDS)
-    pages = _pages(sessionmaker, operation_id)
     chunks = csv_chunks(pages, fields) if params.format == "csv" else ndjson_chunks(pages, fields)
     return StreamingResponse(
         chunks,

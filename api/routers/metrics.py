@@ -13,26 +13,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from api.deps import SessionmakerDep, SettingsDep
+from api.deps import ServicesDep
 from api.problems import Problem
-from bulkops.infra.metrics import exposition, refresh_running
+from bulkops.infra.metrics import exposition
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def metrics(
-    sessionmaker: SessionmakerDep,
-    settings: SettingsDep,
-    authorization: Annotated[str | None, Header()] = None,
-) -> Response:
-    if settings.metrics_token:
+@router.get(
+    "/metrics", name="metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}}
+)
+async def metrics(services: ServicesDep, authorization: Annotated[str | None, Header()] = None) -> Response:
+    token = services.settings.metrics_token
+    if token:
         given = (authorization or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+        if not hmac.compare_digest(given.encode(), token.encode()):
             raise Problem(401, "send Authorization: Bearer <BULKOPS_METRICS_TOKEN>")
     try:
-        await refresh_running(sessionmaker)
+        await services.refresh_metrics()
     except Exception as exc:  # a scrape still answers with what this process knows
         log.warning("could not refresh the running-operations gauge: %s", exc)
     body, content_type = exposition()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import literal, select, tuple_
 
-from api.deps import BaseUrlDep, OperatorDep, PrincipalDep, ServiceDep, SessionmakerDep, SettingsDep
+from api.deps import BaseUrlDep, OperatorDep, PrincipalDep, ServiceDep, SettingsDep
 from api.problems import Problem, limit_problem
 from api.schemas import BulkOperationPage, ItemPage, ItemRead
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
@@ -18,13 +16,11 @@ from bulkops.domain.representation import BulkOperationRead, DryRunRead, operati
 from bulkops.domain.requests import BulkOperationCreate
 from bulkops.infra.metrics import record_started
 from bulkops.infra.netpolicy import UnsafeUrl
+from bulkops.service.errors import BadCursor, Conflict, NotFound
 from bulkops.service.limits import LimitExceeded
-from bulkops.service.operations import Conflict, NotFound
-from bulkops.store.pagination import BadCursor, decode_cursor, encode_cursor
-from bulkops.store.tables import ITEMS, OPERATIONS
+from bulkops.service.operations import OperationService
 
-router = APIRouter(prefix="/v1/bulk-operations", tags=["bulk operations"])
-OPS = OPERATIONS
+router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
 NOT_FOUND = "no such bulk operation"
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
@@ -32,7 +28,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=500)]
 
 
-async def _row(service: Any, tenant_id: str, operation_id: uuid.UUID) -> Any:
+async def _row(service: OperationService, tenant_id: str, operation_id: uuid.UUID) -> Any:
     try:
         return await service.get_row(tenant_id, operation_id)
     except NotFound:
@@ -41,6 +37,7 @@ async def _row(service: Any, tenant_id: str, operation_id: uuid.UUID) -> Any:
 
 @router.post(
     "",
+    name="create",
     status_code=202,
     response_model=BulkOperationRead,
     responses={200: {"model": DryRunRead, "description": "a dry run, or a repeated Idempotency-Key"}},
@@ -81,10 +78,10 @@ async def create_operation(
     )
 
 
-@router.get("", response_model=BulkOperationPage)
+@router.get("", name="list", response_model=BulkOperationPage)
 async def list_operations(
     principal: PrincipalDep,
-    sessionmaker: SessionmakerDep,
+    service: ServiceDep,
     settings: SettingsDep,
     base: BaseUrlDep,
     status: OperationStatus | None = None,
@@ -92,30 +89,18 @@ async def list_operations(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> BulkOperationPage:
-    stmt = select(OPS).where(OPS.c.tenant_id == principal.tenant_id)
-    if status:
-        stmt = stmt.where(OPS.c.status == status.value)
-    if operation_type:
-        stmt = stmt.where(OPS.c.operation_type == operation_type.value)
-    if cursor:
-        try:
-            created, last_id = decode_cursor(cursor, 2)
-            key = (datetime.fromisoformat(created), uuid.UUID(last_id))
-            stmt = stmt.where(tuple_(OPS.c.created_at, OPS.c.id) < tuple_(*map(literal, key)))
-        except (BadCursor, ValueError, TypeError):
-            raise Problem(400, "cursor is not valid") from None
-    stmt = stmt.order_by(OPS.c.created_at.desc(), OPS.c.id.desc()).limit(limit + 1)
-    async with sessionmaker() as session:
-        rows = (await session.execute(stmt)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    try:
+        rows, next_cursor = await service.list_operations(
+            principal.tenant_id, status=status, operation_type=operation_type, limit=limit, cursor=cursor
+        )
+    except BadCursor:
+        raise Problem(400, "cursor is not valid") from None
     return BulkOperationPage(
-        items=[operation_view(r, settings, base=base) for r in rows],
-        next_cursor=encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if more else None,
+        items=[operation_view(r, settings, base=base) for r in rows], next_cursor=next_cursor
     )
 
 
-@router.get("/{operation_id}", response_model=BulkOperationRead)
+@router.get("/{operation_id}", name="get", response_model=BulkOperationRead)
 async def get_operation(
     operation_id: uuid.UUID,
     principal: PrincipalDep,
@@ -127,40 +112,29 @@ async def get_operation(
     return operation_view(row, settings, live=live, base=base)
 
 
-@router.get("/{operation_id}/items", response_model=ItemPage)
+@router.get("/{operation_id}/items", name="items", response_model=ItemPage)
 async def list_items(
     operation_id: uuid.UUID,
     principal: PrincipalDep,
     service: ServiceDep,
-    sessionmaker: SessionmakerDep,
     status: ItemStatus | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> ItemPage:
-    await _row(service, principal.tenant_id, operation_id)
-    stmt = select(ITEMS).where(ITEMS.c.operation_id == operation_id)
-    if status:
-        stmt = stmt.where(ITEMS.c.status == status.value)
-    if cursor:
-        try:
-            (after,) = decode_cursor(cursor, 1)
-            # `seq` is a 32-bit column: a forged huge number must be a 400, not a database error.
-            if not isinstance(after, int) or not 0 <= after < 2**31:
-                raise BadCursor("cursor is not valid")
-            stmt = stmt.where(ITEMS.c.seq > after)
-        except (BadCursor, ValueError, TypeError):
-            raise Problem(400, "cursor is not valid") from None
-    async with sessionmaker() as session:
-        rows = (await session.execute(stmt.order_by(ITEMS.c.seq).limit(limit + 1))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    try:
+        rows, next_cursor = await service.list_items(
+            principal.tenant_id, operation_id, status=status, limit=limit, cursor=cursor
+        )
+    except NotFound:
+        raise Problem(404, NOT_FOUND) from None
+    except BadCursor:
+        raise Problem(400, "cursor is not valid") from None
     return ItemPage(
-        items=[ItemRead.model_validate(r, from_attributes=True) for r in rows],
-        next_cursor=encode_cursor(rows[-1].seq) if more else None,
+        items=[ItemRead.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor
     )
 
 
-@router.post("/{operation_id}/retry", status_code=202, response_model=BulkOperationRead)
+@router.post("/{operation_id}/retry", name="retry", status_code=202, response_model=BulkOperationRead)
 async def retry(
     operation_id: uuid.UUID,
     principal: OperatorDep,

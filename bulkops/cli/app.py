@@ -128,8 +128,14 @@ def migrate() -> None:
 
         deny = [d.strip() for d in settings.app_db_deny.split(",") if d.strip()]
         try:
-            asyncio.run(ensure_app_role(settings.require_database_url(), settings.app_db_role,
-                                        settings.app_db_password or "", deny))
+            asyncio.run(
+                ensure_app_role(
+                    settings.require_database_url(),
+                    settings.app_db_role,
+                    settings.app_db_password or "",
+                    deny,
+                )
+            )
         except ValueError as exc:
             err.print(f"[red]{exc}[/]")
             raise typer.Exit(2) from None

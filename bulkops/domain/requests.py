@@ -178,6 +178,13 @@ class OrderCreate(_Strict):
             raise ValueError("paid_at must fall between the years 1900 and 9998")
         return self
 
+    def paid_at_or_default(self, now: datetime) -> datetime | None:
+        """An order placed in a paid state (anything but PENDING or CANCELLED) without `paid_at` was
+        paid when it was placed: the refund rules look at `paid_at`."""
+        if self.paid_at is None and self.status not in (OrderStatus.PENDING, OrderStatus.CANCELLED):
+            return now
+        return self.paid_at
+
 
 class OrdersCreate(_Strict):
     orders: list[OrderCreate] = Field(min_length=1, max_length=1000)

@@ -11,16 +11,15 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from bulkops.domain.model import (
     TERMINAL_STATUSES,
@@ -30,29 +29,24 @@ from bulkops.domain.model import (
     operation_workflow_id,
 )
 from bulkops.domain.representation import DryRunRead, Progress
-from bulkops.domain.requests import BulkOperationCreate
+from bulkops.domain.requests import BulkOperationCreate, ExportParameters
 from bulkops.domain.safety import Actor, AuditAction
 from bulkops.infra.netpolicy import Resolver, check_webhook_url
 from bulkops.service import gates as safety
+from bulkops.service import listing
 from bulkops.service.dry_run import dry_run
+from bulkops.service.errors import Conflict, Gone, NotFound
+from bulkops.service.failures import failures_by_code
 from bulkops.service.limits import admit
 from bulkops.service.orphans import CLOSED_FROM_OUTSIDE, close_orphan
+from bulkops.service.starting import forget, insert_ids, insert_row, start_workflow
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
-from bulkops.store.tables import ITEMS, OPERATIONS, TARGETS
-from workflows.contracts import BULK_OPERATION_WORKFLOW, PROGRESS_QUERY, BulkOperationInput
-from workflows.search_attributes import OPERATION_STATUS, OPERATION_TYPE, TENANT_ID
+from bulkops.store.tables import ITEMS, OPERATIONS
+from workflows.contracts import PROGRESS_QUERY
 
 log = logging.getLogger(__name__)
 OPS = OPERATIONS
-
-
-class Conflict(Exception):
-    """A request that contradicts the state (409)."""
-
-
-class NotFound(Exception):
-    pass
 
 
 def request_hash(body: BulkOperationCreate) -> str:
@@ -123,7 +117,7 @@ class OperationService:
         try:
             async with self.sessionmaker() as session, session.begin():
                 await admit(session, tenant_id, body.max_concurrency, self.settings)
-                row = await self._insert(
+                row = await insert_row(
                     session,
                     op_id,
                     tenant_id,
@@ -141,7 +135,7 @@ class OperationService:
                     extra=gate,
                 )
                 if body.order_ids is not None:
-                    await self._insert_ids(session, op_id, body.order_ids)
+                    await insert_ids(session, op_id, body.order_ids)
                 await insert_event(
                     session, op_id, "created", AuditAction.CREATED, actor, _created_detail(row)
                 )
@@ -179,7 +173,7 @@ class OperationService:
                 what = "failed" if all_failed else "retryable failed"
                 raise Conflict(f"the operation has no {what} orders to retry")
             await admit(session, tenant_id, original.max_concurrency, self.settings)
-            row = await self._insert(
+            row = await insert_row(
                 session,
                 uuid.uuid4(),
                 tenant_id,
@@ -239,6 +233,33 @@ class OperationService:
             return None
         return live
 
+    async def list_operations(self, tenant_id: str, **filters: Any) -> tuple[list[Any], str | None]:
+        return await listing.list_operations(self.sessionmaker, tenant_id, **filters)
+
+    async def list_items(
+        self, tenant_id: str, operation_id: uuid.UUID, **filters: Any
+    ) -> tuple[list[Any], str | None]:
+        await self.get_row(tenant_id, operation_id)
+        return await listing.list_items(self.sessionmaker, operation_id, **filters)
+
+    async def failures_by_code(self, tenant_id: str, operation_id: uuid.UUID) -> list[tuple[str, int]]:
+        await self.get_row(tenant_id, operation_id)
+        return await failures_by_code(self.sessionmaker, operation_id)
+
+    async def export(
+        self, tenant_id: str, operation_id: uuid.UUID
+    ) -> tuple[ExportParameters, AsyncIterator[Any]]:
+        """An ended export's parameters and its kept rows, page by page."""
+        row = await self.get_row(tenant_id, operation_id)
+        if row.operation_type != OperationType.BULK_EXPORT.value:
+            raise Conflict(f"only BULK_EXPORT operations have a download; this one is {row.operation_type}")
+        if not OperationStatus(row.status).terminal:
+            raise Conflict(f"the export is ready once the operation has ended; it is {row.status}")
+        if row.purged_at is not None:
+            # An empty file would read as "nothing matched": say that the rows are gone.
+            raise Gone(f"the exported rows were deleted by retention on {row.purged_at:%Y-%m-%d}")
+        return ExportParameters.model_validate(row.parameters), listing.export_rows(self.sessionmaker, row.id)
+
     def handle(self, operation_id: uuid.UUID) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(operation_workflow_id(operation_id))
 
@@ -258,121 +279,10 @@ class OperationService:
         await self._start(existing)  # a crash between commit and start is healed here
         return Accepted(row=existing, created=False)
 
-    async def _insert(
-        self,
-        session: AsyncSession,
-        op_id: uuid.UUID,
-        tenant_id: str,
-        op_type: OperationType,
-        parameters: dict[str, Any],
-        selection: dict[str, Any],
-        max_concurrency: int,
-        failure_threshold: dict[str, Any] | None,
-        initiated_by: str,
-        retry_of: uuid.UUID | None,
-        notify_url: str | None,
-        idempotency_key: str | None,
-        digest: str | None,
-        *,
-        total_count: int = 0,
-        extra: dict[str, Any] | None = None,
-    ) -> Any:
-        return (
-            await session.execute(
-                insert(OPS)
-                .values(
-                    **{
-                        "status": OperationStatus.PENDING.value,
-                        **(extra or {}),
-                    },
-                    id=op_id,
-                    tenant_id=tenant_id,
-                    operation_type=op_type.value,
-                    parameters=parameters,
-                    selection=selection,
-                    max_concurrency=max_concurrency,
-                    failure_threshold=failure_threshold,
-                    initiated_by=initiated_by,
-                    retry_of=retry_of,
-                    notify_url=notify_url,
-                    idempotency_key=idempotency_key,
-                    request_hash=digest,
-                    workflow_id=operation_workflow_id(op_id),
-                    errors=[],
-                    total_count=total_count,
-                )
-                .returning(OPS)
-            )
-        ).one()
-
-    async def _insert_ids(self, session: AsyncSession, op_id: uuid.UUID, ids: list[uuid.UUID]) -> None:
-        # One statement for up to 10,000 ids: unnest the array, its ordinality is the sequence.
-        await session.execute(
-            text(
-                "INSERT INTO bulk_operation_targets (operation_id, seq, order_id) "
-                "SELECT :op, t.ord, t.id FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS t(id, ord)"
-            ),
-            {"op": op_id, "ids": ids},
-        )
-
     async def _start(self, row: Any, *, forget_on_failure: bool = False) -> None:
-        op_type = OperationType(row.operation_type)
-        inp = BulkOperationInput(
-            operation_id=row.id,
-            tenant_id=row.tenant_id,
-            operation_type=op_type,
-            parameters=row.parameters,
-            max_concurrency=row.max_concurrency,
-            failure_threshold=row.failure_threshold,
-            notify_url=row.notify_url,
-            webhook_task_queue=self.settings.webhook_task_queue,
-            initiated_by=row.initiated_by,
-            created_at=row.created_at,
-            max_events_per_run=self.settings.max_events_per_run,
-            activity_max_attempts=self.settings.activity_max_attempts,
-            activity_timeout_s=self.settings.activity_timeout_s,
-            local_activities=self.settings.local_activities,
-            **safety.gate_input(row),
-        )
-        count = f"{row.total_count:,} orders" if row.total_count else "a filter selection"
-        details = json.dumps(
-            {
-                "operation_id": str(row.id),
-                "tenant": row.tenant_id,
-                "type": op_type.value,
-                "initiated_by": row.initiated_by,
-                "parameters": row.parameters,
-                "selection": {k: v for k, v in row.selection.items() if k != "filter"} or "filter",
-                "max_concurrency": row.max_concurrency,
-                "retry_of": str(row.retry_of) if row.retry_of else None,
-            },
-            indent=2,
-        )
         try:
-            await self.client.start_workflow(
-                BULK_OPERATION_WORKFLOW,
-                inp,
-                id=operation_workflow_id(row.id),
-                task_queue=self.settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(TENANT_ID, row.tenant_id),
-                        SearchAttributePair(OPERATION_TYPE, op_type.value),
-                        SearchAttributePair(OPERATION_STATUS, row.status),
-                    ]
-                ),
-                static_summary=f"{op_type.value} · {count} · tenant {row.tenant_id}",
-                static_details=f"```json\n{details}\n```",
-            )
-        except WorkflowAlreadyStartedError:
-            return  # it ran already (and perhaps ended): nothing to heal
+            await start_workflow(self.client, self.settings, row)
         except Exception:
             if forget_on_failure:
-                await self._forget(row.id)
+                await forget(self.sessionmaker, row.id)
             raise
-
-    async def _forget(self, op_id: uuid.UUID) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(delete(TARGETS).where(TARGETS.c.operation_id == op_id))
-            await session.execute(delete(OPS).where(OPS.c.id == op_id, OPS.c.status.in_(safety.WAITING)))

@@ -23,6 +23,7 @@ from bulkops.service import auth
 from bulkops.service.gates import load_policy
 from bulkops.service.limits import admit
 from bulkops.service.operations import Conflict, OperationService
+from bulkops.service.starting import insert_row
 from bulkops.store.audit import insert_event, list_events
 from bulkops.store.tables import OPERATIONS, TENANTS
 from workflows.contracts import APPROVE_UPDATE, CANCEL_UPDATE, PAUSE_UPDATE, REJECT_UPDATE, RESUME_UPDATE
@@ -107,7 +108,7 @@ class SafetyService:
         try:
             async with self.sessionmaker() as session, session.begin():
                 await admit(session, tenant_id, original.max_concurrency, self.ops.settings)
-                row = await self.ops._insert(
+                row = await insert_row(
                     session,
                     new_id,
                     tenant_id,

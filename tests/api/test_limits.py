@@ -64,8 +64,11 @@ async def test_creates_per_minute(harness: Harness) -> None:
     other_ids = await h.seed(other, 1)
     assert (await other.post("/v1/bulk-operations", json=cancel_body(other_ids))).status_code == 202
     # The tenant's policy (admin keys) overrides the deployment's default for that tenant alone.
-    policy = await other.http.put("/v1/tenant/policy", json={"max_creates_per_minute": 1},
-                                  headers={"Authorization": f"Bearer {other.api_key}"})
+    policy = await other.http.put(
+        "/v1/tenant/policy",
+        json={"max_creates_per_minute": 1},
+        headers={"Authorization": f"Bearer {other.api_key}"},
+    )
     assert policy.status_code == 200 and policy.json()["max_creates_per_minute"] == 1
     assert_429(await other.post("/v1/bulk-operations", json=cancel_body(other_ids)))
 

@@ -19,22 +19,36 @@ SLOTS = 20  # activity slots of the worker: the orders' window, and all a shared
 async def run_seconds(h: Harness, t: Tenant, orders: int = ORDERS) -> float:
     """Seconds from the operation's first outcome to its last."""
     ids = await h.seed(t, orders)
-    op = await h.start(t, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids],
-                           "parameters": {"reason": "x"}, "max_concurrency": SLOTS})
+    op = await h.start(
+        t,
+        {
+            "operation_type": "BULK_CANCEL",
+            "order_ids": [str(i) for i in ids],
+            "parameters": {"reason": "x"},
+            "max_concurrency": SLOTS,
+        },
+    )
     done = await h.wait_end(t, op["id"])
     assert done["success_count"] == orders
     async with h.sessionmaker() as session:
-        first, last = (await session.execute(
-            select(func.min(ITEMS.c.processed_at), func.max(ITEMS.c.processed_at))
-            .where(ITEMS.c.operation_id == uuid.UUID(op["id"]))
-        )).one()
+        first, last = (
+            await session.execute(
+                select(func.min(ITEMS.c.processed_at), func.max(ITEMS.c.processed_at)).where(
+                    ITEMS.c.operation_id == uuid.UUID(op["id"])
+                )
+            )
+        ).one()
     return float((last - first).total_seconds())
 
 
 async def test_receivers_that_never_answer_do_not_slow_orders(harness: Harness) -> None:
     h = harness
-    h.configure(webhook_allow_private=True, webhook_timeout_s=60, max_concurrent_activities=SLOTS,
-                webhook_max_concurrent=2)
+    h.configure(
+        webhook_allow_private=True,
+        webhook_timeout_s=60,
+        max_concurrent_activities=SLOTS,
+        webhook_max_concurrent=2,
+    )
     await h.start_worker()
     a = await h.tenant("orders")
     await run_seconds(h, a, 100)  # warm-up: both measured runs find the same warm worker and tables
@@ -45,8 +59,15 @@ async def test_receivers_that_never_answer_do_not_slow_orders(harness: Harness) 
     async with receiver("silent") as rx:
         # More hanging deliveries than the worker has activity slots in all.
         ops = [
-            await h.start(hooks, {"operation_type": "BULK_CANCEL", "order_ids": [str(order)],
-                                  "parameters": {"reason": "x"}, "notify_url": rx.url})
+            await h.start(
+                hooks,
+                {
+                    "operation_type": "BULK_CANCEL",
+                    "order_ids": [str(order)],
+                    "parameters": {"reason": "x"},
+                    "notify_url": rx.url,
+                },
+            )
             for order in targets
         ]
         for op in ops:  # ended (their summary rows written); only their deliveries are left

@@ -130,8 +130,10 @@ async def test_an_endless_body_does_not_grow_the_worker(harness: Harness) -> Non
             await asyncio.sleep(0.2)  # the receiver notices the closed connection
         finally:
             sampler.cancel()
-    print(f"endless body: receiver sent {rx.body_bytes_sent / 2**20:.1f} MiB before the hang-up, "
-          f"worker grew {(peak - before) / 2**20:.1f} MiB, delivery took {elapsed:.2f}s")
+    print(
+        f"endless body: receiver sent {rx.body_bytes_sent / 2**20:.1f} MiB before the hang-up, "
+        f"worker grew {(peak - before) / 2**20:.1f} MiB, delivery took {elapsed:.2f}s"
+    )
     assert MAX_RESPONSE_BYTES <= 4096
     assert elapsed < 2, "the answer's head was read, then the connection closed"
     # Only what fits the sockets' buffers left the receiver before the worker hung up.

@@ -1,0 +1,78 @@
+"""Everything the API (and the console) needs from the product, opened once per process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio.client import Client
+
+from bulkops.infra.metrics import refresh_running
+from bulkops.infra.temporal_client import connect
+from bulkops.service.auth import Principal, authenticate, principal_for_key_id
+from bulkops.service.operations import OperationService
+from bulkops.service.orders import OrderService
+from bulkops.service.safety import SafetyService
+from bulkops.settings import Settings
+from bulkops.store.db import make_engine, make_sessionmaker
+
+
+@dataclass
+class Services:
+    settings: Settings
+    sessionmaker: async_sessionmaker
+    client: Client
+    operations: OperationService
+    orders: OrderService
+    safety: SafetyService
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, settings: Settings) -> AsyncIterator[Services]:
+        engine = make_engine(settings)
+        try:
+            sessionmaker = make_sessionmaker(engine)
+            client = await connect(settings)
+            operations = OperationService(sessionmaker, client, settings)
+            yield cls(
+                settings=settings,
+                sessionmaker=sessionmaker,
+                client=client,
+                operations=operations,
+                orders=OrderService(sessionmaker),
+                safety=SafetyService(operations),
+            )
+        finally:
+            await engine.dispose()
+
+    async def authenticate(self, key: str) -> Principal | None:
+        async with self.sessionmaker() as session:
+            return await authenticate(session, key)
+
+    async def principal_for_key_id(self, key_id: str) -> Principal | None:
+        async with self.sessionmaker() as session:
+            return await principal_for_key_id(session, key_id)
+
+    async def readiness(self) -> dict[str, str]:
+        """Each dependency's state: "ok" or why not."""
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(3), self.sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            async with asyncio.timeout(3):
+                await self.client.service_client.check_health()
+            checks["temporal"] = "ok"
+        except Exception as exc:
+            checks["temporal"] = f"unreachable: {type(exc).__name__}"
+        return checks
+
+    async def refresh_metrics(self) -> None:
+        await refresh_running(self.sessionmaker)

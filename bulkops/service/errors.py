@@ -1,0 +1,21 @@
+"""What the service refuses, for the edges (API, console, CLI) to turn into answers."""
+
+from __future__ import annotations
+
+# A paging cursor this service did not hand out (400); raised by the store's keyset helper.
+from bulkops.store.pagination import BadCursor
+
+
+class Conflict(Exception):
+    """A request that contradicts the state (409)."""
+
+
+class NotFound(Exception):
+    """No such thing for this tenant: unknown and foreign ids look the same (404)."""
+
+
+class Gone(Exception):
+    """It existed, and retention has deleted it (410)."""
+
+
+__all__ = ["BadCursor", "Conflict", "Gone", "NotFound"]
