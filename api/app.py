@@ -54,7 +54,8 @@ class BodyLimit:
 
 
 def _operation_id(route: APIRoute) -> str:
-    return f"{route.tags[0]}-{route.name}"
+    # Untagged routes (the console's pages) are not in the published document.
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
