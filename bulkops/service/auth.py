@@ -33,8 +33,9 @@ class Principal:
     tenant_id: str
     key_id: str
     key_prefix: str
-    role: Role = Role.OPERATOR
-    key_name: str = "default"
+    # No defaults: a principal built without its key's role would act above it.
+    role: Role
+    key_name: str
 
     @property
     def initiated_by(self) -> str:

@@ -4,6 +4,9 @@ operator cannot approve, the key that created an operation cannot approve it, an
 from __future__ import annotations
 
 import re
+import uuid
+
+import httpx
 
 from bulkops.domain.safety import Role
 from tests.harness import Harness
@@ -95,3 +98,24 @@ async def test_roles_bound_every_route_and_four_eyes(harness: Harness) -> None:
     assert (
         await h.http.get("/v1/bulk-operations", headers={"Authorization": f"Bearer {new['api_key']}"})
     ).status_code == 401
+
+
+async def test_a_console_session_keeps_its_keys_role(harness: Harness) -> None:
+    """Signed in to the console, a viewer key is still a viewer on the API the console calls."""
+    h = harness
+    admin = await h.tenant()
+    viewer = await key(h, admin, Role.VIEWER, "vera")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=h.app), base_url="http://console.test"
+    ) as web:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', (await web.get("/console/login")).text)
+        assert csrf
+        signed = await web.post("/console/login", data={"api_key": viewer.api_key, "csrf_token": csrf[1]})
+        assert signed.status_code == 303
+        page = (await web.get("/console/operations")).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token
+        headers = {"X-CSRF-Token": token[1]}
+        assert (await web.get("/v1/bulk-operations")).status_code == 200
+        r = await web.post(f"/v1/bulk-operations/{uuid.uuid4()}/cancel", headers=headers)
+        assert r.status_code == 403 and "viewer" in r.json()["detail"], r.text
