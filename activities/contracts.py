@@ -35,10 +35,22 @@ class SnapshotResult(BaseModel):
     total_count: int
 
 
+class Checkpoint(BaseModel):
+    """The counters as the workflow knows them, written to the operation row by bookkeeping it does
+    anyway (a page fetch, a status change): what readers get while the query cannot answer."""
+
+    processed_count: int
+    success_count: int
+    failed_count: int
+    errors: list[ErrorSample]
+    at: datetime
+
+
 class FetchTargetsInput(BaseModel):
     operation_id: uuid.UUID
     after_seq: int
     limit: int
+    checkpoint: Checkpoint | None = None
 
 
 class Target(BaseModel):
@@ -54,6 +66,7 @@ class SetStatusInput(BaseModel):
     operation_id: uuid.UUID
     status: OperationStatus
     started_at: datetime | None = None
+    checkpoint: Checkpoint | None = None
 
 
 class ProcessOrderInput(BaseModel):

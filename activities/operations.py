@@ -5,11 +5,12 @@ Each is one short transaction and idempotent, so Temporal may retry any of them 
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.contracts import (
@@ -18,6 +19,7 @@ from activities.contracts import (
     RECORD_FAILURE,
     SET_STATUS,
     SNAPSHOT_SELECTION,
+    Checkpoint,
     FetchTargetsInput,
     FetchTargetsResult,
     FinalizeInput,
@@ -29,12 +31,28 @@ from activities.contracts import (
     Target,
 )
 from activities.orders import outcome_from_row
-from bulkops.domain.model import ErrorCode, ItemStatus
+from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorCode, ErrorSample, ItemStatus, OperationStatus
 from bulkops.domain.requests import OrderFilter
 from bulkops.store.selection import filter_targets, retry_targets
 from bulkops.store.tables import ITEMS, NOT_TERMINAL, OPERATIONS, TARGETS
 
 OPS = OPERATIONS
+
+
+async def write_checkpoint(session: AsyncSession, operation_id: uuid.UUID, cp: Checkpoint) -> None:
+    """The workflow's counters onto the row, for readers while its query cannot answer. Never
+    backwards: an older checkpoint (a retried attempt overtaken by a newer one) changes nothing."""
+    await session.execute(
+        update(OPS)
+        .where(OPS.c.id == operation_id, NOT_TERMINAL, OPS.c.processed_count <= cp.processed_count)
+        .values(
+            processed_count=cp.processed_count,
+            success_count=cp.success_count,
+            failed_count=cp.failed_count,
+            errors=[e.model_dump(mode="json") for e in cp.errors],
+            progress_at=cp.at,
+        )
+    )
 
 
 class OperationActivities:
@@ -69,7 +87,9 @@ class OperationActivities:
 
     @activity.defn(name=FETCH_TARGETS)
     async def fetch_targets(self, inp: FetchTargetsInput) -> FetchTargetsResult:
-        async with self.sessionmaker() as session:
+        async with self.sessionmaker() as session, session.begin():
+            if inp.checkpoint is not None:
+                await write_checkpoint(session, inp.operation_id, inp.checkpoint)
             rows = (
                 await session.execute(
                     select(TARGETS.c.seq, TARGETS.c.order_id)
@@ -89,6 +109,8 @@ class OperationActivities:
             await session.execute(
                 update(OPS).where(OPS.c.id == inp.operation_id, NOT_TERMINAL).values(**values)
             )
+            if inp.checkpoint is not None:
+                await write_checkpoint(session, inp.operation_id, inp.checkpoint)
 
     @activity.defn(name=FINALIZE_OPERATION)
     async def finalize_operation(self, inp: FinalizeInput) -> None:
@@ -108,6 +130,7 @@ class OperationActivities:
                     failure_reason=inp.failure_reason,
                     started_at=func.coalesce(OPS.c.started_at, inp.started_at),
                     completed_at=inp.completed_at,
+                    progress_at=inp.completed_at,
                 )
             )
         activity.logger.info("operation %s ended %s", inp.operation_id, inp.status.value)
@@ -138,3 +161,48 @@ class OperationActivities:
                 )
             ).one()
         return outcome_from_row(row)
+
+
+async def close_from_outcomes(
+    sessionmaker: async_sessionmaker, operation_id: uuid.UUID, reason: str, closed_at: datetime
+) -> bool:
+    """Close the row of an operation whose workflow was closed from outside (no summary will come from
+    it) as CANCELLED, its counts from the outcome rows — exact, since each order committed its outcome
+    with its effect. Written once: a row that ended meanwhile is left alone. True if it closed it."""
+    async with sessionmaker() as session, session.begin():
+        processed, succeeded = (
+            await session.execute(
+                select(func.count(), func.count().filter(ITEMS.c.status == ItemStatus.SUCCEEDED.value)).where(
+                    ITEMS.c.operation_id == operation_id
+                )
+            )
+        ).one()
+        failed_rows = (
+            await session.execute(
+                select(ITEMS.c.order_id, ITEMS.c.error_code, ITEMS.c.error_message, ITEMS.c.retryable)
+                .where(ITEMS.c.operation_id == operation_id, ITEMS.c.status == ItemStatus.FAILED.value)
+                .order_by(ITEMS.c.seq)
+                .limit(MAX_ERROR_SAMPLE)
+            )
+        ).all()
+        errors = [
+            ErrorSample(
+                order_id=r.order_id, code=r.error_code, message=r.error_message or "", retryable=r.retryable
+            ).model_dump(mode="json")
+            for r in failed_rows
+        ]
+        closed = await session.execute(
+            update(OPS)
+            .where(OPS.c.id == operation_id, NOT_TERMINAL)
+            .values(
+                status=OperationStatus.CANCELLED.value,
+                processed_count=processed,
+                success_count=succeeded,
+                failed_count=processed - succeeded,
+                errors=errors,
+                failure_reason=reason,
+                completed_at=closed_at,
+                progress_at=closed_at,
+            )
+        )
+    return bool(closed.rowcount)

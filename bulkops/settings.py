@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     tenant_max_concurrency: int = Field(default=1000, ge=1, alias="BULKOPS_TENANT_MAX_CONCURRENCY")
     # How soon a slot held by an operation that was terminated (not ended by bulkops) is reclaimed.
     tenant_slot_check_s: float = Field(default=60.0, gt=0, alias="BULKOPS_TENANT_SLOT_CHECK_S")
+    # How long a read waits for the workflow's live counters before it answers the row's checkpoint.
+    progress_query_timeout_s: float = Field(default=2.0, gt=0, alias="BULKOPS_PROGRESS_QUERY_TIMEOUT_S")
+    # How often a worker looks for operations whose workflow was closed from outside (0: never).
+    orphan_sweep_s: float = Field(default=30.0, ge=0, alias="BULKOPS_ORPHAN_SWEEP_S")
 
     # Retention: a Temporal Schedule (created by `bulkops temporal-setup` and `bulkops dev`) deletes
     # the targets, items and exported rows of operations that ended more than this many days ago.

@@ -22,6 +22,7 @@ from activities.operations import OperationActivities
 from activities.orders import OrderActivities
 from activities.retention import RetentionActivities
 from activities.revert import RevertActivities
+from activities.sweep import OrphanSweeper
 from activities.webhooks import WebhookActivities
 from bulkops.infra import aio
 from bulkops.infra.metrics import MetricsInterceptor, start_metrics_server
@@ -60,6 +61,9 @@ async def build_worker(
             fairness = FairnessActivities(client, settings)
             audit = AuditActivities(sessionmaker)
             revert = RevertActivities(order_activities.pool)
+            if settings.orphan_sweep_s > 0:
+                sweep = asyncio.create_task(OrphanSweeper(sessionmaker, client, settings).run())
+                stack.callback(sweep.cancel)
             activities = [
                 order_activities.process_order,
                 ops.snapshot_selection,

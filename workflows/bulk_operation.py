@@ -201,6 +201,7 @@ class BulkOperationWorkflow(Gates):
                         operation_id=self.inp.operation_id,
                         after_seq=self.s.cursor_seq,
                         limit=self.inp.page_size,
+                        checkpoint=self.t.checkpoint(workflow.now()),
                     ),
                     result_type=FetchTargetsResult,
                     start_to_close_timeout=SHORT,
@@ -263,7 +264,10 @@ class BulkOperationWorkflow(Gates):
         await workflow.execute_activity(
             SET_STATUS,
             SetStatusInput(
-                operation_id=self.inp.operation_id, status=self.s.status, started_at=self.s.started_at
+                operation_id=self.inp.operation_id,
+                status=self.s.status,
+                started_at=self.s.started_at,
+                checkpoint=self.t.checkpoint(workflow.now()),
             ),
             start_to_close_timeout=SHORT,
             retry_policy=BOOKKEEPING_RETRY,

@@ -10,6 +10,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contracts import Checkpoint
     from bulkops.domain.model import OperationStatus
     from bulkops.domain.representation import Progress
     from workflows.contracts import BulkOperationInput, RunState
@@ -47,6 +48,16 @@ class ProgressTracker:
             f"**{s.status.value}** · {s.processed_count:,}/{s.total_count:,} processed ({pct:.1f}%) · "
             f"{s.success_count:,} succeeded · {s.failed_count:,} failed · {rate:.0f} orders/s · "
             f"run {s.runs}"
+        )
+
+    def checkpoint(self, now: datetime) -> Checkpoint:
+        s = self.s
+        return Checkpoint(
+            processed_count=s.processed_count,
+            success_count=s.success_count,
+            failed_count=s.failed_count,
+            errors=s.errors,
+            at=now,
         )
 
     def snapshot(self, inp: BulkOperationInput, in_flight: int, run_id: str, history_length: int) -> Progress:

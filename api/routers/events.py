@@ -1,7 +1,8 @@
 """`GET /v1/bulk-operations/{id}/events`: live progress as Server-Sent Events.
 
-While the operation runs, the stream polls the workflow's `progress` query and sends a `progress`
-event (the `BulkOperation` JSON) whenever the counters or the status changed, at most a few a second.
+While the operation runs, the stream reads the operation as `GET …/{id}` does (the workflow's
+`progress` query, else the row's checkpoint) and sends a `progress` event (the `BulkOperation` JSON)
+whenever the counters, the status or their source changed, at most a few a second.
 Once the summary row is terminal it sends exactly one `completed` event with the summary and ends.
 """
 
@@ -18,11 +19,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SettingsDep
 from api.problems import Problem
-from bulkops.domain.model import OperationStatus
-from bulkops.domain.representation import BulkOperationRead, operation_view
+from bulkops.domain.representation import BulkOperationRead
 from bulkops.service.errors import NotFound
 from bulkops.service.operations import OperationService
-from bulkops.settings import Settings
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
 log = logging.getLogger(__name__)
@@ -32,27 +31,29 @@ PING_SECONDS = 15  # keeps idle proxies from closing a stream whose counters do 
 
 
 def _key(view: BulkOperationRead) -> tuple[Any, ...]:
-    return (view.status, view.total_count, view.processed_count, view.success_count, view.failed_count)
+    return (
+        view.status,
+        view.progress_source,
+        view.total_count,
+        view.processed_count,
+        view.success_count,
+        view.failed_count,
+    )
 
 
 async def progress_events(
-    service: OperationService, settings: Settings, row: Any, base: str, *, poll: float = POLL_SECONDS
+    service: OperationService, row: Any, base: str, *, poll: float = POLL_SECONDS
 ) -> AsyncIterator[ServerSentEvent]:
     last: tuple[Any, ...] | None = None
-    processed = -1
     while True:
-        if OperationStatus(row.status).terminal:
-            final = operation_view(row, settings, base=base)
-            yield ServerSentEvent(data=final.model_dump_json(), event="completed", id="end")
+        # The same read as `GET …/{id}`: live, else the row's checkpoint, never backwards.
+        view = await service.observe(row, base)
+        if view.progress_source == "final":
+            yield ServerSentEvent(data=view.model_dump_json(), event="completed", id="end")
             return
-        live = await service.live_progress(row)
-        # Without the live counters the row still holds zeros: skip rather than go backwards. A live
-        # terminal status waits for the summary row, which the `completed` event is built from.
-        if live is not None and not live.status.terminal and live.processed_count >= processed:
-            view = operation_view(row, settings, live=live, base=base)
-            if _key(view) != last:
-                last, processed = _key(view), view.processed_count
-                yield ServerSentEvent(data=view.model_dump_json(), event="progress", id=str(processed))
+        if _key(view) != last:
+            last = _key(view)
+            yield ServerSentEvent(data=view.model_dump_json(), event="progress", id=str(view.processed_count))
         await asyncio.sleep(poll)
         try:
             row = await service.get_row(row.tenant_id, row.id)
@@ -84,4 +85,4 @@ async def operation_events(
         row = await service.get_row(principal.tenant_id, operation_id)
     except NotFound:
         raise Problem(404, "no such bulk operation") from None
-    return EventSourceResponse(progress_events(service, settings, row, base), ping=PING_SECONDS)
+    return EventSourceResponse(progress_events(service, row, base), ping=PING_SECONDS)

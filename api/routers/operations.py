@@ -108,8 +108,7 @@ async def get_operation(
     settings: SettingsDep,
     base: BaseUrlDep,
 ) -> BulkOperationRead:
-    row, live = await service.current(await _row(service, principal.tenant_id, operation_id))
-    return operation_view(row, settings, live=live, base=base)
+    return await service.observe(await _row(service, principal.tenant_id, operation_id), base)
 
 
 @router.get("/{operation_id}/items", name="items", response_model=ItemPage)

@@ -31,6 +31,11 @@ class Links(BaseModel):
     temporal_ui: str
 
 
+# Where an answer's counters come from: the workflow's query (`live`), the row's checkpoint while the
+# query cannot answer (`checkpoint`), or the summary of an operation that ended (`final`).
+ProgressSource = Literal["live", "checkpoint", "final"]
+
+
 class BulkOperationRead(BaseModel):
     id: uuid.UUID
     tenant_id: str
@@ -59,6 +64,8 @@ class BulkOperationRead(BaseModel):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    progress_source: ProgressSource
+    progress_at: datetime | None
     workflow_id: str
     links: Links
 
@@ -110,13 +117,18 @@ def _links(row: Any, settings: UiLinks, base: str) -> Links:
 def operation_view(
     row: Any, settings: UiLinks, *, live: Progress | None = None, base: str = "", now: datetime | None = None
 ) -> BulkOperationRead:
+    """The row's summary once ended (`final`), the live counters while running, else the row's
+    checkpoint (the counters as the workflow last wrote them, true as of `progress_at`)."""
     now = now or datetime.now(UTC)
     status = OperationStatus(row.status)
+    source: ProgressSource = "final" if status.terminal else "checkpoint"
+    progress_at = row.completed_at if status.terminal else row.progress_at
     total, processed, ok, failed = row.total_count, row.processed_count, row.success_count, row.failed_count
     errors = [ErrorSample.model_validate(e) for e in row.errors or []]
     failure_reason, started_at = row.failure_reason, row.started_at
     rate: float | None = None
     if live is not None and not status.terminal:
+        source, progress_at = "live", now
         status = live.status
         total, processed, ok, failed = (
             # An id list's count is on the row from the start; a waiting operation's selection is
@@ -171,6 +183,8 @@ def operation_view(
         created_at=row.created_at,
         started_at=started_at,
         completed_at=row.completed_at,
+        progress_source=source,
+        progress_at=progress_at,
         workflow_id=row.workflow_id,
         links=_links(row, settings, base),
     )

@@ -6,20 +6,18 @@ start is idempotent by its id, and a start that fails removes the row again.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 
 from bulkops.domain.model import (
     TERMINAL_STATUSES,
@@ -28,7 +26,7 @@ from bulkops.domain.model import (
     OperationType,
     operation_workflow_id,
 )
-from bulkops.domain.representation import DryRunRead, Progress
+from bulkops.domain.representation import BulkOperationRead, DryRunRead
 from bulkops.domain.requests import BulkOperationCreate, ExportParameters
 from bulkops.domain.safety import Actor, AuditAction
 from bulkops.infra.netpolicy import Resolver, check_webhook_url
@@ -38,12 +36,11 @@ from bulkops.service.dry_run import dry_run
 from bulkops.service.errors import Conflict, Gone, NotFound
 from bulkops.service.failures import failures_by_code
 from bulkops.service.limits import admit
-from bulkops.service.orphans import CLOSED_FROM_OUTSIDE, close_orphan
+from bulkops.service.reads import ProgressReader, ended
 from bulkops.service.starting import forget, insert_ids, insert_row, start_workflow
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.tables import ITEMS, OPERATIONS
-from workflows.contracts import PROGRESS_QUERY
 
 log = logging.getLogger(__name__)
 OPS = OPERATIONS
@@ -75,6 +72,7 @@ class OperationService:
         self.sessionmaker = sessionmaker
         self.client = client
         self.settings = settings
+        self.reads = ProgressReader(client, settings)
 
     async def get_row(self, tenant_id: str, operation_id: uuid.UUID) -> Any:
         async with self.sessionmaker() as session:
@@ -201,37 +199,17 @@ class OperationService:
     async def dry_run(self, tenant_id: str, body: BulkOperationCreate) -> DryRunRead:
         return await dry_run(self.sessionmaker, tenant_id, body)
 
-    async def current(self, row: Any) -> tuple[Any, Progress | None]:
-        """The row and, while the operation runs, its live counters from the workflow's query. When
-        the workflow turns out to have ended (or been closed from outside), the row is read again."""
-        live = await self.live_progress(row)
-        if live is None and not OperationStatus(row.status).terminal:
-            row = await self.get_row(row.tenant_id, row.id)
-        return row, live
-
-    async def live_progress(self, row: Any) -> Progress | None:
-        if OperationStatus(row.status) in TERMINAL_STATUSES:
-            return None
-        handle = self.handle(row.id)
-        # Together: a terminated workflow still answers queries (with its last state), and a query
-        # of a closed one needs a worker to replay it; describe needs neither.
-        answers: tuple[Any, Any] = await asyncio.gather(
-            handle.describe(rpc_timeout=timedelta(seconds=3)),
-            handle.query(PROGRESS_QUERY, result_type=Progress, rpc_timeout=timedelta(seconds=3)),
-            return_exceptions=True,
-        )
-        desc, live = answers
-        if isinstance(desc, WorkflowExecutionDescription) and desc.status in CLOSED_FROM_OUTSIDE:
-            # Attempts already running when it closed may still commit their outcomes; none can
-            # outlive the per-order timeout, so the counts are final only after it.
-            grace = timedelta(seconds=self.settings.activity_timeout_s)
-            if datetime.now(UTC) >= (desc.close_time or datetime.now(UTC)) + grace:
-                await close_orphan(self.sessionmaker, self.client, row, desc.status, desc.close_time)
-                return None
-        if isinstance(live, BaseException):  # Temporal briefly unreachable, or not started yet
-            log.warning("progress query for %s failed: %s", row.id, live)
-            return None
-        return live
+    async def observe(self, row: Any, base: str = "") -> BulkOperationRead:
+        """What a reader is told (`GET …/{id}` and the events stream): the summary once ended, the live
+        counters while running, else the row's checkpoint; never fewer processed orders than before."""
+        if ended(row):
+            return self.reads.view(row, None, base)
+        live = await self.reads.query(row.id)
+        if live is None or live.status.terminal:
+            # The checkpoint as it is now, not as it was before the wait; or the summary row, which
+            # is written before the workflow shows its end.
+            row, live = await self.get_row(row.tenant_id, row.id), None
+        return self.reads.view(row, live, base)
 
     async def list_operations(self, tenant_id: str, **filters: Any) -> tuple[list[Any], str | None]:
         return await listing.list_operations(self.sessionmaker, tenant_id, **filters)

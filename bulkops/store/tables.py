@@ -137,6 +137,8 @@ class BulkOperation(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When retention deleted its targets, items and exported rows (the summary row stays).
     purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The counters above are a checkpoint while the operation runs: true as of this (workflow) time.
+    progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_bulk_operations_idempotency"),
         Index("ix_bulk_operations_tenant_created", "tenant_id", "created_at", "id"),

@@ -1,0 +1,88 @@
+"""What readers are told about an operation: the one read path of `GET …/{id}` and the events stream.
+
+Reads write nothing and signal nothing. While an operation runs, its counters come from the
+workflow's `progress` query. When the query cannot answer in time (no worker holds the workflow:
+killed, restarting, deploying), the answer is the row's checkpoint, marked `checkpoint`. The
+checkpoint is written at page fetches and status changes, so it can be behind the last live answer:
+`ProgressFloor` keeps the best answer this process gave, so that no reader sees the counters go back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+
+from bulkops.domain.model import OperationStatus, operation_workflow_id
+from bulkops.domain.representation import BulkOperationRead, Progress, operation_view
+from bulkops.settings import Settings
+from workflows.contracts import PROGRESS_QUERY
+
+log = logging.getLogger(__name__)
+
+# What a held-back answer takes from the best earlier one: the counters, and when they were true.
+HELD = (
+    "total_count",
+    "processed_count",
+    "success_count",
+    "failed_count",
+    "percent_complete",
+    "errors",
+    "progress_at",
+)
+
+
+class ProgressFloor:
+    """The best answer given so far for each running operation (bounded, oldest forgotten first)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self.best: OrderedDict[uuid.UUID, BulkOperationRead] = OrderedDict()
+
+    def hold(self, view: BulkOperationRead) -> BulkOperationRead:
+        if view.progress_source == "final":
+            self.best.pop(view.id, None)
+            return view
+        best = self.best.get(view.id)
+        if best is not None and best.processed_count > view.processed_count:
+            held = {name: getattr(best, name) for name in HELD}
+            not_live = {"progress_source": "checkpoint", "orders_per_second": None, "eta_seconds": None}
+            view = view.model_copy(update={**held, **not_live})
+        self.best[view.id] = view
+        self.best.move_to_end(view.id)
+        if len(self.best) > self.size:
+            self.best.popitem(last=False)
+        return view
+
+
+class ProgressReader:
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.floor = ProgressFloor()
+
+    async def query(self, operation_id: uuid.UUID) -> Progress | None:
+        """The workflow's live counters, or None when it cannot answer in time."""
+        handle = self.client.get_workflow_handle(operation_workflow_id(operation_id))
+        wait = self.settings.progress_query_timeout_s
+        try:
+            # The client retries a query that found no worker: bound the whole call, not each attempt.
+            async with asyncio.timeout(wait):
+                return await handle.query(
+                    PROGRESS_QUERY, result_type=Progress, rpc_timeout=timedelta(seconds=wait)
+                )
+        except Exception as exc:  # no worker holds it, Temporal briefly unreachable, not started yet
+            log.info("progress query for %s did not answer: %s", operation_id, exc)
+            return None
+
+    def view(self, row: Any, live: Progress | None, base: str) -> BulkOperationRead:
+        return self.floor.hold(operation_view(row, self.settings, live=live, base=base))
+
+
+def ended(row: Any) -> bool:
+    return OperationStatus(row.status).terminal
