@@ -52,7 +52,7 @@ async def test_counters_hold_while_the_worker_is_down(stack: Stack, harness: Har
         activity_timeout_s=2.0, worker_metrics_port=0, activity_max_attempts=10, progress_query_timeout_s=1.5
     )
     a = await h.tenant()
-    paid = await h.seed(a, 1000, status="PAID", total_cents=700)
+    paid = await h.seed(a, 1500, status="PAID", total_cents=700)
     worker = WorkerProcess(settings, stack.root / "worker-progress.log")
     worker.start()
     gets: list[tuple[float, str, int, str]] = []
@@ -84,14 +84,14 @@ async def test_counters_hold_while_the_worker_is_down(stack: Stack, harness: Har
 
     timeline = [(round(t - killed, 1), s, n) for t, s, n, _ in gets]
     stream = [(round(t - killed, 1), n, d["progress_source"], d["processed_count"]) for t, n, d in events]
-    assert 400 <= row.processed_count < 1000 and row.progress_at is not None and row.status == "PROCESSING"
+    assert 400 <= row.processed_count < 1500 and row.progress_at is not None and row.status == "PROCESSING"
     # The GET poller: never backwards; the checkpoint while the worker was down, live again after.
     counts = [n for _, _, n, _ in gets]
     assert counts == sorted(counts), timeline
     down = [(src, st) for t, src, _, st in gets if killed + 2 < t < restarted]
     assert down and all(d == ("checkpoint", "PROCESSING") for d in down), timeline
     assert any(src == "live" for t, src, _, _ in gets if t > restarted), timeline
-    assert gets[-1][1:] == ("final", 1000, "COMPLETED")
+    assert gets[-1][1:] == ("final", 1500, "COMPLETED")
     # The events stream: the same, event by event.
     counts = [d["processed_count"] for _, _, d in events]
     assert counts == sorted(counts), stream
@@ -102,6 +102,6 @@ async def test_counters_hold_while_the_worker_is_down(stack: Stack, harness: Har
     assert all(src == "checkpoint" for t, src in down if t > killed + 2), stream
     assert any(d["progress_source"] == "live" for t, _, d in events if t > restarted), stream
     assert [n for _, n, _ in events].count("completed") == 1 and events[-1][1] == "completed"
-    assert events[-1][2]["processed_count"] == 1000
+    assert events[-1][2]["processed_count"] == 1500
     refunds = await h.refunds(op["id"])
-    assert len(refunds) == len({r.order_id for r in refunds}) == 1000
+    assert len(refunds) == len({r.order_id for r in refunds}) == 1500
