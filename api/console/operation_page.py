@@ -15,7 +15,7 @@ from api.deps import SafetyDep, ServiceDep, SettingsDep
 from api.problems import Problem
 from api.routers.operations import list_items, list_operations
 from bulkops.domain.model import ItemStatus, OperationStatus
-from bulkops.domain.representation import BulkOperationRead, operation_view
+from bulkops.domain.representation import BulkOperationRead
 from bulkops.domain.safety import AuditAction, AuditEventRead
 from bulkops.service.errors import NotFound
 
@@ -60,8 +60,7 @@ async def operation_page(
         audit = await safety.audit(console.principal.tenant_id, operation_id)
     except NotFound:
         raise Problem(404, "There is no such operation (or it is not your tenant's).") from None
-    row, live = await service.current(row)
-    op = operation_view(row, settings, live=live, base="")
+    op = await service.observe(row)
     failed = await list_items(
         operation_id,
         console.principal,

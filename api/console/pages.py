@@ -184,5 +184,5 @@ async def operations_stream(
             row = await service.get_row(console.principal.tenant_id, operation_id)
         except NotFound:
             continue  # not this tenant's (or gone): nothing is sent about it
-        streams.append(progress_events(service, settings, row, ""))
+        streams.append(progress_events(service, row, ""))
     return EventSourceResponse(_merged(streams), ping=PING_SECONDS)
