@@ -48,7 +48,7 @@ def decisions(op: BulkOperationRead, console: Console) -> list[Action]:
     ]
 
 
-def controls(op: BulkOperationRead, console: Console) -> list[Action]:
+def controls(op: BulkOperationRead, console: Console, retryable: int) -> list[Action]:
     if not console.may("control"):
         return []
     base, status = f"/v1/bulk-operations/{op.id}", op.status
@@ -69,7 +69,7 @@ def controls(op: BulkOperationRead, console: Console) -> list[Action]:
         )
     # One key per page: a second click (or a reload's resubmit) answers the operation it started.
     key = str(uuid.uuid4())
-    if status.terminal and op.failed_count:
+    if status.terminal and retryable:
         out.append(
             Action(
                 "retry",
@@ -80,6 +80,7 @@ def controls(op: BulkOperationRead, console: Console) -> list[Action]:
                 idempotency_key=f"{key}-retry",
             )
         )
+    if status.terminal and op.failed_count:
         out.append(
             Action(
                 "retry-all",

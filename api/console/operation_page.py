@@ -69,6 +69,7 @@ async def operation_page(
         limit=FAILED_PAGE_SIZE,
         cursor=items_cursor,
     )
+    breakdown = await service.failures_by_code(console.principal.tenant_id, operation_id)
     return page(
         request,
         "operation.html",
@@ -76,9 +77,9 @@ async def operation_page(
         nav="operations",
         op=op,
         events_url=op.links.events,
-        actions=decisions(op, console) + controls(op, console),
+        actions=decisions(op, console) + controls(op, console, sum(r for _, _, r in breakdown)),
         timeline=_timeline(op, audit),
-        breakdown=await service.failures_by_code(console.principal.tenant_id, operation_id),
+        breakdown=breakdown,
         failed=failed,
         items_cursor=items_cursor,
         export_url=op.links.export if op.links.export and op.status.terminal else None,

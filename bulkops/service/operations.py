@@ -220,7 +220,7 @@ class OperationService:
         await self.get_row(tenant_id, operation_id)
         return await listing.list_items(self.sessionmaker, operation_id, **filters)
 
-    async def failures_by_code(self, tenant_id: str, operation_id: uuid.UUID) -> list[tuple[str, int]]:
+    async def failures_by_code(self, tenant_id: str, operation_id: uuid.UUID) -> list[tuple[str, int, int]]:
         await self.get_row(tenant_id, operation_id)
         return await failures_by_code(self.sessionmaker, operation_id)
 

@@ -1,5 +1,5 @@
 """Roles in the console: a viewer is offered nothing and refused (403) when it posts anyway; four-eyes
-approval from the form to the approvals page; revert of an update."""
+approval from the form to the approvals page; revert of an update (and the 409 of a second one)."""
 
 from __future__ import annotations
 
@@ -115,3 +115,9 @@ async def test_revert_an_update_from_its_page(harness: Harness, page: Page) -> N
     revert = (await admin.get(f"/v1/bulk-operations/{page.url.rsplit('/', 1)[1]}")).json()
     assert revert["revert_of"] == update["id"]
     await expect(page.get_by_role("link", name=update["id"])).to_be_visible()
+    # Reverting twice is refused: the API's 409, in place.
+    await page.get_by_role("link", name=update["id"]).click()
+    await page.get_by_role("button", name="Revert").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Conflict:")
+    assert page.url.endswith(update["id"])
