@@ -84,8 +84,6 @@ async def operation_page(
         items_cursor=items_cursor,
         export_url=op.links.export if op.links.export and op.status.terminal else None,
         audit=audit,
-        source=getattr(op, "progress_source", None),
-        progress_at=getattr(op, "progress_at", None),
     )
 
 

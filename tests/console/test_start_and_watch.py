@@ -81,3 +81,25 @@ async def test_cancel_through_the_form_with_preview_and_live_progress(harness: H
     await screenshot(page, "operation-phone.png")
     # Nothing wider than a phone's screen: tables scroll inside their own box.
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+async def test_counters_from_the_checkpoint_while_no_worker_answers(harness: Harness, page: Page) -> None:
+    tenant = await harness.tenant("console")
+    ids = await harness.seed(tenant, 30, status="PENDING", paid_at=None)
+    await harness.start_worker(SlowOrders(harness.order_pool, 0.2))
+    op = await harness.start(
+        tenant, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 2}
+    )
+    await harness.wait_for(tenant, op["id"], lambda b: b["processed_count"] >= 4)
+    await harness.stop_worker()  # the workflow's query has nobody to answer it now
+    seen = (await tenant.get(f"/v1/bulk-operations/{op['id']}")).json()
+    assert seen["progress_source"] == "checkpoint"
+
+    await sign_in(page, tenant.api_key)
+    await page.goto(f"/console/operations/{op['id']}")
+    note = page.locator("[data-field=source-note]")
+    await expect(note).to_be_visible()
+    await expect(note).to_contain_text("last checkpoint")
+    shown = int(await page.locator("dl.counters [data-field=processed_count]").inner_text())
+    assert shown >= seen["processed_count"]
+    await expect(page.locator("h1 [data-field=status]")).to_have_text("PROCESSING")

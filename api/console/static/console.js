@@ -8,6 +8,8 @@ const TERMINAL = new Set(["COMPLETED", "PARTIAL_SUCCESS", "FAILED", "CANCELLED"]
 const num = (n) => (n == null ? "—" : Number(n).toLocaleString("en-US"));
 const pct = (n) => Number(n).toFixed(1);
 const rate = (n) => (n == null ? "—" : Number(n).toFixed(1));
+// "2026-11-29 01:02:03 UTC", as the server's `ts` filter writes it.
+const utc = (iso) => new Date(iso).toISOString().slice(0, 19).replace("T", " ") + " UTC";
 function duration(s) {
   if (s == null) return "—";
   s = Math.round(s);
@@ -29,6 +31,8 @@ function applyView(root, view) {
     if (name in text) el.textContent = text[name];
     else if (name === "bar") { el.value = view.percent_complete; el.textContent = `${pct(view.percent_complete)} %`; }
     else if (name === "status") { el.textContent = view.status; el.className = `badge badge-${view.status.toLowerCase()}`; }
+    else if (name === "source-note") el.hidden = view.progress_source !== "checkpoint";
+    else if (name === "progress_at" && view.progress_at) el.textContent = utc(view.progress_at);
   }
 }
 
