@@ -33,7 +33,7 @@ from activities.contracts import (
 from activities.orders import outcome_from_row
 from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorCode, ErrorSample, ItemStatus, OperationStatus
 from bulkops.domain.requests import OrderFilter
-from bulkops.store.selection import filter_targets, retry_targets
+from bulkops.store.selection import filter_targets
 from bulkops.store.tables import ITEMS, NOT_TERMINAL, OPERATIONS, TARGETS
 
 OPS = OPERATIONS
@@ -68,15 +68,11 @@ class OperationActivities:
             count = await session.scalar(
                 select(func.count()).select_from(TARGETS).where(TARGETS.c.operation_id == inp.operation_id)
             )
-            # The API writes explicit id lists itself; a filter or a retry is snapshotted here, once.
+            # The API writes explicit id lists (and a retry's failures) itself; a filter is snapshotted
+            # here, once.
             if not count and op.selection.get("filter") is not None:
                 flt = OrderFilter.model_validate(op.selection["filter"])
                 stmt = filter_targets(inp.operation_id, inp.tenant_id, flt)
-                await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
-            elif not count and op.selection.get("retry_of") is not None:
-                stmt = retry_targets(
-                    inp.operation_id, op.selection["retry_of"], bool(op.selection.get("all_failed"))
-                )
                 await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
             total = await session.scalar(
                 select(func.count()).select_from(TARGETS).where(TARGETS.c.operation_id == inp.operation_id)

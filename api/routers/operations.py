@@ -133,7 +133,13 @@ async def list_items(
     )
 
 
-@router.post("/{operation_id}/retry", name="retry", status_code=202, response_model=BulkOperationRead)
+@router.post(
+    "/{operation_id}/retry",
+    name="retry",
+    status_code=202,
+    response_model=BulkOperationRead,
+    responses={200: {"model": BulkOperationRead, "description": "a repeated Idempotency-Key"}},
+)
 async def retry(
     operation_id: uuid.UUID,
     principal: OperatorDep,
@@ -141,14 +147,16 @@ async def retry(
     settings: SettingsDep,
     base: BaseUrlDep,
     all_failed: bool = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     try:
-        row = await service.retry(
+        accepted = await service.retry(
             principal.tenant_id,
             operation_id,
             all_failed=all_failed,
             initiated_by=principal.initiated_by,
             actor=principal.actor,
+            idempotency_key=idempotency_key,
         )
     except NotFound:
         raise Problem(404, NOT_FOUND) from None
@@ -156,6 +164,11 @@ async def retry(
         raise Problem(409, str(exc)) from None
     except LimitExceeded as exc:
         raise limit_problem(exc) from None
-    record_started(row.operation_type)
-    view = operation_view(row, settings, base=base)
-    return JSONResponse(view.model_dump(mode="json"), status_code=202, headers={"Location": view.links.self})
+    if accepted.created:
+        record_started(accepted.row.operation_type)
+    view = operation_view(accepted.row, settings, base=base)
+    return JSONResponse(
+        view.model_dump(mode="json"),
+        status_code=202 if accepted.created else 200,
+        headers={"Location": view.links.self},
+    )

@@ -14,14 +14,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 
 from bulkops.domain.model import (
-    TERMINAL_STATUSES,
-    ItemStatus,
     OperationStatus,
     OperationType,
     operation_workflow_id,
@@ -37,10 +35,11 @@ from bulkops.service.errors import Conflict, Gone, NotFound
 from bulkops.service.failures import failures_by_code
 from bulkops.service.limits import admit
 from bulkops.service.reads import ProgressReader, ended
+from bulkops.service.retrying import RetryRequest, insert_retry
 from bulkops.service.starting import forget, insert_ids, insert_row, start_workflow
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
-from bulkops.store.tables import ITEMS, OPERATIONS
+from bulkops.store.tables import OPERATIONS
 
 log = logging.getLogger(__name__)
 OPS = OPERATIONS
@@ -154,47 +153,17 @@ class OperationService:
         all_failed: bool,
         initiated_by: str,
         actor: Actor | None = None,
-    ) -> Any:
-        actor = actor or Actor()
-        original = await self.get_row(tenant_id, original_id)
-        if OperationStatus(original.status) not in TERMINAL_STATUSES:
-            raise Conflict("the operation has not ended yet; retry it once it has")
-        if original.revert_of is not None:
-            # Its per-order step is the revert's, not the update's parameters: never re-apply those.
-            raise Conflict("a revert cannot be retried")
-        conds = [ITEMS.c.operation_id == original_id, ITEMS.c.status == ItemStatus.FAILED.value]
-        if not all_failed:
-            conds.append(ITEMS.c.retryable.is_(True))
-        async with self.sessionmaker() as session, session.begin():
-            count = await session.scalar(select(func.count()).select_from(ITEMS).where(*conds))
-            if not count:
-                what = "failed" if all_failed else "retryable failed"
-                raise Conflict(f"the operation has no {what} orders to retry")
-            await admit(session, tenant_id, original.max_concurrency, self.settings)
-            row = await insert_row(
-                session,
-                uuid.uuid4(),
-                tenant_id,
-                OperationType(original.operation_type),
-                original.parameters,
-                {"retry_of": str(original_id), "all_failed": all_failed},
-                original.max_concurrency,
-                original.failure_threshold,
-                initiated_by,
-                original_id,
-                original.notify_url,
-                None,
-                None,
-                extra={
-                    "created_by_key_id": uuid.UUID(actor.key_id) if actor.key_id else None,
-                    "max_orders_per_second": original.max_orders_per_second,
-                },
-            )
-            detail = {"retry": str(row.id), "all_failed": all_failed}
-            await insert_event(session, original_id, f"retried:{row.id}", AuditAction.RETRIED, actor, detail)
-            await insert_event(session, row.id, "created", AuditAction.CREATED, actor, _created_detail(row))
-        await self._start(row, forget_on_failure=True)
-        return row
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        req = RetryRequest(
+            tenant_id, original_id, all_failed, initiated_by, actor or Actor(), idempotency_key
+        )
+        row, created = await insert_retry(self.sessionmaker, self.settings, req)
+        if created:
+            await self._start(row, forget_on_failure=True)
+        else:
+            await self._heal(row)
+        return Accepted(row=row, created=created)
 
     async def dry_run(self, tenant_id: str, body: BulkOperationCreate) -> DryRunRead:
         return await dry_run(self.sessionmaker, tenant_id, body)
@@ -254,8 +223,12 @@ class OperationService:
     async def _replay(self, existing: Any, digest: str) -> Accepted:
         if existing.request_hash != digest:
             raise Conflict("this Idempotency-Key was already used with a different request body")
-        await self._start(existing)  # a crash between commit and start is healed here
+        await self._heal(existing)
         return Accepted(row=existing, created=False)
+
+    async def _heal(self, row: Any) -> None:
+        """A repeated request: start the workflow a crash between commit and start left unstarted."""
+        await self._start(row)
 
     async def _start(self, row: Any, *, forget_on_failure: bool = False) -> None:
         try:

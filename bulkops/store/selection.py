@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, select
+from sqlalchemy import Select, and_, func, literal, or_, select
 
-from bulkops.domain.model import ItemStatus
+from bulkops.domain.model import TERMINAL_STATUSES, ItemStatus
 from bulkops.domain.requests import OrderFilter
-from bulkops.store.tables import ITEMS, ORDERS
+from bulkops.store.tables import ITEMS, OPERATIONS, ORDERS, TARGETS
 
 
 def filter_clause(tenant_id: str, flt: OrderFilter) -> Any:
@@ -36,8 +36,39 @@ def filter_targets(operation_id: uuid.UUID, tenant_id: str, flt: OrderFilter) ->
     ).where(filter_clause(tenant_id, flt))
 
 
-def retry_targets(operation_id: uuid.UUID, original_id: uuid.UUID, all_failed: bool) -> Select[Any]:
+def failed_items(original_id: uuid.UUID, all_failed: bool) -> Select[Any]:
+    """The original's failed outcomes a retry may take: the retryable ones, or all with `all_failed`."""
     conds = [ITEMS.c.operation_id == original_id, ITEMS.c.status == ItemStatus.FAILED.value]
+    if not all_failed:
+        conds.append(ITEMS.c.retryable.is_(True))
+    return select(ITEMS.c.order_id, ITEMS.c.seq).where(and_(*conds))
+
+
+def retry_targets(operation_id: uuid.UUID, original_id: uuid.UUID, all_failed: bool) -> Select[Any]:
+    """(operation_id, seq, order_id) of the original's failures that no other retry of it covers: one
+    that has not ended, or one whose outcome for the order is a success."""
+    other, done = OPERATIONS.alias("other_retry"), ITEMS.alias("retry_outcome")
+    succeeded = (
+        select(done.c.order_id)
+        .where(
+            done.c.operation_id == other.c.id,
+            done.c.order_id == TARGETS.c.order_id,
+            done.c.status == ItemStatus.SUCCEEDED.value,
+        )
+        .exists()
+    )
+    covered = (
+        select(TARGETS.c.order_id)
+        .join(other, other.c.id == TARGETS.c.operation_id)
+        .where(
+            other.c.retry_of == original_id,
+            other.c.id != operation_id,
+            TARGETS.c.order_id == ITEMS.c.order_id,
+            or_(other.c.status.notin_(sorted(s.value for s in TERMINAL_STATUSES)), succeeded),
+        )
+        .exists()
+    )
+    conds = [ITEMS.c.operation_id == original_id, ITEMS.c.status == ItemStatus.FAILED.value, ~covered]
     if not all_failed:
         conds.append(ITEMS.c.retryable.is_(True))
     return select(

@@ -143,6 +143,8 @@ class BulkOperation(Base):
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_bulk_operations_idempotency"),
         Index("ix_bulk_operations_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_bulk_operations_unpurged", "completed_at", postgresql_where=text("purged_at IS NULL")),
+        # A retry's selection excludes the failures that other retries of the same original cover.
+        Index("ix_bulk_operations_retry_of", "retry_of", postgresql_where=text("retry_of IS NOT NULL")),
         # The operations of a tenant that have not ended: what its admission limits count.
         Index(
             "ix_bulk_operations_tenant_open",

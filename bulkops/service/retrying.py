@@ -1,0 +1,151 @@
+"""Retrying an operation's failures: a new operation over exactly the failed orders that no other
+retry covers, each order retried at most once at a time and never again once a retry succeeded.
+
+Serialised in the database: every retry of one original locks the original's row first, so of two
+requests at once the second sees the first's targets and finds nothing left (409 naming it), and a
+repeated `Idempotency-Key` finds the operation the first request made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bulkops.domain.model import OperationStatus, OperationType
+from bulkops.domain.safety import Actor, AuditAction
+from bulkops.service.errors import Conflict, NotFound
+from bulkops.service.limits import admit
+from bulkops.service.starting import insert_row
+from bulkops.settings import Settings
+from bulkops.store.audit import insert_event
+from bulkops.store.selection import failed_items, retry_targets
+from bulkops.store.tables import NOT_TERMINAL, OPERATIONS, TARGETS
+
+OPS = OPERATIONS
+
+
+@dataclass
+class RetryRequest:
+    tenant_id: str
+    original_id: uuid.UUID
+    all_failed: bool
+    initiated_by: str
+    actor: Actor
+    idempotency_key: str | None = None
+
+    def digest(self) -> str:
+        body = {"retry_of": str(self.original_id), "all_failed": self.all_failed}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+async def insert_retry(
+    sessionmaker: async_sessionmaker, settings: Settings, req: RetryRequest
+) -> tuple[Any, bool]:
+    """The retry's row and targets, committed; and whether it is new (False: a repeated key)."""
+    try:
+        async with sessionmaker() as session, session.begin():
+            original = (
+                await session.execute(
+                    select(OPS)
+                    .where(OPS.c.id == req.original_id, OPS.c.tenant_id == req.tenant_id)
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if original is None:
+                raise NotFound
+            if req.idempotency_key:
+                existing = await _by_key(session, req.tenant_id, req.idempotency_key)
+                if existing is not None:
+                    return _replayed(existing, req), False
+            _check_original(original)
+            return await _insert(session, settings, req, original), True
+    except IntegrityError:
+        # The same key was taken meanwhile by a create (a retry would have waited for the lock).
+        async with sessionmaker() as session:
+            existing = await _by_key(session, req.tenant_id, req.idempotency_key or "")
+        if existing is None:
+            raise
+        return _replayed(existing, req), False
+
+
+def _check_original(original: Any) -> None:
+    if not OperationStatus(original.status).terminal:
+        raise Conflict("the operation has not ended yet; retry it once it has")
+    if original.revert_of is not None:
+        # Its per-order step is the revert's, not the update's parameters: never re-apply those.
+        raise Conflict("a revert cannot be retried")
+
+
+async def _insert(session: AsyncSession, settings: Settings, req: RetryRequest, original: Any) -> Any:
+    op_id = uuid.uuid4()
+    await _check_something_left(session, req, op_id)
+    await admit(session, req.tenant_id, original.max_concurrency, settings)
+    row = await insert_row(
+        session,
+        op_id,
+        req.tenant_id,
+        OperationType(original.operation_type),
+        original.parameters,
+        {"retry_of": str(req.original_id), "all_failed": req.all_failed},
+        original.max_concurrency,
+        original.failure_threshold,
+        req.initiated_by,
+        req.original_id,
+        original.notify_url,
+        req.idempotency_key,
+        req.digest(),
+        extra={
+            "created_by_key_id": uuid.UUID(req.actor.key_id) if req.actor.key_id else None,
+            "max_orders_per_second": original.max_orders_per_second,
+        },
+    )
+    stmt = retry_targets(op_id, req.original_id, req.all_failed)
+    added = await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
+    total = int(added.rowcount or 0)  # type: ignore[attr-defined]
+    row = (
+        await session.execute(update(OPS).where(OPS.c.id == op_id).values(total_count=total).returning(OPS))
+    ).one()
+    detail = {"retry": str(op_id), "all_failed": req.all_failed, "total_count": row.total_count}
+    await insert_event(session, req.original_id, f"retried:{op_id}", AuditAction.RETRIED, req.actor, detail)
+    await insert_event(
+        session, op_id, "created", AuditAction.CREATED, req.actor, {"retry_of": str(req.original_id)}
+    )
+    return row
+
+
+async def _check_something_left(session: AsyncSession, req: RetryRequest, op_id: uuid.UUID) -> None:
+    left = await session.scalar(
+        select(func.count()).select_from(retry_targets(op_id, req.original_id, req.all_failed).subquery())
+    )
+    if left:
+        return
+    what = "failed" if req.all_failed else "retryable failed"
+    if not await session.scalar(
+        select(func.count()).select_from(failed_items(req.original_id, req.all_failed).subquery())
+    ):
+        raise Conflict(f"the operation has no {what} orders to retry")
+    live = await session.scalar(
+        select(OPS.c.id).where(OPS.c.retry_of == req.original_id, NOT_TERMINAL).order_by(OPS.c.created_at)
+    )
+    if live is not None:
+        raise Conflict(f"its {what} orders are already being retried by operation {live}")
+    raise Conflict(f"its {what} orders were all retried successfully already")
+
+
+async def _by_key(session: AsyncSession, tenant_id: str, key: str) -> Any:
+    return (
+        await session.execute(select(OPS).where(OPS.c.tenant_id == tenant_id, OPS.c.idempotency_key == key))
+    ).one_or_none()
+
+
+def _replayed(existing: Any, req: RetryRequest) -> Any:
+    if existing.request_hash != req.digest():
+        raise Conflict("this Idempotency-Key was already used with a different request")
+    return existing
