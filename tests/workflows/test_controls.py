@@ -145,9 +145,10 @@ async def test_retry_reruns_exactly_the_retryable_failures(harness: Harness) -> 
     r = await a.post(f"/v1/bulk-operations/{op['id']}/retry?all_failed=true")
     assert r.status_code == 202, r.text
     final = await h.wait_end(a, r.json()["id"])
-    assert final["total_count"] == 5  # the 3 flaky ones (now cancelled) and the 2 shipped
+    # Only the 2 shipped: the 3 flaky ones were retried successfully already, never again.
+    assert final["total_count"] == 2
     codes = sorted(i.error_code for i in await h.items(r.json()["id"]))
-    assert codes == ["ALREADY_CANCELLED"] * 3 + ["ORDER_NOT_CANCELLABLE"] * 2
+    assert codes == ["ORDER_NOT_CANCELLABLE"] * 2
 
     # The first retry has no failures at all → 409.
     r = await a.post(f"/v1/bulk-operations/{retry['id']}/retry?all_failed=true")
