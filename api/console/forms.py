@@ -84,11 +84,9 @@ def _parameters(form: Any, op_type: OperationType) -> dict[str, Any]:
     return export
 
 
-def create_body(
-    form: Any, ids_text: str, extra_fields: set[str]
-) -> tuple[dict[str, Any], BulkOperationCreate]:
+def create_body(form: Any, ids_text: str) -> tuple[dict[str, Any], BulkOperationCreate]:
     """The create body the form describes (JSON, as the confirm step posts it to the API) and its
-    validated model. `extra_fields` names optional body fields this API has (start_at, …)."""
+    validated model."""
     try:
         op_type = OperationType(_text(form, "operation_type"))
     except ValueError:
@@ -119,9 +117,9 @@ def create_body(
         if _text(form, "min_processed"):
             threshold["min_processed"] = _text(form, "min_processed")
         body["failure_threshold"] = threshold
-    if "start_at" in extra_fields and _text(form, "start_at"):
+    if _text(form, "start_at"):
         body["start_at"] = _utc(_text(form, "start_at"))
-    if "max_orders_per_second" in extra_fields and _text(form, "max_orders_per_second"):
+    if _text(form, "max_orders_per_second"):
         body["max_orders_per_second"] = _text(form, "max_orders_per_second")
     try:
         model = BulkOperationCreate.model_validate(body)

@@ -15,12 +15,9 @@ from api.console.render import Console, ConsoleDep, checked_form, page
 from api.deps import SafetyDep, ServiceDep
 from api.problems import Problem
 from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY, ORDER_FIELDS, OperationType, OrderStatus
-from bulkops.domain.requests import BulkOperationCreate
 from bulkops.domain.safety import Prediction
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-# Create-body fields some deployments of the API have (added with scheduling and rate limits).
-OPTIONAL_FIELDS = {"start_at", "max_orders_per_second"} & set(BulkOperationCreate.model_fields)
 
 
 def _form_page(request: Request, console: Console, values: MultiDict, **context: Any) -> Response:
@@ -34,8 +31,6 @@ def _form_page(request: Request, console: Console, values: MultiDict, **context:
         order_statuses=list(OrderStatus),
         order_fields=ORDER_FIELDS,
         default_concurrency=DEFAULT_MAX_CONCURRENCY,
-        has_start_at="start_at" in OPTIONAL_FIELDS,
-        has_rate_limit="max_orders_per_second" in OPTIONAL_FIELDS,
         **context,
     )
 
@@ -59,7 +54,7 @@ async def preview(request: Request, console: ConsoleDep, service: ServiceDep, sa
     try:
         ids_text = await order_ids(form)
         values.setlist("order_ids", [ids_text])
-        body, model = create_body(form, ids_text, OPTIONAL_FIELDS)
+        body, model = create_body(form, ids_text)
     except FormError as exc:
         return _form_page(request, console, values, status_code=422, errors=exc.messages)
     tenant = console.principal.tenant_id

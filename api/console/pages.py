@@ -27,7 +27,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 log = logging.getLogger(__name__)
 PAGE_SIZE = 25
 FAILED_PAGE_SIZE = 20
-MAX_STREAMED = 100
+# The list's live bars: one connection for the page, each operation read once a second.
+LIST_POLL_SECONDS = 1.0
 
 
 def _safe_next(path: str | None) -> str:
@@ -176,7 +177,7 @@ async def operations_stream(
     console: ConsoleDep,
     service: ServiceDep,
     settings: SettingsDep,
-    id: Annotated[list[uuid.UUID], Query(max_length=MAX_STREAMED)],
+    id: Annotated[list[uuid.UUID], Query(max_length=PAGE_SIZE)],
 ) -> EventSourceResponse:
     streams = []
     for operation_id in dict.fromkeys(id):
@@ -184,5 +185,5 @@ async def operations_stream(
             row = await service.get_row(console.principal.tenant_id, operation_id)
         except NotFound:
             continue  # not this tenant's (or gone): nothing is sent about it
-        streams.append(progress_events(service, row, ""))
+        streams.append(progress_events(service, row, "", poll=LIST_POLL_SECONDS))
     return EventSourceResponse(_merged(streams), ping=PING_SECONDS)

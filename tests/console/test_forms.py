@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ def form(**fields: str | list[str]) -> MultiDict:
 def test_ids_pasted_in_any_shape_become_one_list_without_duplicates() -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     text = f'order_id\n"{a}",\n{b}; {a}\n'
-    body, model = create_body(form(operation_type="BULK_CANCEL", selection="ids"), text, set())
+    body, model = create_body(form(operation_type="BULK_CANCEL", selection="ids"), text)
     assert body["order_ids"] == [str(a), str(b)] and model.order_ids == [a, b]
 
 
@@ -46,7 +47,7 @@ def test_ids_pasted_in_any_shape_become_one_list_without_duplicates() -> None:
 )
 def test_invalid_forms_say_what_is_wrong(fields: dict[str, str], ids: str, message: str) -> None:
     with pytest.raises(FormError) as err:
-        create_body(form(**{"operation_type": "BULK_CANCEL", **fields}), ids, set())
+        create_body(form(**{"operation_type": "BULK_CANCEL", **fields}), ids)
     assert any(message in m for m in err.value.messages), err.value.messages
 
 
@@ -59,7 +60,7 @@ def test_each_type_takes_only_its_own_parameters() -> None:
         cancel_reason="ignored",
         created_from="2026-01-01T00:00",
     )
-    body, _ = create_body(fields, "", set())
+    body, _ = create_body(fields, "")
     assert body["parameters"] == {"format": "jsonl", "fields": ["id", "status"]}
     assert body["filter"] == {"statuses": ["PAID", "SHIPPED"], "created_from": "2026-01-01T00:00:00Z"}
 
@@ -104,3 +105,18 @@ async def test_a_file_of_order_ids_previews_like_the_api(harness: Harness) -> No
     assert 'data-code="ORDER_NOT_FOUND">1<' in preview.text
     # Nothing started: the preview is a dry run.
     assert (await tenant.get("/v1/bulk-operations")).json()["items"] == []
+
+
+def test_start_time_and_pace_pass_through() -> None:
+    start = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    fields = form(
+        operation_type="BULK_REFUND",
+        statuses="PAID",
+        start_at=start,
+        max_orders_per_second="2.5",
+        max_failure_ratio="0.2",
+        min_processed="10",
+    )
+    body, _ = create_body(fields, "")
+    assert (body["start_at"], body["max_orders_per_second"]) == (f"{start}:00Z", 2.5)
+    assert body["failure_threshold"] == {"max_failure_ratio": 0.2, "min_processed": 10}

@@ -8,7 +8,7 @@ import re
 from playwright.async_api import Browser, Page, expect
 
 from bulkops.domain.safety import Role
-from tests.console.helpers import sign_in
+from tests.console.helpers import screenshot, sign_in
 from tests.harness import Harness
 from tests.safety.keys import key, set_policy
 from tests.support import SlowOrders
@@ -77,6 +77,7 @@ async def test_four_eyes_approval_from_the_form_to_the_approvals_page(
         await second.get_by_role("link", name="Approvals").click()
         card = second.locator(f'[data-approval="{op_id}"]')
         await expect(card).to_contain_text("40.60")
+        await screenshot(second, "approvals.png")
         await card.get_by_role("button", name="Approve").click()
         await second.get_by_label("Comment").fill("checked the recall list")
         await second.get_by_role("dialog").get_by_role("button", name="Confirm").click()
@@ -92,6 +93,7 @@ async def test_four_eyes_approval_from_the_form_to_the_approvals_page(
         await expect(audit.locator("tr", has_text=action).first).to_contain_text(actor)
     await expect(page.locator("ol.timeline")).to_contain_text("Approved")
     assert len(await harness.refunds(op_id)) == 4
+    await screenshot(page, "operation-approved.png")
 
 
 async def test_revert_an_update_from_its_page(harness: Harness, page: Page) -> None:
@@ -117,6 +119,7 @@ async def test_revert_an_update_from_its_page(harness: Harness, page: Page) -> N
     await expect(page.get_by_role("link", name=update["id"])).to_be_visible()
     # Reverting twice is refused: the API's 409, in place.
     await page.get_by_role("link", name=update["id"]).click()
+    await page.wait_for_url(f"**/console/operations/{update['id']}")
     await page.get_by_role("button", name="Revert").click()
     await page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
     await expect(page.get_by_role("alert")).to_contain_text("Conflict:")
