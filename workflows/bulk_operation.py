@@ -92,7 +92,7 @@ class BulkOperationWorkflow(Gates):
         # Answer once in-flight orders have finished, so counters are frozen when the caller reads them.
         await workflow.wait_condition(lambda: self.in_flight == 0)
         await self._persist_status()
-        await record(self.inp, AuditAction.PAUSED, actor, {"processed_count": self.s.processed_count})
+        await self._audit(AuditAction.PAUSED, actor, {"processed_count": self.s.processed_count})
         return self.progress()
 
     @pause.validator
@@ -105,7 +105,7 @@ class BulkOperationWorkflow(Gates):
         self.t.set_status(OperationStatus.PROCESSING, workflow.now())
         self.pacer.resumed(workflow.now())
         await self._persist_status()
-        await record(self.inp, AuditAction.RESUMED, actor, {"processed_count": self.s.processed_count})
+        await self._audit(AuditAction.RESUMED, actor, {"processed_count": self.s.processed_count})
         return self.progress()
 
     @resume.validator
@@ -116,7 +116,7 @@ class BulkOperationWorkflow(Gates):
     @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, actor: Actor | None = None) -> Progress:
         self.cancel_requested = True
-        await record(self.inp, AuditAction.CANCELLED, actor, {"status": self.s.status.value})
+        await self._audit(AuditAction.CANCELLED, actor, {"status": self.s.status.value})
         await workflow.wait_condition(lambda: self.finalized)
         return self.progress()
 
@@ -281,6 +281,7 @@ class BulkOperationWorkflow(Gates):
             cancelled=self.cancel_requested,
             threshold_tripped=self.threshold_tripped,
         )
+        await workflow.wait_condition(lambda: self.recording == 0)
         now = workflow.now()
         await finalize(self.inp, s, final, now)
         # Only now does the query report the terminal status: readers then find the summary row.

@@ -21,8 +21,10 @@ with workflow.unsafe.imports_passed_through():
 
 
 async def finalize(inp: BulkOperationInput, s: RunState, final: OperationStatus, now: datetime) -> None:
-    """Write the summary row (once: the activity leaves a row that has ended alone) and the `ended`
-    audit event."""
+    """Record the `ended` audit event, then write the summary row (once: the activity leaves a row
+    that has ended alone): whoever finds the row ended finds the event too."""
+    detail = {"status": final.value, "processed_count": s.processed_count, "failure_reason": s.failure_reason}
+    await record(inp, AuditAction.ENDED, detail=detail)
     await workflow.execute_activity(
         FINALIZE_OPERATION,
         FinalizeInput(
@@ -40,8 +42,6 @@ async def finalize(inp: BulkOperationInput, s: RunState, final: OperationStatus,
         start_to_close_timeout=SHORT,
         retry_policy=BOOKKEEPING_RETRY,
     )
-    detail = {"status": final.value, "processed_count": s.processed_count, "failure_reason": s.failure_reason}
-    await record(inp, AuditAction.ENDED, detail=detail)
 
 
 async def release_slot(inp: BulkOperationInput) -> None:

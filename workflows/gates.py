@@ -38,6 +38,8 @@ class Gates:
     cancel_requested: bool
     finalized: bool
     approval: ApprovalStatus | None
+    # Audit events being written by update handlers: the ending waits for them, so `ended` is last.
+    recording = 0
 
     def progress(self) -> Progress:
         raise NotImplementedError
@@ -77,6 +79,15 @@ class Gates:
             raise InvalidTransition(f"cannot {verb} an operation that is not awaiting approval")
         if actor.key_id is not None and actor.key_id == self.inp.created_by_key_id:
             raise InvalidTransition(f"the key that created an operation cannot {verb} it")
+
+    async def _audit(
+        self, action: AuditAction, actor: Actor | None = None, detail: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        self.recording += 1
+        try:
+            await record(self.inp, action, actor, detail, **kw)
+        finally:
+            self.recording -= 1
 
     # --- the waits ------------------------------------------------------------------------------------
 

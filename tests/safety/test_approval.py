@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from temporalio.api.sdk.v1 import WorkflowMetadata
+
 from bulkops.domain.safety import Role
 from bulkops.store.tables import BulkOperationItem
 from tests.harness import Harness
 from tests.safety.keys import audit, key, set_policy
+from tests.workflows.test_temporal_ui import _listed
 
 
 async def test_refund_over_threshold_waits_for_approval_then_runs_exactly(harness: Harness) -> None:
@@ -60,12 +63,19 @@ async def test_rejected_and_expired_end_cancelled_touching_nothing(harness: Harn
     admin = await h.tenant()
     olga = await key(h, admin, Role.OPERATOR, "olga")
     anna = await key(h, admin, Role.APPROVER, "anna")
-    await set_policy(admin, approval_types=["BULK_REFUND"], approval_window_s=3)
+    await set_policy(admin, approval_types=["BULK_REFUND"], approval_window_s=6)
     ids = await h.seed(admin, 10, status="PAID")
     body = {"operation_type": "BULK_REFUND", "order_ids": [str(i) for i in ids]}
     rejected = await h.start(olga, body)
     expiring = await h.start(olga, body)
     assert rejected["status"] == expiring["status"] == "AWAITING_APPROVAL"
+    # The Temporal UI finds them by status and says since when they wait.
+    waiting = f"TenantId='{admin.id}' AND BulkOperationStatus='AWAITING_APPROVAL'"
+    both = {rejected["workflow_id"], expiring["workflow_id"]}
+    assert await _listed(h.client, waiting, both) == both
+    handle = h.client.get_workflow_handle(expiring["workflow_id"])
+    meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert meta.current_details.startswith("**AWAITING_APPROVAL** · awaiting approval since")
 
     r = await anna.post(f"/v1/bulk-operations/{rejected['id']}/reject", json={"comment": "wrong list"})
     assert r.status_code == 200, r.text
