@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from bulkops.domain.model import ErrorCode, ErrorSample, ItemStatus, OperationStatus, OperationType
+from bulkops.domain.model import Counters, ErrorCode, ItemStatus, OperationStatus, OperationType
 from bulkops.domain.safety import Actor, AuditAction
 
 # Each activity's registered name: workflows call activities by these, never by importing their code.
@@ -98,14 +98,9 @@ class OrderOutcome(BaseModel):
         return v[:500] if v else v
 
 
-class FinalizeInput(BaseModel):
+class FinalizeInput(Counters):
     operation_id: uuid.UUID
     status: OperationStatus
-    total_count: int
-    processed_count: int
-    success_count: int
-    failed_count: int
-    errors: list[ErrorSample]
     failure_reason: str | None
     started_at: datetime | None
     completed_at: datetime

@@ -7,10 +7,9 @@ from functools import lru_cache
 
 from psycopg.types.json import Jsonb
 
-ORDER_COLUMNS = (
-    "id, tenant_id, status, currency, total_cents, refunded_cents, paid_at, customer_email, "
-    "shipping_method, note, tags, metadata, version, created_at, updated_at, cancelled_at, cancel_reason"
-)
+from bulkops.domain.model import ORDER_FIELDS
+
+ORDER_COLUMNS = ", ".join(ORDER_FIELDS)
 
 # Lock the order (concurrent attempts serialize on it) and read an outcome an earlier attempt
 # recorded, in one round trip.

@@ -8,6 +8,12 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bulkops.domain.model import (
+    DEFAULT_ACTIVITY_MAX_ATTEMPTS,
+    DEFAULT_ACTIVITY_TIMEOUT_S,
+    DEFAULT_MAX_EVENTS_PER_RUN,
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
@@ -60,13 +66,19 @@ class Settings(BaseSettings):
     # round trip, no separate "started" write); 0 sends every activity through the task queue.
     eager_activities: int = Field(default=50, ge=0, alias="BULKOPS_EAGER_ACTIVITIES")
     # Continue-as-new threshold per run; tests lower it to force several runs.
-    max_events_per_run: int = Field(default=8_000, ge=200, le=10_000, alias="BULKOPS_MAX_EVENTS_PER_RUN")
-    activity_max_attempts: int = Field(default=5, ge=1, alias="BULKOPS_ACTIVITY_MAX_ATTEMPTS")
+    max_events_per_run: int = Field(
+        default=DEFAULT_MAX_EVENTS_PER_RUN, ge=200, le=10_000, alias="BULKOPS_MAX_EVENTS_PER_RUN"
+    )
+    activity_max_attempts: int = Field(
+        default=DEFAULT_ACTIVITY_MAX_ATTEMPTS, ge=1, alias="BULKOPS_ACTIVITY_MAX_ATTEMPTS"
+    )
     # A per-order attempt holds one short transaction; after a worker dies its attempts are retried
     # once this expires, so it bounds how long a crash stalls the orders that were in flight.
     # Run the per-order activity as a local activity (a marker in history, no task-queue round trip).
     local_activities: bool = Field(default=False, alias="BULKOPS_LOCAL_ACTIVITIES")
-    activity_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_ACTIVITY_TIMEOUT_S")
+    activity_timeout_s: float = Field(
+        default=DEFAULT_ACTIVITY_TIMEOUT_S, gt=0, alias="BULKOPS_ACTIVITY_TIMEOUT_S"
+    )
     # A whole delivery attempt (connect, send, answer) ends within this.
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
     # Webhooks to loopback, private and link-local addresses (off: server-side request forgery).

@@ -10,7 +10,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY, ErrorSample, OperationStatus, OperationType
+from bulkops.domain.model import (
+    DEFAULT_ACTIVITY_MAX_ATTEMPTS,
+    DEFAULT_ACTIVITY_TIMEOUT_S,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_EVENTS_PER_RUN,
+    Counters,
+    OperationStatus,
+    OperationType,
+)
 from bulkops.domain.requests import FailureThreshold
 
 # Temporal names the service, the workflows and the fairness activity share.
@@ -32,15 +40,10 @@ def coordinator_id(tenant_id: str) -> str:
     return f"bulk-tenant-{tenant_id}"
 
 
-class RunState(BaseModel):
+class RunState(Counters):
     """What one run hands the next through continue-as-new: a cursor, counters, the error sample."""
 
     cursor_seq: int = 0
-    total_count: int = 0
-    processed_count: int = 0
-    success_count: int = 0
-    failed_count: int = 0
-    errors: list[ErrorSample] = Field(default_factory=list)
     status: OperationStatus = OperationStatus.PENDING
     failure_reason: str | None = None
     started_at: datetime | None = None
@@ -73,10 +76,10 @@ class BulkOperationInput(BaseModel):
     revert_of: uuid.UUID | None = None
     # Knobs a test (or an operator of a small cluster) may turn; defaults suit production.
     page_size: int = 500
-    max_events_per_run: int = 8_000
-    activity_max_attempts: int = 5
+    max_events_per_run: int = DEFAULT_MAX_EVENTS_PER_RUN
+    activity_max_attempts: int = DEFAULT_ACTIVITY_MAX_ATTEMPTS
     activity_initial_interval_ms: int = 500
-    activity_timeout_s: float = 10.0
+    activity_timeout_s: float = DEFAULT_ACTIVITY_TIMEOUT_S
     local_activities: bool = False
     use_fairness: bool = True
     state: RunState | None = None

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class OperationType(StrEnum):
@@ -42,6 +42,13 @@ TERMINAL_STATUSES = frozenset(
         OperationStatus.CANCELLED,
     }
 )
+# Accepted and not yet running: what a tenant's waiting-operations limit counts, and what may still be
+# removed when its workflow never started.
+WAITING_STATUSES = frozenset(
+    {OperationStatus.PENDING, OperationStatus.SCHEDULED, OperationStatus.AWAITING_APPROVAL}
+)
+# Not ended: what the running-operations gauge reports.
+OPEN_STATUSES = frozenset(OperationStatus) - TERMINAL_STATUSES
 
 
 class OrderStatus(StrEnum):
@@ -93,27 +100,8 @@ def final_status(
     return OperationStatus.PARTIAL_SUCCESS if failed_count else OperationStatus.COMPLETED
 
 
-ORDER_FIELDS = (
-    "id",
-    "tenant_id",
-    "status",
-    "currency",
-    "total_cents",
-    "refunded_cents",
-    "paid_at",
-    "customer_email",
-    "shipping_method",
-    "note",
-    "tags",
-    "metadata",
-    "version",
-    "created_at",
-    "updated_at",
-    "cancelled_at",
-    "cancel_reason",
-)
-
-
+# The order's fields (CONTRACT §3), in the order exports and reads list them: the one declaration;
+# ORDER_FIELDS, the per-order SQL's column list and the API's OrderRead follow it (checked by tests).
 OrderField = Literal[
     "id",
     "tenant_id",
@@ -133,6 +121,7 @@ OrderField = Literal[
     "cancelled_at",
     "cancel_reason",
 ]
+ORDER_FIELDS: tuple[str, ...] = get_args(OrderField)
 
 
 MAX_ORDER_IDS = 10_000
@@ -140,6 +129,10 @@ MAX_ORDER_IDS = 10_000
 
 # What an operation gets unless its creator asks otherwise (and what `bulkops bench` measures).
 DEFAULT_MAX_CONCURRENCY = 50
+# The workflow's knobs, defaulted once for Settings (BULKOPS_…) and the workflow input.
+DEFAULT_MAX_EVENTS_PER_RUN = 8_000
+DEFAULT_ACTIVITY_MAX_ATTEMPTS = 5
+DEFAULT_ACTIVITY_TIMEOUT_S = 10.0
 
 
 class ErrorSample(BaseModel):
@@ -147,3 +140,21 @@ class ErrorSample(BaseModel):
     code: ErrorCode
     message: str
     retryable: bool
+
+
+class Counters(BaseModel):
+    """An operation's counters and error sample, declared once: the run state, the `progress` query,
+    the summary row's finalize input and the API's `BulkOperation` all inherit them (so their JSON
+    stays flat). Required in every answer: the defaults only serve a fresh run state."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    total_count: int = 0
+    processed_count: int = 0
+    success_count: int = 0
+    failed_count: int = 0
+    errors: list[ErrorSample] = Field(default_factory=list)
+
+    def counters(self) -> dict[str, Any]:
+        """These counters, to build another `Counters` from (`Other(**x.counters(), …)`)."""
+        return {name: getattr(self, name) for name in Counters.model_fields}

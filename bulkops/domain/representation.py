@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from bulkops.domain.model import ErrorSample, OperationStatus, OperationType
+from bulkops.domain.model import Counters, ErrorSample, OperationStatus, OperationType
 from bulkops.domain.requests import FailureThreshold
 from bulkops.domain.safety import Approval
 
@@ -36,15 +36,11 @@ class Links(BaseModel):
 ProgressSource = Literal["live", "checkpoint", "final"]
 
 
-class BulkOperationRead(BaseModel):
+class BulkOperationRead(Counters):
     id: uuid.UUID
     tenant_id: str
     operation_type: OperationType
     status: OperationStatus
-    total_count: int
-    processed_count: int
-    success_count: int
-    failed_count: int
     percent_complete: float
     orders_per_second: float | None
     eta_seconds: float | None
@@ -53,7 +49,6 @@ class BulkOperationRead(BaseModel):
     max_concurrency: int
     failure_threshold: FailureThreshold | None
     failure_reason: str | None
-    errors: list[ErrorSample]
     initiated_by: str | None
     retry_of: uuid.UUID | None
     revert_of: uuid.UUID | None = None
@@ -80,19 +75,14 @@ class DryRunRead(BaseModel):
     sample: list[dict[str, Any]]
 
 
-class Progress(BaseModel):
+class Progress(Counters):
     """The `progress` query's answer, and the shape pause/resume/cancel updates return."""
 
     operation_id: uuid.UUID
     tenant_id: str
     operation_type: OperationType
     status: OperationStatus
-    total_count: int
-    processed_count: int
-    success_count: int
-    failed_count: int
     in_flight: int
-    errors: list[ErrorSample]
     failure_reason: str | None
     started_at: datetime | None
     active_seconds: float

@@ -29,7 +29,7 @@ from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from activities.contracts import FinalizeInput, OrderOutcome, ProcessOrderInput, RecordFailureInput
-from bulkops.domain.model import TERMINAL_STATUSES, ItemStatus, OperationType
+from bulkops.domain.model import OPEN_STATUSES, TERMINAL_STATUSES, ItemStatus, OperationType
 from bulkops.store.tables import OPERATIONS
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,10 @@ ACTIVITY_DURATION = Histogram(
 )
 OPERATIONS_RUNNING = Gauge(
     "bulkops_operations_running",
-    "Bulk operations not yet ended (PENDING, PROCESSING or PAUSED)",
+    "Bulk operations not yet ended (waiting, PROCESSING or PAUSED)",
     ["operation_type", "status"],
 )
-RUNNING_STATUSES = ("PENDING", "PROCESSING", "PAUSED")
+RUNNING_STATUSES = tuple(sorted(s.value for s in OPEN_STATUSES))
 
 
 def record_started(operation_type: str) -> None:

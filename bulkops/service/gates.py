@@ -12,16 +12,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bulkops.domain.model import OperationStatus
+from bulkops.domain.model import WAITING_STATUSES, OperationStatus
 from bulkops.domain.requests import BulkOperationCreate
 from bulkops.domain.safety import Actor, Approval, ApprovalStatus, Prediction, TenantPolicy
 from bulkops.service.dry_run import dry_run
 from bulkops.store.tables import TENANTS
 
 # Statuses of an operation that has not started yet (and so may still be forgotten).
-WAITING = [
-    s.value for s in (OperationStatus.PENDING, OperationStatus.SCHEDULED, OperationStatus.AWAITING_APPROVAL)
-]
+WAITING = [s.value for s in WAITING_STATUSES]
 
 
 async def load_policy(session: AsyncSession, tenant_id: str) -> TenantPolicy:

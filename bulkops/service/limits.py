@@ -13,20 +13,15 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bulkops.domain.model import TERMINAL_STATUSES, OperationStatus
+from bulkops.domain.model import TERMINAL_STATUSES
 from bulkops.domain.safety import TenantPolicy
-from bulkops.service.gates import load_policy
+from bulkops.service.gates import WAITING, load_policy
 from bulkops.settings import Settings
 from bulkops.store.tables import OPERATIONS, TENANTS
 
 OPS = OPERATIONS
 # Accepted but not yet holding a running slot. Only waiting operations count here: their selection
 # is snapshotted once they get their slot, so what they cost while they wait is their row alone.
-WAITING_STATUSES = [
-    OperationStatus.PENDING.value,
-    OperationStatus.SCHEDULED.value,
-    OperationStatus.AWAITING_APPROVAL.value,
-]
 # How soon to try again when the wait depends on other operations ending (not on a clock).
 BUSY_RETRY_AFTER_S = 30
 
@@ -78,7 +73,7 @@ async def admit(session: AsyncSession, tenant_id: str, max_concurrency: int, set
                 func.extract("epoch", func.min(OPS.c.created_at).filter(in_window) - func.now()).label(
                     "oldest_age"
                 ),
-                func.count().filter(OPS.c.status.in_(WAITING_STATUSES)).label("waiting"),
+                func.count().filter(OPS.c.status.in_(WAITING)).label("waiting"),
                 func.coalesce(func.sum(OPS.c.max_concurrency).filter(open_), 0).label("concurrency"),
             ).where(OPS.c.tenant_id == tenant_id, and_(in_window | open_))
         )
