@@ -35,14 +35,10 @@ class SnapshotResult(BaseModel):
     total_count: int
 
 
-class Checkpoint(BaseModel):
+class Checkpoint(Counters):
     """The counters as the workflow knows them, written to the operation row by bookkeeping it does
     anyway (a page fetch, a status change): what readers get while the query cannot answer."""
 
-    processed_count: int
-    success_count: int
-    failed_count: int
-    errors: list[ErrorSample]
     at: datetime
 
 

@@ -52,13 +52,7 @@ class ProgressTracker:
 
     def checkpoint(self, now: datetime) -> Checkpoint:
         s = self.s
-        return Checkpoint(
-            processed_count=s.processed_count,
-            success_count=s.success_count,
-            failed_count=s.failed_count,
-            errors=s.errors,
-            at=now,
-        )
+        return Checkpoint(**s.counters(), at=now)
 
     def snapshot(self, inp: BulkOperationInput, in_flight: int, run_id: str, history_length: int) -> Progress:
         s = self.s
