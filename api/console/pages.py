@@ -110,6 +110,7 @@ async def operations_list(
     status: Annotated[str, Query(max_length=40)] = "",
     operation_type: Annotated[str, Query(max_length=40)] = "",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE)] = PAGE_SIZE,
 ) -> Response:
     chosen_status = OperationStatus(status) if status in OperationStatus.__members__ else None
     chosen_type = OperationType(operation_type) if operation_type in OperationType.__members__ else None
@@ -120,10 +121,11 @@ async def operations_list(
         "",
         status=chosen_status,
         operation_type=chosen_type,
-        limit=PAGE_SIZE,
+        limit=limit,
         cursor=cursor,
     )
-    filters = {k: v for k, v in {"status": status, "operation_type": operation_type}.items() if v}
+    shown = {"status": status, "operation_type": operation_type, "limit": limit if limit != PAGE_SIZE else ""}
+    filters = {k: v for k, v in shown.items() if v}
     return page(
         request,
         "operations.html",

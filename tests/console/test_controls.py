@@ -79,6 +79,12 @@ async def test_pause_resume_retry_and_export(harness: Harness, page: Page) -> No
     async with page.expect_download() as info:
         await page.get_by_role("link", name="Download the export").click()
     download = await info.value
+    # Filtered by type, the list shows the export alone.
+    await page.goto("/console/operations")
+    await page.get_by_label("Type").select_option("BULK_EXPORT")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.locator("tr[data-op]")).to_have_count(1)
+    await expect(page.locator(f'tr[data-op="{export["id"]}"]')).to_be_visible()
     lines = open(await download.path()).read().splitlines()  # noqa: ASYNC230 - a small local file
     assert lines[0] == "id,status"
     assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(str(i) for i in ids[2:7])

@@ -124,3 +124,14 @@ async def test_revert_an_update_from_its_page(harness: Harness, page: Page) -> N
     await page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
     await expect(page.get_by_role("alert")).to_contain_text("Conflict:")
     assert page.url.endswith(update["id"])
+
+    # Paging the list, newest first, one at a time: the revert, then the update, then back.
+    await page.goto("/console/operations?limit=1")
+    rows = page.locator("tr[data-op]")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-op", revert["id"])
+    await page.get_by_role("link", name="Older").click()
+    await expect(rows.first).to_have_attribute("data-op", update["id"])
+    await expect(page.get_by_role("link", name="Older")).to_have_count(0)
+    await page.get_by_role("link", name="Newest").click()
+    await expect(rows.first).to_have_attribute("data-op", revert["id"])
