@@ -26,8 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import BulkOperationInput, RunState
 
 SHORT = timedelta(seconds=30)
-# Temporal warns at 10 MB of history and fails a run at 50 MB; orders cost ~0.5 kB each.
-MAX_HISTORY_BYTES_PER_RUN = 8 * 1024 * 1024
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
@@ -100,18 +98,3 @@ def threshold_exceeded(inp: BulkOperationInput, s: RunState) -> bool:
         and s.processed_count >= th.min_processed
         and s.failed_count / s.processed_count > th.max_failure_ratio
     )
-
-
-def history_budget_spent(inp: BulkOperationInput, run_start_length: int, scheduled_this_run: int) -> bool:
-    """Whether this run should drain and continue as new before scheduling another order."""
-    # Local-activity markers reach history only when the workflow task completes, so the current
-    # length lags; count orders scheduled in this run too (a marker plus amortized task events
-    # each, or three activity events plus task events) and leave room to drain a full window.
-    per_order = 2 if inp.local_activities else 4
-    drain = per_order * inp.max_concurrency + 100
-    limit = max(inp.max_events_per_run - drain, inp.max_events_per_run // 3)
-    info = workflow.info()
-    estimate = max(info.get_current_history_length(), run_start_length + per_order * scheduled_this_run)
-    # Not `is_continue_as_new_suggested()`: servers suggest it at ~4k events, which more than
-    # doubled the drain-and-restart pauses for no gain while the run stays far below its limits.
-    return estimate >= limit or info.get_current_history_size() >= MAX_HISTORY_BYTES_PER_RUN
