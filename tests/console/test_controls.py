@@ -7,7 +7,7 @@ import re
 
 from playwright.async_api import Page, expect
 
-from tests.console.helpers import screenshot, sign_in
+from tests.console.helpers import sign_in
 from tests.harness import Harness
 from tests.support import FlakyOrders
 
@@ -61,7 +61,6 @@ async def test_pause_resume_retry_and_export(harness: Harness, page: Page) -> No
     await expect(page.locator(f'tr[data-op="{op["id"]}"] [data-field=status]')).to_have_text(
         "PARTIAL_SUCCESS"
     )
-    await screenshot(page, "operations.png")  # the retry is still running: its bar is live
     retry = await harness.wait_end(tenant, retry_id)
     assert (retry["retry_of"], retry["total_count"], retry["failed_count"]) == (op["id"], 2, 2)
     await expect(page.locator(f'tr[data-op="{retry_id}"] [data-field=status]')).to_have_text("FAILED")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from playwright.async_api import Page, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from tests.console.helpers import screenshot, sign_in
 from tests.harness import Harness
@@ -15,13 +15,23 @@ from tests.support import SlowOrders
 OPERATION_PAGE = re.compile(r".*/console/operations/[0-9a-f-]{36}$")
 
 
-async def test_cancel_through_the_form_with_preview_and_live_progress(harness: Harness, page: Page) -> None:
+async def test_cancel_through_the_form_with_preview_and_live_progress(
+    harness: Harness, context: BrowserContext, page: Page
+) -> None:
     tenant = await harness.tenant("console")
     await harness.seed(tenant, 14, status="PENDING", paid_at=None)
     await harness.seed(tenant, 6, status="SHIPPED")
-    await harness.seed(tenant, 5, status="PAID")  # not selected
+    paid = [str(i) for i in await harness.seed(tenant, 5, status="PAID")]  # not selected
     # Slow enough to watch: 20 orders, two at a time, 0.25 s each.
     await harness.start_worker(SlowOrders(harness.order_pool, 0.25))
+    earlier = [
+        await harness.start(tenant, {"operation_type": "BULK_EXPORT", "order_ids": paid}),
+        await harness.start(
+            tenant, {"operation_type": "BULK_UPDATE", "order_ids": paid, "parameters": {"add_tags": ["vip"]}}
+        ),
+    ]
+    for op in earlier:
+        await harness.wait_end(tenant, op["id"])
     await sign_in(page, tenant.api_key)
 
     await page.get_by_role("link", name="New operation").first.click()
@@ -42,7 +52,7 @@ async def test_cancel_through_the_form_with_preview_and_live_progress(harness: H
     await expect(page.get_by_test_id("matched")).to_have_text("20")
     await expect(page.get_by_test_id("would-fail")).to_have_text("6")
     await expect(page.locator('td[data-code="ORDER_NOT_CANCELLABLE"]')).to_have_text("6")
-    assert (await tenant.get("/v1/bulk-operations")).json()["items"] == []
+    assert len((await tenant.get("/v1/bulk-operations")).json()["items"]) == len(earlier)
     await screenshot(page, "dry-run.png")
 
     await page.get_by_role("button", name="Confirm and start 20 orders").click()
@@ -53,7 +63,19 @@ async def test_cancel_through_the_form_with_preview_and_live_progress(harness: H
     bar = "document.querySelector('article progress').value"
     await page.wait_for_function(f"() => {bar} > 0 && {bar} < 100")
     await screenshot(page, "operation-running.png")
+    # The list, in a second tab: its bar moves too, on its own.
+    listing = await context.new_page()
+    await listing.goto("/console/operations")
+    await listing.evaluate("window.__sameDocument = true")
+    row_bar = f"document.querySelector('tr[data-op=\"{op_id}\"] progress').value"
+    await listing.wait_for_function(f"() => {row_bar} > 0 && {row_bar} < 100")
+    await screenshot(listing, "operations.png")
     await page.wait_for_function(f"() => {bar} === 100", timeout=60_000)
+    await listing.wait_for_function(f"() => {row_bar} === 100")
+    await expect(listing.locator(f'tr[data-op="{op_id}"] [data-field=status]')).to_have_text(
+        "PARTIAL_SUCCESS"
+    )
+    assert await listing.evaluate("window.__sameDocument === true")
     await expect(page.locator("h1 [data-field=status]")).to_have_text("PARTIAL_SUCCESS")
     assert await page.evaluate("window.__sameDocument === true")
 
