@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import DELIVER_WEBHOOK, WebhookInput
 from bulkops.domain.representation import operation_view
-from bulkops.infra.netpolicy import UnsafeUrl
+from bulkops.infra.netpolicy import Unresolvable, UnsafeUrl
 from bulkops.infra.webhook_http import post_bounded
 from bulkops.settings import Settings
 from bulkops.store.tables import BulkOperation, Tenant
@@ -80,6 +80,8 @@ class WebhookActivities:
             answer = await post_bounded(
                 self.http, row.notify_url, body, headers, self.settings.webhook_timeout_s
             )
+        except Unresolvable as exc:  # DNS may answer again later: Temporal retries
+            raise RuntimeError(f"webhook not sent: {exc}") from exc
         except UnsafeUrl as exc:
             raise ApplicationError(f"webhook not sent: {exc}", type="UnsafeUrl", non_retryable=True) from exc
         except TimeoutError as exc:

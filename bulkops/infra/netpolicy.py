@@ -37,6 +37,10 @@ class UnsafeUrl(ValueError):
     """The URL's host is, or resolves to, an address webhooks may not reach."""
 
 
+class Unresolvable(UnsafeUrl):
+    """The host did not resolve (now): refused at create, but worth another try at delivery."""
+
+
 def refusal(ip: IPAddress) -> str | None:
     """Why a webhook may not connect to `ip`, or None when it may."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -77,9 +81,9 @@ class Resolver:
                 # Drop an IPv6 scope id ("fe80::1%eth0") before parsing.
                 found = [str(info[4][0]).split("%")[0] for info in infos]
         except (OSError, TimeoutError, dns.exception.DNSException) as exc:
-            raise UnsafeUrl(f"the host {host!r} does not resolve") from exc
+            raise Unresolvable(f"the host {host!r} does not resolve") from exc
         if not found:
-            raise UnsafeUrl(f"the host {host!r} does not resolve")
+            raise Unresolvable(f"the host {host!r} does not resolve")
         return list(dict.fromkeys(ipaddress.ip_address(a) for a in found))
 
 

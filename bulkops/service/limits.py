@@ -55,7 +55,11 @@ class TenantLimits:
 
 async def admit(session: AsyncSession, tenant_id: str, max_concurrency: int, settings: Settings) -> None:
     """Raise `LimitExceeded` unless the tenant may add an operation with this `max_concurrency` now."""
-    await session.execute(select(TENANTS.c.id).where(TENANTS.c.id == tenant_id).with_for_update())
+    # FOR NO KEY UPDATE: creates of one tenant queue here, but rows that merely reference the tenant
+    # (a refund's foreign key takes FOR KEY SHARE) are never held up by it.
+    await session.execute(
+        select(TENANTS.c.id).where(TENANTS.c.id == tenant_id).with_for_update(key_share=True)
+    )
     limits = TenantLimits.of(settings, await load_policy(session, tenant_id))
     if max_concurrency > limits.max_concurrency_total:
         raise LimitExceeded(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import dns.message
+import dns.rcode
 import dns.rdatatype
 import dns.rrset
 from sqlalchemy import insert
@@ -80,7 +81,8 @@ async def receiver(mode: Mode, host: str = "127.0.0.1") -> AsyncIterator[Receive
 
 @dataclass
 class DnsStub(asyncio.DatagramProtocol):
-    """Answers the n-th A query for any name with `answers[n]` (the last one from then on), TTL 0."""
+    """Answers the n-th A query for any name with `answers[n]` (the last one from then on), TTL 0;
+    an answer "NXDOMAIN" says the name does not exist."""
 
     answers: list[str]
     a_queries: int = 0
@@ -96,7 +98,10 @@ class DnsStub(asyncio.DatagramProtocol):
         if question.rdtype == dns.rdatatype.A:
             ip = self.answers[min(self.a_queries, len(self.answers) - 1)]
             self.a_queries += 1
-            response.answer.append(dns.rrset.from_text(question.name, 0, "IN", "A", ip))
+            if ip == "NXDOMAIN":
+                response.set_rcode(dns.rcode.NXDOMAIN)
+            else:
+                response.answer.append(dns.rrset.from_text(question.name, 0, "IN", "A", ip))
         assert self.transport is not None
         self.transport.sendto(response.to_wire(), addr)
 

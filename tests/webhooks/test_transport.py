@@ -69,6 +69,19 @@ async def test_the_connection_goes_to_the_looked_up_address_with_the_names_host_
     assert hit.headers["host"] == httpx.URL(url).netloc.decode()
 
 
+async def test_a_name_that_does_not_resolve_now_is_retried_not_dropped(harness: Harness) -> None:
+    h = harness
+    a = await h.tenant()
+    async with receiver("ok") as rx, dns_stub("NXDOMAIN", "127.0.0.1") as (stub, port):
+        assert stub.a_queries == 0
+        h.configure(webhook_dns_server="127.0.0.1", webhook_dns_port=port, webhook_allow_private=True)
+        op_id = await ended_operation(h, a, rx.url.replace("127.0.0.1", "flaky.bulkops.test"))
+        with pytest.raises(RuntimeError, match="does not resolve"):  # retryable, unlike UnsafeUrl
+            await deliver(h, op_id, a.id)
+        assert await deliver(h, op_id, a.id) == 204
+    assert len(rx.hits) == 1
+
+
 EMBEDDED = [
     "::ffff:127.0.0.1",  # IPv4-mapped loopback
     "::ffff:8.8.8.8",  # IPv4-mapped, even of a public address
