@@ -172,6 +172,8 @@ def start(
             console.print(f"Temporal UI: {op['links']['temporal_ui']}", soft_wrap=True, highlight=False)
             if op["status"] == "AWAITING_APPROVAL":
                 reasons = "; ".join(op["approval"]["reasons"])
+                predicted = op["approval"]["prediction"]["matched_count"]
+                console.print(f"predicted:   {predicted:,} orders match", highlight=False)
                 console.print(f"needs approval ({reasons}): bulkops approve {op['id']}", highlight=False)
             console.print(f"watch it:    bulkops watch {op['id']}", highlight=False)
         if then_watch:

@@ -21,7 +21,8 @@ def _decide(verb: str, operation_id: str, comment: str | None, api_url: str, api
         except ApiError as exc:
             raise fail(exc) from None
     reason = f", {op['failure_reason']}" if op.get("failure_reason") else ""
-    console.print(f"{verb}d [cyan]{op['id']}[/]: now {op['status']}{reason}", highlight=False)
+    done = {"approve": "approved", "reject": "rejected"}[verb]
+    console.print(f"{done} [cyan]{op['id']}[/]: now {op['status']}{reason}", highlight=False)
 
 
 def approve(
