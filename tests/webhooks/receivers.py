@@ -39,9 +39,11 @@ class Receiver:
     connections: int = 0
     body_bytes_sent: int = 0
     url: str = ""
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.writers.append(writer)
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
             pairs = (line.partition(":") for line in head[1:] if line)
@@ -75,6 +77,8 @@ async def receiver(mode: Mode, host: str = "127.0.0.1") -> AsyncIterator[Receive
         yield r
     finally:
         server.close()
+        for writer in r.writers:  # hang up on whoever still waits for an answer
+            writer.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 2)
 
