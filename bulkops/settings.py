@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # When set, the API's /metrics answers only `Authorization: Bearer <token>`.
     metrics_token: str | None = Field(default=None, alias="BULKOPS_METRICS_TOKEN")
     worker_metrics_port: int = Field(default=9464, alias="BULKOPS_WORKER_METRICS_PORT")
+    # Loopback unless told otherwise (compose listens on the stack's private network, unpublished).
+    worker_metrics_host: str = Field(default="127.0.0.1", alias="BULKOPS_WORKER_METRICS_HOST")
     worker_role: Literal["all", "workflows", "activities"] = Field(default="all", alias="BULKOPS_WORKER_ROLE")
     max_concurrent_activities: int = Field(default=200, ge=1, alias="BULKOPS_MAX_CONCURRENT_ACTIVITIES")
     # Activities a workflow task may hand straight back to this worker (eager dispatch: no matching

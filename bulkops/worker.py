@@ -122,7 +122,7 @@ async def _webhook_worker(
 
 async def run_worker(settings: Settings) -> None:
     client = await connect(settings)
-    start_metrics_server(settings.worker_metrics_port)
+    start_metrics_server(settings.worker_metrics_port, settings.worker_metrics_host)
     async with build_worker(settings, client) as worker:
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         await worker.run()
