@@ -8,13 +8,12 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Body, Response
-from fastapi.responses import JSONResponse
 
+from api import responses
 from api.deps import ApproverDep, BaseUrlDep, OperatorDep, PrincipalDep, SafetyDep, SettingsDep
 from api.problems import Problem, limit_problem
 from bulkops.domain.representation import BulkOperationRead, operation_view
 from bulkops.domain.safety import AuditPage
-from bulkops.infra.metrics import record_started
 from bulkops.service.auth import Principal
 from bulkops.service.limits import LimitExceeded
 from bulkops.service.operations import Conflict, NotFound
@@ -122,9 +121,7 @@ async def revert(
         raise Problem(409, str(exc)) from None
     except LimitExceeded as exc:
         raise limit_problem(exc) from None
-    record_started(row.operation_type)
-    view = operation_view(row, settings, base=base)
-    return JSONResponse(view.model_dump(mode="json"), status_code=202, headers={"Location": view.links.self})
+    return responses.accepted(row, settings, base)
 
 
 @router.get("/{operation_id}/audit", response_model=AuditPage)

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
+from api import responses
 from api.deps import BaseUrlDep, OperatorDep, PrincipalDep, ServiceDep, SettingsDep
 from api.problems import Problem, limit_problem
 from api.schemas import BulkOperationPage, ItemPage, ItemRead
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
 from bulkops.domain.representation import BulkOperationRead, DryRunRead, operation_view
 from bulkops.domain.requests import BulkOperationCreate
-from bulkops.infra.metrics import record_started
 from bulkops.infra.netpolicy import UnsafeUrl
 from bulkops.service.errors import BadCursor, Conflict, NotFound
 from bulkops.service.limits import LimitExceeded
@@ -68,14 +68,7 @@ async def create_operation(
     except UnsafeUrl as exc:
         error = {"loc": ["body", "notify_url"], "msg": str(exc), "type": "unsafe_url"}
         raise Problem(422, f"notify_url: {exc}", errors=[error]) from None
-    if accepted.created:
-        record_started(accepted.row.operation_type)
-    view = operation_view(accepted.row, settings, base=base)
-    return JSONResponse(
-        view.model_dump(mode="json"),
-        status_code=202 if accepted.created else 200,
-        headers={"Location": view.links.self},
-    )
+    return responses.accepted(accepted.row, settings, base, created=accepted.created)
 
 
 @router.get("", name="list", response_model=BulkOperationPage)
@@ -164,11 +157,4 @@ async def retry(
         raise Problem(409, str(exc)) from None
     except LimitExceeded as exc:
         raise limit_problem(exc) from None
-    if accepted.created:
-        record_started(accepted.row.operation_type)
-    view = operation_view(accepted.row, settings, base=base)
-    return JSONResponse(
-        view.model_dump(mode="json"),
-        status_code=202 if accepted.created else 200,
-        headers={"Location": view.links.self},
-    )
+    return responses.accepted(accepted.row, settings, base, created=accepted.created)
