@@ -48,8 +48,11 @@ def install(app: FastAPI, settings: Settings) -> None:
         return await api_http(request, exc)  # type: ignore[misc]
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith(PREFIX):
-            return await _error_page(request, 404, "There is no such page.", "Not found")
+        if request.url.path.startswith(PREFIX) and isinstance(exc, RequestValidationError):
+            # A malformed id in the path is a page that does not exist; anything else a bad request.
+            if any(err.get("loc", ("",))[0] == "path" for err in exc.errors()):
+                return await _error_page(request, 404, "There is no such page.", "Not found")
+            return await _error_page(request, 400, "That request is not valid.", "Bad request")
         return await api_invalid(request, exc)  # type: ignore[misc]
 
     async def on_sign_in(request: Request, exc: Exception) -> Response:

@@ -26,7 +26,6 @@ from bulkops.service.errors import NotFound
 router = APIRouter(prefix="/console", include_in_schema=False)
 log = logging.getLogger(__name__)
 PAGE_SIZE = 25
-FAILED_PAGE_SIZE = 20
 # The list's live bars: one connection for the page, each operation read once a second.
 LIST_POLL_SECONDS = 1.0
 

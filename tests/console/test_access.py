@@ -25,6 +25,8 @@ async def test_another_tenant_sees_nothing_and_gets_404s(harness: Harness, page:
     response = await page.goto(f"/console/operations/{op['id']}")
     assert response is not None and response.status == 404
     await expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    assert (await page.goto("/console/operations/not-an-id")).status == 404  # type: ignore[union-attr]
+    assert (await page.goto("/console/operations?limit=1000")).status == 400  # type: ignore[union-attr]
     for path in ("", "/items", "/export", "/events"):
         assert (await page.request.get(f"/v1/bulk-operations/{op['id']}{path}")).status == 404
     stream = await page.request.get(f"/console/operations/stream?id={op['id']}")
