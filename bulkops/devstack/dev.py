@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from typing import Any, NoReturn
 
 import httpx
 import psutil
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -32,6 +34,7 @@ from bulkops.settings import Settings
 
 log = logging.getLogger(__name__)
 KEY_FILE = "demo-api-key"
+CONSOLE_SECRET_FILE = "console-secret"
 
 
 class DevError(RuntimeError):
@@ -52,6 +55,8 @@ def child_env(settings: Settings) -> dict[str, str]:
             env.pop(alias, None)
         elif isinstance(value, list | dict):
             env[alias] = json.dumps(value)
+        elif isinstance(value, SecretStr):  # str() would hand the child "**********"
+            env[alias] = value.get_secret_value()
         else:
             env[alias] = str(value)
     return env
@@ -125,6 +130,8 @@ class DevStack:
         }
         if "temporal_ui_url" not in s.model_fields_set:
             update["temporal_ui_url"] = f"http://localhost:{s.dev_ui_port}"
+        if not s.console_secret:
+            update["console_secret"] = SecretStr(self._console_secret())
         self.settings = s = s.model_copy(update=update)
         env = child_env(s)
         self.stack.callback(lambda: _stop_children(list(self.children.values())))
@@ -134,6 +141,14 @@ class DevStack:
         self._demo_tenant()  # while the children import
         self._retention_schedule()
         self._wait_ready()
+
+    def _console_secret(self) -> str:
+        """Kept in the data directory (mode 600): a restart keeps the console's sign-ins."""
+        path = self.data_dir / CONSOLE_SECRET_FILE
+        if not path.is_file():
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(secrets.token_urlsafe(32) + "\n")
+        return path.read_text().strip()
 
     def _start_postgres(self) -> str:
         pg = EmbeddedPostgres(self.data_dir / "pg", self.settings.dev_pg_port)

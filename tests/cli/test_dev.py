@@ -95,6 +95,16 @@ async def _shut(proc: subprocess.Popen[bytes], data: Path) -> None:
                 p.kill()
 
 
+async def _console_sign_in(api: str, key: str) -> httpx.Cookies:
+    async with httpx.AsyncClient(base_url=api, timeout=60) as web:
+        form = re.search(r'name="csrf_token" value="([^"]+)"', (await web.get("/console/login")).text)
+        assert form, "no sign-in form"
+        r = await web.post("/console/login", data={"api_key": key, "csrf_token": form[1]})
+        assert r.status_code == 303, r.text
+        assert (await web.get("/console/operations")).status_code == 200
+        return web.cookies
+
+
 async def _wait_end(http: httpx.AsyncClient, op_id: str) -> dict[str, Any]:
     for _ in range(600):
         body: dict[str, Any] = (await http.get(f"/v1/bulk-operations/{op_id}")).json()
@@ -118,11 +128,12 @@ async def test_dev_stack_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> 
         key = await _wait_key(dev, first_log)
         assert "1,000 orders created now" in _text(first_log)
         assert f"{api}/console" in _text(first_log)  # the banner links the operator console
+        assert os.stat(data / "console-secret").st_mode & 0o777 == 0o600
         assert _text(data / "demo-api-key").strip() == key
         assert os.stat(data / "demo-api-key").st_mode & 0o777 == 0o600
         started = _processes(dev, data)
+        cookies = await _console_sign_in(api, key)
         async with _api(api, key) as http:
-            assert "API key" in (await http.get("/console/login")).text
             r = await http.post(
                 "/v1/bulk-operations",
                 json={
@@ -167,6 +178,9 @@ async def test_dev_stack_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> 
         async with _api(api, key) as http:
             again = (await http.get(f"/v1/bulk-operations/{op['id']}")).json()
         assert (again["status"], again["success_count"]) == ("COMPLETED", 150)
+        # The console's secret is kept in the data directory: a sign-in outlives the restart.
+        async with httpx.AsyncClient(base_url=api, cookies=cookies, timeout=60) as web:
+            assert (await web.get("/console/operations")).status_code == 200
         await _interrupt(dev, started, second_log)
     finally:
         await _shut(dev, data)
