@@ -64,7 +64,7 @@ async def _interrupt(proc: subprocess.Popen[bytes], started: list[psutil.Process
             break
         await asyncio.sleep(0.25)
     assert proc.returncode == 0, _text(log)
-    for _ in range(40):
+    for _ in range(120):  # a loaded box can take a while to finish a checkpoint at shutdown
         alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
         if not alive:
             break
