@@ -50,8 +50,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.progress import ProgressTracker
     from workflows.search_attributes import OPERATION_STATUS
 
-__all__ = ["BulkOperationWorkflow", "InvalidTransition"]
-
 
 # Unsandboxed: the sandbox re-enters its exec'd module for every payload the workflow encodes (a
 # third of the worker's CPU at a few hundred orders/s). Determinism is kept by construction (only
@@ -116,7 +114,9 @@ class BulkOperationWorkflow(Gates):
     @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, actor: Actor | None = None) -> Progress:
         self.cancel_requested = True
-        await self._audit(AuditAction.CANCELLED, actor, {"status": self.s.status.value})
+        await self._audit(
+            AuditAction.CANCELLED, actor, {"status": self.s.status.value}, approval=self._withdraw()
+        )
         await workflow.wait_condition(lambda: self.finalized)
         return self.progress()
 

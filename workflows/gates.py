@@ -89,6 +89,13 @@ class Gates:
         finally:
             self.recording -= 1
 
+    def _withdraw(self) -> dict[str, Any] | None:
+        """Cancelled while awaiting approval: the approval is void (for the row's `approval`)."""
+        if self.approval is not ApprovalStatus.PENDING:
+            return None
+        self.approval = ApprovalStatus.CANCELLED
+        return {"status": ApprovalStatus.CANCELLED.value}
+
     # --- the waits ------------------------------------------------------------------------------------
 
     async def _pass_gates(self) -> None:

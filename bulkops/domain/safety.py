@@ -102,6 +102,7 @@ class ApprovalStatus(StrEnum):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"  # the operation was cancelled before anyone decided
 
 
 class Approval(BaseModel):

@@ -82,11 +82,18 @@ async def test_rejected_and_expired_end_cancelled_touching_nothing(harness: Harn
     assert (r.json()["status"], r.json()["failure_reason"]) == ("CANCELLED", "APPROVAL_REJECTED")
     assert (await anna.post(f"/v1/bulk-operations/{rejected['id']}/approve")).status_code == 409
 
+    # Cancelled by its creator while it waits: the approval is void, nothing touched either.
+    withdrawn = await h.start(olga, body)
+    r = await olga.post(f"/v1/bulk-operations/{withdrawn['id']}/cancel")
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
+    assert r.json()["approval"]["status"] == "CANCELLED" and r.json()["failure_reason"] is None
+    assert [e["action"] for e in await audit(olga, withdrawn["id"])] == ["created", "cancelled", "ended"]
+
     final = await h.wait_end(olga, expiring["id"], timeout=30)
     assert (final["status"], final["failure_reason"]) == ("CANCELLED", "APPROVAL_EXPIRED")
     assert final["approval"]["status"] == "EXPIRED"
     assert (await anna.post(f"/v1/bulk-operations/{expiring['id']}/approve")).status_code == 409
-    for op in (rejected, expiring):
+    for op in (rejected, expiring, withdrawn):
         assert await h.refunds(op["id"]) == []
         row = await h.summary_row(op["id"])
         assert (row.status, row.processed_count, row.started_at) == ("CANCELLED", 0, None)
