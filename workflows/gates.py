@@ -141,6 +141,8 @@ class Gates:
             return
         if self.approval is ApprovalStatus.REJECTED:
             self._stop(APPROVAL_REJECTED)
+        # The decision is on the row before the operation goes on: `started` checks it there.
+        await workflow.wait_condition(lambda: self.recording == 0)
 
     def _stop(self, reason: str) -> None:
         self.s.failure_reason = reason
