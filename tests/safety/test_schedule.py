@@ -1,0 +1,44 @@
+"""While it waits for its `start_at`, a scheduled operation can be approved and cancelled; a
+cancelled one touches nothing. (That the wait survives crashes: tests/faults/test_scheduled_start.py.)"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bulkops.domain.safety import Role
+from bulkops.store.tables import BulkOperationTarget
+from tests.harness import Harness
+from tests.safety.keys import audit, key, set_policy
+
+
+async def test_approve_then_cancel_while_scheduled(harness: Harness) -> None:
+    h = harness
+    await h.start_worker()
+    admin = await h.tenant()
+    olga = await key(h, admin, Role.OPERATOR, "olga")
+    anna = await key(h, admin, Role.APPROVER, "anna")
+    await set_policy(admin, approval_types=["BULK_CANCEL"])
+    ids = await h.seed(admin, 5, status="PAID")
+    later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    body = {"operation_type": "BULK_CANCEL", "filter": {"statuses": ["PAID"]}, "start_at": later}
+    gated = await h.start(olga, body)
+    assert gated["status"] == "AWAITING_APPROVAL" and gated["start_at"] is not None
+    r = await anna.post(f"/v1/bulk-operations/{gated['id']}/approve")
+    assert r.status_code == 200, r.text
+    await h.wait_for(olga, gated["id"], lambda b: b["status"] == "SCHEDULED")
+    assert (await h.summary_row(gated["id"])).status == "SCHEDULED"
+    plain = await h.start(olga, {**body, "operation_type": "BULK_REFUND"})
+    assert plain["status"] == "SCHEDULED"
+    await h.wait_for(olga, plain["id"], lambda b: b["status"] == "SCHEDULED")
+
+    for op, actions in (
+        (gated, ["created", "approved", "scheduled", "cancelled", "ended"]),
+        (plain, ["created", "scheduled", "cancelled", "ended"]),
+    ):
+        r = await olga.post(f"/v1/bulk-operations/{op['id']}/cancel")
+        assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
+        assert [e["action"] for e in await audit(olga, op["id"])] == actions
+        # Never started: its filter was never evaluated, no order was touched.
+        assert await h.count(BulkOperationTarget.__table__, BulkOperationTarget.operation_id == op["id"]) == 0
+        assert (await h.summary_row(op["id"])).started_at is None
+    assert all(o.status == "PAID" and o.refunded_cents == 0 for o in (await h.orders(ids)).values())
