@@ -17,18 +17,19 @@ async def test_approve_then_cancel_while_scheduled(harness: Harness) -> None:
     admin = await h.tenant()
     olga = await key(h, admin, Role.OPERATOR, "olga")
     anna = await key(h, admin, Role.APPROVER, "anna")
-    await set_policy(admin, approval_types=["BULK_CANCEL"])
+    await set_policy(admin, approval_types=["BULK_CANCEL"], default_max_orders_per_second=7)
     ids = await h.seed(admin, 5, status="PAID")
     later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
     body = {"operation_type": "BULK_CANCEL", "filter": {"statuses": ["PAID"]}, "start_at": later}
     gated = await h.start(olga, body)
     assert gated["status"] == "AWAITING_APPROVAL" and gated["start_at"] is not None
+    assert gated["max_orders_per_second"] == 7  # the tenant's default pace
     r = await anna.post(f"/v1/bulk-operations/{gated['id']}/approve")
     assert r.status_code == 200, r.text
     await h.wait_for(olga, gated["id"], lambda b: b["status"] == "SCHEDULED")
     assert (await h.summary_row(gated["id"])).status == "SCHEDULED"
-    plain = await h.start(olga, {**body, "operation_type": "BULK_REFUND"})
-    assert plain["status"] == "SCHEDULED"
+    plain = await h.start(olga, {**body, "operation_type": "BULK_REFUND", "max_orders_per_second": 2.5})
+    assert (plain["status"], plain["max_orders_per_second"]) == ("SCHEDULED", 2.5)
     await h.wait_for(olga, plain["id"], lambda b: b["status"] == "SCHEDULED")
 
     for op, actions in (
