@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bulkops.service.errors import Unavailable
 from bulkops.service.limits import LimitExceeded
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,10 @@ ERROR_STATUSES = {
     413: "the request body is too large",
     422: "the request is not valid",
     429: "a per-tenant limit is reached; try again after Retry-After seconds",
+    503: "the operation could not be started now; send the request again (with the same Idempotency-Key)",
 }
+# Seconds a client waits before repeating a request whose operation could not be started.
+START_RETRY_AFTER_S = 5
 
 
 def _document_problems(app: FastAPI) -> None:
@@ -114,7 +118,7 @@ def _document_problems(app: FastAPI) -> None:
                     statuses |= {401, 400, 403, 409} | ({404} if "{" in path else set())
                     statuses |= {413} if "requestBody" in op else set()
                     # Creating an operation (create, retry, revert) counts against the tenant's limits.
-                    statuses |= {429} if op.get("operationId", "").startswith(LIMITED) else set()
+                    statuses |= {429, 503} if op.get("operationId", "").startswith(LIMITED) else set()
                 for status in statuses:
                     op["responses"][str(status)] = {"description": ERROR_STATUSES[status], "content": content}
         for unused in ("HTTPValidationError", "ValidationError"):
@@ -131,6 +135,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.detail, exc.title, exc.headers, **exc.extra)
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        return problem_response(503, str(exc), headers={"Retry-After": str(START_RETRY_AFTER_S)})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

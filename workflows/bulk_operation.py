@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.endings import finalize, notify, release_slot
     from workflows.gates import Gates, InvalidTransition, initial_status
     from workflows.order_steps import BOOKKEEPING_RETRY, SHORT, count_outcome, run_order, threshold_exceeded
-    from workflows.pacing import Pacer, run_budget_spent
+    from workflows.pacing import Pacer, run_budget_spent, sleep_unless
     from workflows.progress import ProgressTracker
     from workflows.search_attributes import OPERATION_STATUS
 
@@ -68,6 +68,7 @@ class BulkOperationWorkflow(Gates):
         self.cancel_requested = False
         self.threshold_tripped = False
         self.finalized = False
+        self.finishing = False  # the summary is being written: too late to cancel
         self.page: deque[Target] = deque()
         self.scheduled_this_run = 0
         self.tasks: set[asyncio.Task[None]] = set()
@@ -122,11 +123,13 @@ class BulkOperationWorkflow(Gates):
 
     @cancel.validator
     def _validate_cancel(self, actor: Actor | None = None) -> None:
-        if self.s.status.terminal or self.cancel_requested or self.finalized:
+        if self.s.status.terminal or self.cancel_requested or self.finishing:
             raise InvalidTransition(f"cannot cancel an operation that is {self._shown_status()}")
 
     def _shown_status(self) -> str:
-        return "being cancelled" if self.cancel_requested and not self.finalized else self.s.status.value
+        if self.cancel_requested and not self.finalized:
+            return "being cancelled"
+        return "finishing" if self.finishing and not self.finalized else self.s.status.value
 
     # --- the run ------------------------------------------------------------------------------------
 
@@ -161,9 +164,13 @@ class BulkOperationWorkflow(Gates):
         continue_as_new = False if self.cancel_requested else await self._walk()
         await workflow.wait_condition(lambda: self.in_flight == 0)
         if continue_as_new and not self.cancel_requested:
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            self.t.close_run(workflow.now(), workflow.info().get_current_history_length(), continuing=True)
-            workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
+            # A cancel that arrives while the handlers drain waits for `finalized`: it ends the run.
+            await workflow.wait_condition(lambda: self.cancel_requested or workflow.all_handlers_finished())
+            if not self.cancel_requested:
+                self.t.close_run(
+                    workflow.now(), workflow.info().get_current_history_length(), continuing=True
+                )
+                workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
         return await self._finish()
 
     async def _wait_for_slot(self) -> None:
@@ -220,7 +227,9 @@ class BulkOperationWorkflow(Gates):
             if self.s.status != OperationStatus.PROCESSING or not self._may_schedule():
                 continue
             if wait := self.pacer.wait_s(workflow.now()):
-                await self._sleep(wait)
+                await sleep_unless(
+                    lambda: self.s.status != OperationStatus.PROCESSING or not self._may_schedule(), wait
+                )
                 continue
             target = self.page.popleft()
             self.s.cursor_seq = target.seq
@@ -231,17 +240,6 @@ class BulkOperationWorkflow(Gates):
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return False
-
-    async def _sleep(self, seconds: float) -> None:
-        """A durable timer that a pause, a cancel or a tripped threshold cuts short."""
-        try:
-            await workflow.wait_condition(
-                lambda: self.s.status != OperationStatus.PROCESSING or not self._may_schedule(),
-                timeout=seconds,
-                timeout_summary="pace",
-            )
-        except TimeoutError:
-            pass
 
     async def _process(self, target: Target) -> None:
         try:
@@ -274,7 +272,7 @@ class BulkOperationWorkflow(Gates):
         )
 
     async def _finish(self) -> Progress:
-        s = self.s
+        s, self.finishing = self.s, True
         final = final_status(
             s.success_count,
             s.failed_count,

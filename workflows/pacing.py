@@ -5,6 +5,7 @@ timers, never in an activity), and the history budget after which a run continue
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import workflow
@@ -69,3 +70,11 @@ def run_budget_spent(inp: BulkOperationInput, run_start_length: int, scheduled_t
     # Not `is_continue_as_new_suggested()`: servers suggest it at ~4k events, which more than
     # doubled the drain-and-restart pauses for no gain while the run stays far below its limits.
     return estimate >= limit or info.get_current_history_size() >= MAX_HISTORY_BYTES_PER_RUN
+
+
+async def sleep_unless(stop: Callable[[], bool], seconds: float) -> None:
+    """A durable timer that `stop` (a pause, a cancel, a tripped threshold) cuts short."""
+    try:
+        await workflow.wait_condition(stop, timeout=seconds, timeout_summary="pace")
+    except TimeoutError:
+        pass

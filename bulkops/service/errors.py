@@ -18,4 +18,8 @@ class Gone(Exception):
     """It existed, and retention has deleted it (410)."""
 
 
-__all__ = ["BadCursor", "Conflict", "Gone", "NotFound"]
+class Unavailable(Exception):
+    """Temporal did not take the operation's start; the request may be repeated (503)."""
+
+
+__all__ = ["BadCursor", "Conflict", "Gone", "NotFound", "Unavailable"]

@@ -12,12 +12,14 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from bulkops.domain.model import (
     OperationStatus,
@@ -31,7 +33,7 @@ from bulkops.infra.netpolicy import Resolver, check_webhook_url
 from bulkops.service import gates as safety
 from bulkops.service import listing
 from bulkops.service.dry_run import dry_run
-from bulkops.service.errors import Conflict, Gone, NotFound
+from bulkops.service.errors import Conflict, Gone, NotFound, Unavailable
 from bulkops.service.failures import failures_by_code
 from bulkops.service.limits import admit
 from bulkops.service.reads import ProgressReader, ended
@@ -227,13 +229,31 @@ class OperationService:
         return Accepted(row=existing, created=False)
 
     async def _heal(self, row: Any) -> None:
-        """A repeated request: start the workflow a crash between commit and start left unstarted."""
-        await self._start(row)
+        """A repeated request: start the workflow a crash between commit and start left unstarted. An
+        operation that ended starts nothing (nor does one whose workflow ended: its id is not reused)."""
+        if not ended(row):
+            await self._start(row)
 
     async def _start(self, row: Any, *, forget_on_failure: bool = False) -> None:
         try:
             await start_workflow(self.client, self.settings, row)
-        except Exception:
-            if forget_on_failure:
+        except Exception as exc:
+            # The start may have failed after the server took it (a timeout): ask before forgetting.
+            exists = await self._workflow_exists(row.id)
+            if exists:
+                log.warning("operation %s: its start failed (%s), but its workflow runs", row.id, exc)
+                return
+            if exists is False and forget_on_failure:
                 await forget(self.sessionmaker, row.id)
-            raise
+            log.warning("operation %s: its workflow did not start: %s", row.id, exc)
+            raise Unavailable("the operation could not be started now; send the request again") from exc
+
+    async def _workflow_exists(self, operation_id: uuid.UUID) -> bool | None:
+        """Whether the operation's workflow exists (None: Temporal cannot say now)."""
+        try:
+            await self.handle(operation_id).describe(rpc_timeout=timedelta(seconds=5))
+        except RPCError as err:
+            return False if err.status == RPCStatusCode.NOT_FOUND else None
+        except Exception:
+            return None
+        return True

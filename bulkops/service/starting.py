@@ -10,7 +10,12 @@ from typing import Any
 from sqlalchemy import delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from bulkops.domain.model import OperationStatus, OperationType, operation_workflow_id
@@ -118,6 +123,8 @@ async def start_workflow(client: Client, settings: Settings, row: Any) -> None:
             id=operation_workflow_id(row.id),
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # Never a second run: a workflow that ended (or was terminated) stays ended.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(TENANT_ID, row.tenant_id),
