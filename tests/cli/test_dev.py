@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import ScheduleActionStartWorkflow, WorkflowExecutionStatus
 
 from bulkops.devstack.postgres import free_port
 from bulkops.infra.temporal_client import connect
@@ -181,6 +181,10 @@ async def test_dev_stack_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> 
         # The console's secret is kept in the data directory: a sign-in outlives the restart.
         async with httpx.AsyncClient(base_url=api, cookies=cookies, timeout=60) as web:
             assert (await web.get("/console/operations")).status_code == 200
+        # `bulkops dev` created the retention schedule (and a restart found it and kept it).
+        retention = await client.get_schedule_handle("bulkops-retention-bulk-operations").describe()
+        assert isinstance(retention.schedule.action, ScheduleActionStartWorkflow)
+        assert retention.schedule.action.workflow == "RetentionWorkflow"
         await _interrupt(dev, started, second_log)
     finally:
         await _shut(dev, data)
