@@ -63,10 +63,14 @@ class Settings(BaseSettings):
     # Loopback unless told otherwise (compose listens on the stack's private network, unpublished).
     worker_metrics_host: str = Field(default="127.0.0.1", alias="BULKOPS_WORKER_METRICS_HOST")
     worker_role: Literal["all", "workflows", "activities"] = Field(default="all", alias="BULKOPS_WORKER_ROLE")
-    max_concurrent_activities: int = Field(default=200, ge=1, alias="BULKOPS_MAX_CONCURRENT_ACTIVITIES")
+    # Activity slots; 0: as many as the order pool has connections. A task the worker holds but cannot
+    # run waits in a first-come queue inside it, where neither the task queue's fairness nor other
+    # workers see it; left in Temporal, it is dispatched fairly across tenants.
+    max_concurrent_activities: int = Field(default=0, ge=0, alias="BULKOPS_MAX_CONCURRENT_ACTIVITIES")
     # Activities a workflow task may hand straight back to this worker (eager dispatch: no matching
-    # round trip, no separate "started" write); 0 sends every activity through the task queue.
-    eager_activities: int = Field(default=50, ge=0, alias="BULKOPS_EAGER_ACTIVITIES")
+    # round trip, no separate "started" write). Off by default: eager tasks skip the task queue and
+    # so its fairness, and a workflow keeps the slots its activities free (README, Performance).
+    eager_activities: int = Field(default=0, ge=0, alias="BULKOPS_EAGER_ACTIVITIES")
     # Continue-as-new threshold per run; tests lower it to force several runs.
     max_events_per_run: int = Field(
         default=DEFAULT_MAX_EVENTS_PER_RUN, ge=200, le=10_000, alias="BULKOPS_MAX_EVENTS_PER_RUN"
@@ -100,6 +104,10 @@ class Settings(BaseSettings):
     dev_temporal_port: int = Field(default=7233, alias="BULKOPS_DEV_TEMPORAL_PORT")
     dev_ui_port: int = Field(default=8233, alias="BULKOPS_DEV_UI_PORT")
     dev_pg_port: int = Field(default=5433, alias="BULKOPS_DEV_PG_PORT")
+
+    @property
+    def activity_slots(self) -> int:
+        return self.max_concurrent_activities or self.db_pool_size
 
     def require_database_url(self) -> str:
         if not self.database_url:

@@ -14,7 +14,7 @@ from importlib.metadata import version
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.audit import AuditActivities
 from activities.fairness import FairnessActivities
@@ -37,6 +37,19 @@ from workflows.tenant_coordinator import TenantCoordinatorWorkflow
 log = logging.getLogger("bulkops.worker")
 
 WORKFLOWS = [BulkOperationWorkflow, TenantCoordinatorWorkflow, RetentionWorkflow]
+
+
+def worker_tuning(settings: Settings) -> dict[str, Any]:
+    """Slots, polls and eager dispatch: shared with `bulkops bench --with-ceiling`'s empty worker."""
+    return {
+        "max_concurrent_activities": settings.activity_slots,
+        "max_concurrent_local_activities": settings.activity_slots,
+        # Eager dispatch halves the dev server's writes per order, but skips the task queue's fairness.
+        "max_eager_activity_reservations_per_workflow_task": max(settings.eager_activities, 1),
+        "disable_eager_activity_execution": settings.eager_activities == 0,
+        # A poll per free slot: with fewer, a backlog drains no faster than a few polls per round trip.
+        "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(settings.activity_slots),
+    }
 
 
 @contextlib.asynccontextmanager
@@ -82,11 +95,7 @@ async def build_worker(
             task_queue=settings.task_queue,
             workflows=WORKFLOWS if role in ("all", "workflows") else [],
             activities=activities,
-            max_concurrent_activities=settings.max_concurrent_activities,
-            max_concurrent_local_activities=settings.max_concurrent_activities,
-            # Eager dispatch halves the dev server's writes per order (README, Performance).
-            max_eager_activity_reservations_per_workflow_task=max(settings.eager_activities, 1),
-            disable_eager_activity_execution=settings.eager_activities == 0,
+            **worker_tuning(settings),
             # An explicit build id spares the SDK hashing every loaded module at start-up (seconds).
             build_id=f"bulkops-{version('bulkops')}",
             graceful_shutdown_timeout=timedelta(seconds=5),

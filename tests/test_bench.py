@@ -22,6 +22,7 @@ import pytest
 from temporalio.client import Client
 
 from bulkops.bench.command import BenchOptions, Target, p95_ms, run_bench
+from bulkops.bench.cpu import postmaster_pid
 from bulkops.bench.stack import find_worker_pids
 from bulkops.devstack.postgres import port_open
 from bulkops.domain.model import OperationType
@@ -56,9 +57,12 @@ async def small_runs(stack: Stack, client: Client) -> AsyncIterator[Harness]:
 async def test_bench_json_matches_postgres_and_temporal(small_runs: Harness) -> None:
     h = small_runs
     await h.start_worker()
-    target = Target(h.settings, h.client, h.http, worker_pids=[os.getpid()])
+    assert h.stack.temporal.proc is not None and h.stack.postgres is not None
+    parts = {"dev_server": [h.stack.temporal.proc.pid], "postgres": [postmaster_pid(h.stack.postgres.pgdata)]}
+    target = Target(h.settings, h.client, h.http, worker_pids=[os.getpid()], processes=parts)  # type: ignore[arg-type]
     out = await run_bench(
-        BenchOptions(orders=N, op_type=OperationType.BULK_CANCEL, max_concurrency=50), target
+        BenchOptions(orders=N, op_type=OperationType.BULK_CANCEL, max_concurrency=50, with_ceiling=True),
+        target,
     )
 
     assert out["orders"] == N and out["type"] == "BULK_CANCEL"
@@ -102,6 +106,27 @@ async def test_bench_json_matches_postgres_and_temporal(small_runs: Harness) -> 
 
     assert out["temporal_orders_per_s"] > 0 and out["direct_orders_per_s"] > 0
     assert out["ratio"] == round(out["temporal_orders_per_s"] / out["direct_orders_per_s"], 3)
+    # The one-lane baseline: every order of its own tenant, one after another.
+    seq_id = uuid.UUID(out["sequential_operation_id"])
+    assert (out["sequential_concurrency"], out["sequential_orders"], out["sequential_success_count"]) == (
+        1,
+        N,
+        N,
+    )
+    assert await h.count(ITEMS, ITEMS.c.operation_id == seq_id, ITEMS.c.status == "SUCCEEDED") == N
+    assert out["sequential_orders_per_s"] > 0
+    # The ceiling ran the same window of empty activities on the same Temporal, in the same invocation.
+    ceiling = out["ceiling"]
+    assert (ceiling["items"], ceiling["window"]) == (N, 50)
+    assert out["ceiling_orders_per_s"] == ceiling["empty_activities_per_s"] > 0
+    assert out["ratio_to_ceiling"] == round(out["temporal_orders_per_s"] / out["ceiling_orders_per_s"], 3)
+    assert ceiling["cpu_ms_per_item"]["dev_server"] > 0 and ceiling["cpu_ms_per_item"]["worker"] > 0
+    # CPU per order for every part it was given; the API runs in this process here, so it has no figure.
+    cpu = out["cpu_ms_per_order"]
+    assert all(cpu[p] > 0 for p in ("dev_server", "postgres", "worker", "bench")) and cpu["api"] is None
+    assert cpu["total"] == pytest.approx(
+        sum(cpu[p] for p in ("dev_server", "postgres", "worker", "bench")), abs=0.05
+    )
     assert out["worker_peak_rss_mb"] > 0
     assert out["progress_query_samples"] >= 1 and out["progress_query_p95_ms"] > 0
     assert out["api_get_samples"] >= 1 and out["api_get_p95_ms"] > 0
@@ -127,6 +152,9 @@ async def test_bench_other_types_without_baseline(harness: Harness, op_type: Ope
         20,
     )
     assert out["direct_orders_per_s"] is None and out["ratio"] is None
+    assert (
+        out["sequential_orders_per_s"] is None and out["ceiling"] is None and out["ratio_to_ceiling"] is None
+    )
     assert out["worker_peak_rss_mb"] is None  # nothing watched, nothing invented
     tenant = ORDERS.c.tenant_id == out["tenant_id"]
     assert await harness.count(ORDERS, tenant, EFFECTS[op_type]) == await harness.count(ORDERS, tenant) == 20

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         RecordFailureInput,
         Target,
     )
-    from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorSample, ItemStatus
+    from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorSample, ItemStatus, fairness_key
     from workflows.contracts import BulkOperationInput, RunState
 
 SHORT = timedelta(seconds=30)
@@ -56,7 +56,14 @@ async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
         if inp.local_activities:
             # Same activity, same retry policy, recorded as a marker: no task-queue round trip.
             return await workflow.execute_local_activity(step, arg, result_type=OrderOutcome, **options)
-        return await workflow.execute_activity(step, arg, result_type=OrderOutcome, **options)
+        return await workflow.execute_activity(
+            step,
+            arg,
+            result_type=OrderOutcome,
+            # The task queue dispatches a backlog round-robin across tenants (README, Performance).
+            priority=Priority(fairness_key=fairness_key(inp.tenant_id)),
+            **options,
+        )
     except ActivityError as err:
         cause = err.cause
         message = str(cause.message if cause is not None and hasattr(cause, "message") else err)

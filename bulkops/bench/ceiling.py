@@ -3,11 +3,13 @@ activity per item.
 
     uv run bulkops bench --ceiling --orders 10000 --max-concurrency 50
 
-Same dev server flags as `bulkops dev` (bulkops/devstack/temporal.py), same worker options as
-`worker.py` (unsandboxed, eager dispatch, uvloop), the same sliding window as BulkOperationWorkflow —
+Same dev server flags as `bulkops dev` (bulkops/devstack/temporal.py), same worker tuning as
+`worker.py` (unsandboxed, slots, polls and eager dispatch from the settings, uvloop), the same sliding
+window as BulkOperationWorkflow —
 but the activity does nothing: no database, no rules. Whatever rate this prints is the most any
 one-activity-per-order design can reach here, before a single order is touched; `bulkops bench`
-compares bulkops against it (README, Performance). The CLI prints the result as one JSON line.
+compares bulkops against it (README, Performance), in the same invocation with `--with-ceiling`,
+on the same dev server. The CLI prints the result as one JSON line.
 """
 
 from __future__ import annotations
@@ -20,17 +22,20 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-import psutil
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from bulkops.bench.cpu import CpuMeter
 from bulkops.bench.workload import p95_ms
 from bulkops.devstack.postgres import free_port
 from bulkops.devstack.temporal import TemporalDevServer
 from bulkops.infra import aio
+from bulkops.settings import Settings
+from bulkops.worker import worker_tuning
 
 
 @activity.defn(name="noop")
@@ -68,7 +73,11 @@ class CeilingWorkflow:
         return self.done
 
 
-async def measure(address: str, items: int, window: int) -> dict[str, object]:
+async def measure(
+    address: str, items: int, window: int, settings: Settings, cpu: CpuMeter | None = None
+) -> dict[str, Any]:
+    """One ceiling run on the Temporal at `address`, its worker in this process with bulkops's own
+    worker tuning (`settings`); `cpu` (if given) is read over exactly the run."""
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     queue = f"ceiling-{uuid.uuid4().hex[:8]}"
     async with Worker(
@@ -76,10 +85,11 @@ async def measure(address: str, items: int, window: int) -> dict[str, object]:
         task_queue=queue,
         workflows=[CeilingWorkflow],
         activities=[noop],
-        max_concurrent_activities=200,
-        max_eager_activity_reservations_per_workflow_task=50,
         build_id="ceiling",
+        **worker_tuning(settings),
     ):
+        if cpu is not None:
+            cpu.start()
         t0 = time.perf_counter()
         handle = await client.start_workflow(
             CeilingWorkflow.run, args=[items, window], id=f"ceiling-{queue}", task_queue=queue
@@ -97,34 +107,27 @@ async def measure(address: str, items: int, window: int) -> dict[str, object]:
         done = await handle.result()
         elapsed = time.perf_counter() - t0
         poller.cancel()
-    return {
+    result: dict[str, Any] = {
         "items": done,
         "window": window,
         "empty_activities_per_s": round(done / elapsed, 1),
         "seconds": round(elapsed, 2),
         "query_p95_ms": p95_ms(latencies),
     }
+    if cpu is not None:
+        result["cpu_ms_per_item"] = cpu.per_item_ms(done)
+    return result
 
 
-def run_ceiling(items: int, window: int) -> dict[str, object]:
+def run_ceiling(items: int, window: int) -> dict[str, Any]:
     """On its own throwaway dev server; the worker runs in this process (its CPU is ours)."""
     root = Path(tempfile.mkdtemp(prefix="bulkops-ceiling-"))
     server = TemporalDevServer(root / "temporal.db", free_port())
     server.start()
     try:
-        server_proc = psutil.Process(server.proc.pid) if server.proc else None
-        cpu0 = server_proc.cpu_times() if server_proc else None
-        me = psutil.Process(os.getpid())
-        mine0 = me.cpu_times()
-        result = aio.run(measure(server.address, items, window))
-        if server_proc and cpu0:
-            cpu1 = server_proc.cpu_times()
-            used = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
-            result["server_cpu_ms_per_item"] = round(1000 * used / items, 2)
-        mine1 = me.cpu_times()
-        worker_used = (mine1.user + mine1.system) - (mine0.user + mine0.system)
-        result["worker_cpu_ms_per_item"] = round(1000 * worker_used / items, 2)
-        return result
+        assert server.proc is not None
+        cpu = CpuMeter({"dev_server": [server.proc.pid], "worker": [os.getpid()]})
+        return aio.run(measure(server.address, items, window, Settings(), cpu))
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)

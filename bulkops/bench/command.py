@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
 
-from bulkops.bench.stack import RssSampler, embedded_stack, find_worker_pids, running_stack_settings
+from bulkops.bench.ceiling import measure as measure_ceiling
+from bulkops.bench.cpu import CpuMeter
+from bulkops.bench.stack import (
+    RssSampler,
+    embedded_stack,
+    find_worker_pids,
+    running_stack_processes,
+    running_stack_settings,
+)
 from bulkops.bench.workload import (
     PARAMETERS,
     TYPES,
@@ -58,6 +66,8 @@ from bulkops.store.tables import BulkOperation, BulkOperationItem
 from workflows.bulk_operation import BulkOperationWorkflow
 
 log = logging.getLogger("bulkops.bench")
+# The one-lane baseline (one order after another, the audited service's loop) on at most this many.
+SEQUENTIAL_ORDERS = 2_000
 OPS, ITEMS = BulkOperation.__table__, BulkOperationItem.__table__
 
 
@@ -67,6 +77,7 @@ class BenchOptions:
     op_type: OperationType = OperationType.BULK_CANCEL
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     skip_direct: bool = False
+    with_ceiling: bool = False
     poll_hz: float = 10.0
     timeout_s: float | None = None  # default: as if it ran at only 5 orders/s, and at least 10 min
 
@@ -80,6 +91,12 @@ class Target:
     api: httpx.AsyncClient
     worker_pids: list[int]
     embedded: bool = False
+    # CPU accounting: part of the stack → its pids (dev_server, postgres, api; worker and bench added).
+    processes: dict[str, list[int]] = field(default_factory=dict)
+
+    def cpu_meter(self) -> CpuMeter:
+        parts = {"dev_server": [], "postgres": [], "api": [], **self.processes}
+        return CpuMeter({**parts, "worker": self.worker_pids, "bench": [os.getpid()]})
 
 
 async def run_temporal(
@@ -94,7 +111,9 @@ async def run_temporal(
     }
     period = 1.0 / opts.poll_hz
     done = asyncio.Event()
+    cpu = target.cpu_meter()
     with RssSampler(target.worker_pids) as rss:
+        cpu.start()
         t0 = time.perf_counter()
         r = await target.api.post("/v1/bulk-operations", json=body, headers=headers)
         if r.status_code != 202:
@@ -119,6 +138,7 @@ async def run_temporal(
             done.set()
             await asyncio.wait([poller], timeout=60)  # a request still in flight counts too
             poller.cancel()
+        cpu_ms = cpu.per_item_ms(opts.orders)
         await handle.result()  # the run has closed, so its history is final
     runs, max_events = await history_per_run(target.client, op["workflow_id"])
     async with sm() as session:
@@ -140,6 +160,7 @@ async def run_temporal(
         "wall_s": round(wall, 3),
         "server_s": round((row.completed_at - row.created_at).total_seconds(), 3),
         "temporal_orders_per_s": round(row.processed_count / wall, 1),
+        "cpu_ms_per_order": cpu_ms,
         "runs": runs,
         "max_history_events_per_run": max_events,
         "worker_peak_rss_mb": rss.peak_mb,
@@ -155,34 +176,53 @@ async def run_temporal(
 async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
     engine = make_engine(target.settings)
     sm = make_sessionmaker(engine)
+    direct: dict[str, Any] = {}
     try:
         load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         _, key = await seed_tenant(sm, "bench", opts.orders, opts.op_type)
-        direct_tenant = None
+        baselines = []
         if not opts.skip_direct:
-            direct_tenant, _ = await seed_tenant(sm, "bench-direct", opts.orders, opts.op_type)
+            # As many lanes as `max_concurrency`, but no more than the worker's order pool holds (a
+            # plain loop would be written so; more lanes only queue on the pool).
+            wide = max(1, min(opts.max_concurrency, target.settings.db_pool_size))
+            for prefix, n, lanes in (("direct", opts.orders, wide), ("sequential", SEQUENTIAL_ORDERS, 1)):
+                tenant, _ = await seed_tenant(sm, f"bench-{prefix}", min(n, opts.orders), opts.op_type)
+                baselines.append((prefix, tenant, lanes))
         async with sm() as session, session.begin():
             await session.execute(text("ANALYZE orders"))
         log.info("seeded %s orders per tenant in %.1f s", opts.orders, time.perf_counter() - t0)
         temporal = await run_temporal(opts, target, sm, key)
         log.info("through Temporal: %s", temporal)
-        direct = (
-            await run_direct(sm, target.settings, direct_tenant, opts.op_type, opts.max_concurrency)
-            if direct_tenant
-            else {}
-        )
+        for prefix, tenant, lanes in baselines:
+            direct |= await run_direct(sm, target.settings, tenant, opts.op_type, lanes, prefix)
     finally:
         await engine.dispose()
+    ceiling = (
+        await measure_ceiling(
+            target.settings.temporal_address,
+            opts.orders,
+            opts.max_concurrency,
+            target.settings,
+            CpuMeter({"dev_server": target.processes.get("dev_server", []), "worker": [os.getpid()]}),
+        )
+        if opts.with_ceiling
+        else None
+    )
     t_rate, d_rate = temporal["temporal_orders_per_s"], direct.get("direct_orders_per_s")
+    c_rate = ceiling["empty_activities_per_s"] if ceiling else None
     worker_settings = {
         k: v for k, v in target.settings.model_dump().items() if isinstance(v, int) and "port" not in k
     }
     return {
         "orders": opts.orders,
         "temporal_orders_per_s": t_rate,
+        "ceiling_orders_per_s": c_rate,
+        "ratio_to_ceiling": round(t_rate / c_rate, 3) if c_rate else None,
         "direct_orders_per_s": d_rate,
+        "sequential_orders_per_s": direct.get("sequential_orders_per_s"),
         "ratio": round(t_rate / d_rate, 3) if d_rate else None,
+        "cpu_ms_per_order": temporal.pop("cpu_ms_per_order"),
         "max_history_events_per_run": temporal.pop("max_history_events_per_run"),
         "worker_peak_rss_mb": temporal.pop("worker_peak_rss_mb"),
         "progress_query_p95_ms": temporal.pop("progress_query_p95_ms"),
@@ -190,6 +230,7 @@ async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
         "max_concurrency": opts.max_concurrency,
         **temporal,
         **direct,
+        "ceiling": ceiling,
         "embedded": target.embedded,
         "worker_processes": len(target.worker_pids),
         "settings": worker_settings,  # the bench's own; the worker's too when embedded
@@ -200,13 +241,19 @@ async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
 
 
 async def _bench_on(
-    opts: BenchOptions, settings: Settings, api_url: str, worker_pids: list[int], stack: Any = None
+    opts: BenchOptions,
+    settings: Settings,
+    api_url: str,
+    worker_pids: list[int],
+    processes: dict[str, list[int]],
+    stack: Any = None,
 ) -> dict[str, Any]:
     client = await connect(settings)
     async with httpx.AsyncClient(base_url=api_url, timeout=60) as api:
         if stack is not None:
             await stack.wait_ready(client, api)
-        return await run_bench(opts, Target(settings, client, api, worker_pids, stack is not None))
+        target = Target(settings, client, api, worker_pids, stack is not None, processes)
+        return await run_bench(opts, target)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -225,14 +272,16 @@ def bench(
         signal.signal(signal.SIGTERM, _interrupt)
     if embedded:
         with embedded_stack() as stack:
-            return aio.run(_bench_on(opts, stack.settings, stack.api_url, [stack.worker.pid], stack))
+            return aio.run(
+                _bench_on(opts, stack.settings, stack.api_url, [stack.worker.pid], stack.processes, stack)
+            )
     settings = running_stack_settings(settings or Settings())
     settings.require_database_url()
     pids = find_worker_pids(settings)
     if not pids:
         log.warning("no worker process found (worker.py / bulkops worker / bulkops dev): no RSS reported")
     url = api_url or f"http://{settings.api_host}:{settings.api_port}"
-    return aio.run(_bench_on(opts, settings, url, pids))
+    return aio.run(_bench_on(opts, settings, url, pids, running_stack_processes(settings)))
 
 
 def run_command(
@@ -243,6 +292,7 @@ def run_command(
     api_url: str | None = None,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     skip_direct: bool = False,
+    with_ceiling: bool = False,
 ) -> int:
     """`bulkops bench` / `python -m bulkops.bench`: the JSON line on stdout, logs on stderr; exit code."""
     logging.basicConfig(
@@ -257,6 +307,7 @@ def run_command(
         op_type=TYPES[type_name.lower()],
         max_concurrency=max_concurrency,
         skip_direct=skip_direct,
+        with_ceiling=with_ceiling,
     )
     try:
         result = bench(opts, embedded=embedded, api_url=api_url)

@@ -82,13 +82,10 @@ def statuses_for(op_type: OperationType) -> list[str]:
 
 
 async def run_direct(
-    sm: async_sessionmaker, settings: Settings, tenant: str, op_type: OperationType, max_concurrency: int
+    sm: async_sessionmaker, settings: Settings, tenant: str, op_type: OperationType, lanes: int, name: str
 ) -> dict[str, Any]:
-    """The baseline: the same per-order transaction in a plain loop, with a summary row so FKs hold.
-
-    As many lanes as `max_concurrency`, but no more than the worker's order pool holds (a plain loop
-    would be written so; more lanes only queue on the pool), on a pool of that size."""
-    lanes = max(1, min(max_concurrency, settings.db_pool_size))
+    """A baseline: the same per-order transaction in a plain loop of `lanes` lanes on a pool of that
+    size, with a summary row so FKs hold. Its figures are prefixed with `name`."""
     op_id = uuid.uuid4()
     params = PARAMETERS[op_type]
     async with sm() as session, session.begin():
@@ -100,10 +97,10 @@ async def run_direct(
                 status=OperationStatus.PROCESSING.value,
                 parameters=params,
                 selection={"bench": "direct"},
-                max_concurrency=max_concurrency,
-                workflow_id=f"bench-direct-{op_id}",
+                max_concurrency=lanes,
+                workflow_id=f"bench-{name}-{op_id}",
                 errors=[],
-                initiated_by="bulkops bench (direct baseline)",
+                initiated_by=f"bulkops bench ({name} baseline)",
                 started_at=datetime.now(UTC),
             )
         )
@@ -163,12 +160,13 @@ async def run_direct(
             )
         )
     return {
-        "direct_orders_per_s": round(len(ids) / elapsed, 1),
-        "direct_s": round(elapsed, 3),
-        "direct_success_count": ok,
-        "direct_status": status.value,
-        "direct_operation_id": str(op_id),
-        "direct_concurrency": lanes,
+        f"{name}_orders_per_s": round(len(ids) / elapsed, 1),
+        f"{name}_orders": len(ids),
+        f"{name}_s": round(elapsed, 3),
+        f"{name}_success_count": ok,
+        f"{name}_status": status.value,
+        f"{name}_concurrency": lanes,
+        f"{name}_operation_id": str(op_id),
     }
 
 

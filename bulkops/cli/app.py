@@ -291,7 +291,13 @@ def bench(
         typer.Option(envvar="BULKOPS_API_KEY", help="unused: the bench makes its own tenant and key"),
     ] = None,
     max_concurrency: Annotated[int, typer.Option(min=1, max=500)] = DEFAULT_MAX_CONCURRENCY,
-    skip_direct: Annotated[bool, typer.Option("--skip-direct", help="skip the plain-loop baseline")] = False,
+    skip_direct: Annotated[bool, typer.Option("--skip-direct", help="skip the plain-loop baselines")] = False,
+    with_ceiling: Annotated[
+        bool,
+        typer.Option(
+            "--with-ceiling", help="also the empty-activity ceiling, on the same Temporal, same run"
+        ),
+    ] = False,
     ceiling: Annotated[
         bool,
         typer.Option("--ceiling", help="instead: the platform's ceiling, an empty activity per order, no DB"),
@@ -314,6 +320,7 @@ def bench(
             api_url=api_url,
             max_concurrency=max_concurrency,
             skip_direct=skip_direct,
+            with_ceiling=with_ceiling,
         )
     )
 

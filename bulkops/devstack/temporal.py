@@ -73,6 +73,12 @@ class TemporalDevServer:
             # `max_concurrency` over 50 into that spiral on a busy box.
             "--dynamic-config-value",
             f"history.maximumBufferedEventsBatch={MAX_BUFFERED_EVENTS}",
+            # Task-queue fairness: tasks carry their tenant as fairness key (Priority), and matching
+            # dispatches a backlog round-robin across keys instead of first-in first-out.
+            "--dynamic-config-value",
+            "matching.useNewMatcher=true",
+            "--dynamic-config-value",
+            "matching.enableFairness=true",
             # WAL journaling: durable across a crash of the server process, far fewer fsyncs.
             "--sqlite-pragma",
             "journal_mode=wal",

@@ -4,6 +4,7 @@ error codes, the final-status rule, the order's field list and the defaults ever
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from enum import StrEnum
 from typing import Any, Literal, get_args
@@ -87,6 +88,16 @@ MAX_ERROR_SAMPLE = 100
 
 def operation_workflow_id(operation_id: uuid.UUID) -> str:
     return f"bulk-op-{operation_id}"
+
+
+FAIRNESS_KEY_MAX_BYTES = 64  # Temporal's limit
+
+
+def fairness_key(tenant_id: str) -> str:
+    """A tenant's Temporal fairness key: the tenant, or a digest of it where it is too long."""
+    if len(tenant_id.encode()) <= FAIRNESS_KEY_MAX_BYTES:
+        return tenant_id
+    return hashlib.sha256(tenant_id.encode()).hexdigest()
 
 
 def final_status(

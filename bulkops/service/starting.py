@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import (
+    Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -18,7 +19,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from bulkops.domain.model import OperationStatus, OperationType, operation_workflow_id
+from bulkops.domain.model import OperationStatus, OperationType, fairness_key, operation_workflow_id
 from bulkops.service import gates
 from bulkops.settings import Settings
 from bulkops.store.tables import OPERATIONS, TARGETS
@@ -134,6 +135,8 @@ async def start_workflow(client: Client, settings: Settings, row: Any) -> None:
             ),
             static_summary=f"{op_type.value} · {count} · tenant {row.tenant_id}",
             static_details=f"```json\n{details}\n```",
+            # Its workflow tasks and bookkeeping activities are dispatched fairly across tenants.
+            priority=Priority(fairness_key=fairness_key(row.tenant_id)),
         )
     except WorkflowAlreadyStartedError:
         return  # it ran already (and perhaps ended): nothing to heal
