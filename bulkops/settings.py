@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     retention_batch_rows: int = Field(default=5_000, ge=1, alias="BULKOPS_RETENTION_BATCH_ROWS")
 
     data_dir: Path = Field(default=Path(".bulkops"), alias="BULKOPS_DATA_DIR")
+    # How long the API trusts an API key it has checked: a key revoked elsewhere (another API process,
+    # the CLI) stops working within this many seconds; 0 checks the database on every request.
+    auth_cache_s: float = Field(default=5.0, ge=0, alias="BULKOPS_AUTH_CACHE_S")
+    # API processes (`bulkops api`, `bulkops dev`, compose): uvicorn workers behind one port.
+    api_workers: int = Field(default=1, ge=1, alias="BULKOPS_API_WORKERS")
     db_pool_size: int = Field(default=20, ge=1, alias="BULKOPS_DB_POOL_SIZE")
     # When set, the API's /metrics answers only `Authorization: Bearer <token>`.
     metrics_token: str | None = Field(default=None, alias="BULKOPS_METRICS_TOKEN")

@@ -46,6 +46,9 @@ async def harness(stack: Stack, client: Client) -> AsyncIterator[Harness]:
         BULKOPS_TASK_QUEUE=f"test-{uuid.uuid4().hex[:12]}",
         BULKOPS_DB_POOL_SIZE=10,
         BULKOPS_ACTIVITY_MAX_ATTEMPTS=3,
+        # Tests revoke keys behind the API's back and expect the next request to fail at once; the
+        # key cache and its bound have their own test (tests/api/test_key_cache.py).
+        BULKOPS_AUTH_CACHE_S=0,
     )
     async with Harness.open(stack, client, settings) as h:
         yield h

@@ -5,6 +5,7 @@ Deterministic code only (called from the workflow): stdlib, `temporalio` and our
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,17 @@ SHORT = timedelta(seconds=30)
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
+@functools.cache
+def order_retry(initial_interval_ms: int, max_attempts: int) -> RetryPolicy:
+    """Built once per setting, not once per order."""
+    return RetryPolicy(
+        initial_interval=timedelta(milliseconds=initial_interval_ms),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=max_attempts,
+    )
+
+
 async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
     """The order's outcome: from its activity, or — once a transient fault outlasted the retry
     policy — a `RETRIES_EXHAUSTED` failure recorded in its place (still exactly one outcome)."""
@@ -42,12 +54,7 @@ async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
     )
     options: dict[str, Any] = {
         "start_to_close_timeout": timedelta(seconds=inp.activity_timeout_s),
-        "retry_policy": RetryPolicy(
-            initial_interval=timedelta(milliseconds=inp.activity_initial_interval_ms),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(seconds=10),
-            maximum_attempts=inp.activity_max_attempts,
-        ),
+        "retry_policy": order_retry(inp.activity_initial_interval_ms, inp.activity_max_attempts),
         "summary": f"{inp.operation_type.value} order {target.order_id}",
     }
     # A revert puts back what the update it reverts recorded; anything else applies the parameters.

@@ -20,6 +20,7 @@ class ProgressTracker:
     def __init__(self, state: RunState) -> None:
         self.s = state
         self.resumed_at: datetime | None = None
+        self.details_at: datetime | None = None
 
     def set_status(self, status: OperationStatus, now: datetime) -> None:
         """Track the time spent PROCESSING (pauses excluded) for the rate and the ETA."""
@@ -29,7 +30,7 @@ class ProgressTracker:
         if status == OperationStatus.PROCESSING:
             self.resumed_at = now
         self.s.status = status
-        self.touch(now)
+        self.touch(now, force=True)
 
     def close_run(self, now: datetime, history_length: int, *, continuing: bool = False) -> None:
         if self.resumed_at is not None:
@@ -39,7 +40,12 @@ class ProgressTracker:
         if continuing:
             self.s.runs += 1
 
-    def touch(self, now: datetime) -> None:
+    def touch(self, now: datetime, *, force: bool = False) -> None:
+        """The Temporal UI's current details: at most once a second of workflow time (every order
+        would be once per order), and at once on a status change."""
+        if not force and self.details_at is not None and (now - self.details_at).total_seconds() < 1.0:
+            return
+        self.details_at = now
         s = self.s
         active = s.active_seconds + ((now - self.resumed_at).total_seconds() if self.resumed_at else 0.0)
         rate = s.processed_count / active if active > 0 else 0.0

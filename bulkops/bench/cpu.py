@@ -35,11 +35,11 @@ def cpu_s(pid: int, *, tree: bool = False) -> float:
 
 @dataclass
 class CpuMeter:
-    """`parts` names → pids (`trees`: parts counted with their live descendants, e.g. PostgreSQL's
-    backends); `start()`, then `per_item_ms(n)` for the window in between."""
+    """`parts` names → pids (`trees`: parts counted with their live descendants: PostgreSQL's backends,
+    uvicorn's worker processes); `start()`, then `per_item_ms(n)` for the window in between."""
 
     parts: dict[str, list[int]]
-    trees: frozenset[str] = frozenset({"postgres"})
+    trees: frozenset[str] = frozenset({"postgres", "api"})
     _start: dict[str, float] = field(default_factory=dict)
 
     def _read(self) -> dict[str, float]:

@@ -165,6 +165,8 @@ def embedded_stack() -> Iterator[EmbeddedStack]:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                "--workers",
+                str(Settings(**overrides).api_workers),
             ],
             env,
             root / "api.log",

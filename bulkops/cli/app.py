@@ -76,7 +76,7 @@ def dev() -> None:
 
 @app.command()
 def api(parent_pid: ParentPid = None) -> None:
-    """Serve the HTTP API (uvicorn on BULKOPS_API_HOST:BULKOPS_API_PORT)."""
+    """Serve the HTTP API (uvicorn on BULKOPS_API_HOST:BULKOPS_API_PORT, BULKOPS_API_WORKERS processes)."""
     import uvicorn
 
     from api.app import create_app
@@ -84,7 +84,18 @@ def api(parent_pid: ParentPid = None) -> None:
     settings = Settings()
     admin.need_db(settings)
     _exit_with_parent(parent_pid)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    if settings.api_workers == 1:
+        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+        return
+    # Several processes behind one port: each builds its own app (and reads the same environment).
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        workers=settings.api_workers,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+    )
 
 
 @app.command()

@@ -8,6 +8,7 @@ metrics code; it serves them on its own port (`BULKOPS_WORKER_METRICS_PORT`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -150,7 +151,7 @@ class _ActivityMetrics(ActivityInboundInterceptor):
         try:
             result = await self.next.execute_activity(input)
         except BaseException as exc:
-            ACTIVITY_DURATION.labels(name, "error").observe(time.perf_counter() - started)
+            _duration(name, "error").observe(time.perf_counter() - started)
             if isinstance(exc, Exception):
                 activity.logger.warning(
                     "activity %s failed (attempt %s) for %s: %s",
@@ -160,7 +161,7 @@ class _ActivityMetrics(ActivityInboundInterceptor):
                     exc,
                 )
             raise
-        ACTIVITY_DURATION.labels(name, "ok").observe(time.perf_counter() - started)
+        _duration(name, "ok").observe(time.perf_counter() - started)
         await self._count(arg, result)
         return result
 
@@ -194,9 +195,20 @@ class _ActivityMetrics(ActivityInboundInterceptor):
             )
 
 
+# Children looked up once per label set, not per order (`labels()` validates and locks each time).
+@functools.cache
+def _duration(activity_name: str, outcome: str) -> Any:
+    return ACTIVITY_DURATION.labels(activity_name, outcome)
+
+
+@functools.cache
+def _processed(operation_type: str, outcome: str, code: str) -> Any:
+    return ORDERS_PROCESSED.labels(operation_type, outcome, code)
+
+
 def _count_outcome(operation_type: str, outcome: OrderOutcome) -> None:
     code = outcome.error_code.value if outcome.error_code else ""
-    ORDERS_PROCESSED.labels(operation_type, outcome.status.value, code).inc()
+    _processed(operation_type, outcome.status.value, code).inc()
 
 
 def _context(arg: Any) -> str:

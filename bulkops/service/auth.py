@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.safety import Actor, Role
 from bulkops.store.tables import ApiKey, Tenant
@@ -73,6 +75,39 @@ async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
     return _principal(row)
+
+
+class KeyCache:
+    """Principals by their key's hash, for `ttl_s` seconds: most requests then authenticate without a
+    database round trip. A key revoked through this process is forgotten at once; one revoked
+    elsewhere (another API process, the CLI) stops working here within `ttl_s` (BULKOPS_AUTH_CACHE_S).
+    Unknown keys are never cached: a key that fails costs its lookup every time."""
+
+    def __init__(self, sessionmaker: async_sessionmaker, ttl_s: float, size: int = 10_000) -> None:
+        self.sessionmaker = sessionmaker
+        self.ttl_s = ttl_s
+        self.size = size
+        self.entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    async def principal(self, key: str) -> Principal | None:
+        digest, now = hash_key(key), time.monotonic()
+        hit = self.entries.get(digest)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        async with self.sessionmaker() as session:
+            found = await authenticate(session, key)
+        if found is None or self.ttl_s <= 0:
+            self.entries.pop(digest, None)
+            return found
+        self.entries[digest] = (found, now + self.ttl_s)
+        self.entries.move_to_end(digest)
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return found
+
+    def forget(self, key_id: str) -> None:
+        for digest in [d for d, (p, _) in self.entries.items() if p.key_id == key_id]:
+            del self.entries[digest]
 
 
 async def principal_for_key_id(session: AsyncSession, key_id: str) -> Principal | None:

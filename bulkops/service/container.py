@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from bulkops.infra.metrics import refresh_running
 from bulkops.infra.temporal_client import connect
-from bulkops.service.auth import Principal, authenticate, principal_for_key_id
+from bulkops.service.auth import KeyCache, Principal, principal_for_key_id
 from bulkops.service.operations import OperationService
 from bulkops.service.orders import OrderService
 from bulkops.service.safety import SafetyService
@@ -29,6 +29,7 @@ class Services:
     operations: OperationService
     orders: OrderService
     safety: SafetyService
+    keys: KeyCache
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -38,20 +39,22 @@ class Services:
             sessionmaker = make_sessionmaker(engine)
             client = await connect(settings)
             operations = OperationService(sessionmaker, client, settings)
+            keys = KeyCache(sessionmaker, settings.auth_cache_s)
             yield cls(
                 settings=settings,
                 sessionmaker=sessionmaker,
                 client=client,
                 operations=operations,
                 orders=OrderService(sessionmaker),
-                safety=SafetyService(operations),
+                safety=SafetyService(operations, keys),
+                keys=keys,
             )
         finally:
             await engine.dispose()
 
     async def authenticate(self, key: str) -> Principal | None:
-        async with self.sessionmaker() as session:
-            return await authenticate(session, key)
+        """The key's principal: from the key cache (BULKOPS_AUTH_CACHE_S), else from the database."""
+        return await self.keys.principal(key)
 
     async def principal_for_key_id(self, key_id: str) -> Principal | None:
         async with self.sessionmaker() as session:

@@ -43,9 +43,10 @@ class Forbidden(Exception):
 
 
 class SafetyService:
-    def __init__(self, operations: OperationService) -> None:
+    def __init__(self, operations: OperationService, key_cache: auth.KeyCache | None = None) -> None:
         self.ops = operations
         self.sessionmaker = operations.sessionmaker
+        self.key_cache = key_cache
 
     async def policy(self, tenant_id: str) -> TenantPolicy:
         async with self.sessionmaker() as session:
@@ -71,7 +72,10 @@ class SafetyService:
 
     async def revoke_key(self, tenant_id: str, key_id: uuid.UUID) -> bool:
         async with self.sessionmaker() as session, session.begin():
-            return await auth.revoke_tenant_key(session, tenant_id, key_id)
+            revoked = await auth.revoke_tenant_key(session, tenant_id, key_id)
+        if revoked and self.key_cache is not None:
+            self.key_cache.forget(str(key_id))  # at once in this process; elsewhere within the cache's bound
+        return revoked
 
     async def control(
         self, tenant_id: str, operation_id: uuid.UUID, name: str, actor: Actor
