@@ -26,9 +26,17 @@ REVERT_ORDER = "revert_order"
 PURGE_EXPIRED = "purge_expired"
 
 
+# The type of the non-retryable error an activity raises when its input disagrees with the
+# operation's row, or its caller is not the row's own workflow (`activities.authority`).
+AUTHORITY_REFUSED = "AuthorityRefused"
+
+
 class SnapshotInput(BaseModel):
     operation_id: uuid.UUID
     tenant_id: str
+    # What the workflow believes it runs; checked against the row (None: not claimed).
+    operation_type: OperationType | None = None
+    parameters: dict[str, Any] | None = None
 
 
 class SnapshotResult(BaseModel):

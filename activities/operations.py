@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.authority import Operation, load, refused
 from activities.contracts import (
     FETCH_TARGETS,
     FINALIZE_OPERATION,
@@ -62,17 +63,20 @@ class OperationActivities:
     @activity.defn(name=SNAPSHOT_SELECTION)
     async def snapshot_selection(self, inp: SnapshotInput) -> SnapshotResult:
         async with self.sessionmaker() as session, session.begin():
-            op = (
+            row = (
                 await session.execute(select(OPS).where(OPS.c.id == inp.operation_id).with_for_update())
-            ).one()
+            ).one_or_none()
+            op = Operation.of(inp.operation_id, row).verify(
+                tenant_id=inp.tenant_id, operation_type=inp.operation_type, parameters=inp.parameters
+            )
             count = await session.scalar(
                 select(func.count()).select_from(TARGETS).where(TARGETS.c.operation_id == inp.operation_id)
             )
             # The API writes explicit id lists (and a retry's failures) itself; a filter is snapshotted
             # here, once.
-            if not count and op.selection.get("filter") is not None:
-                flt = OrderFilter.model_validate(op.selection["filter"])
-                stmt = filter_targets(inp.operation_id, inp.tenant_id, flt)
+            if not count and row.selection.get("filter") is not None:
+                flt = OrderFilter.model_validate(row.selection["filter"])
+                stmt = filter_targets(op.id, op.tenant_id, flt)
                 await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
             total = await session.scalar(
                 select(func.count()).select_from(TARGETS).where(TARGETS.c.operation_id == inp.operation_id)
@@ -84,6 +88,7 @@ class OperationActivities:
     @activity.defn(name=FETCH_TARGETS)
     async def fetch_targets(self, inp: FetchTargetsInput) -> FetchTargetsResult:
         async with self.sessionmaker() as session, session.begin():
+            (await load(session, inp.operation_id)).verify(open_only=False)
             if inp.checkpoint is not None:
                 await write_checkpoint(session, inp.operation_id, inp.checkpoint)
             rows = (
@@ -102,6 +107,7 @@ class OperationActivities:
         if inp.started_at is not None:
             values["started_at"] = func.coalesce(OPS.c.started_at, inp.started_at)
         async with self.sessionmaker() as session, session.begin():
+            (await load(session, inp.operation_id)).verify(open_only=False)
             await session.execute(
                 update(OPS).where(OPS.c.id == inp.operation_id, NOT_TERMINAL).values(**values)
             )
@@ -112,6 +118,7 @@ class OperationActivities:
     async def finalize_operation(self, inp: FinalizeInput) -> None:
         # Written once: a retry after a lost acknowledgement finds the row terminal and leaves it.
         async with self.sessionmaker() as session, session.begin():
+            (await load(session, inp.operation_id)).verify(open_only=False)
             await session.execute(
                 update(OPS)
                 .where(OPS.c.id == inp.operation_id, NOT_TERMINAL)
@@ -135,12 +142,20 @@ class OperationActivities:
     async def record_failure(self, inp: RecordFailureInput) -> OrderOutcome:
         """The per-order activity gave up: record RETRIES_EXHAUSTED unless an outcome already exists."""
         async with self.sessionmaker() as session, session.begin():
+            (await load(session, inp.operation_id)).verify()
+            seq = await session.scalar(
+                select(TARGETS.c.seq).where(
+                    TARGETS.c.operation_id == inp.operation_id, TARGETS.c.order_id == inp.order_id
+                )
+            )
+            if seq is None:
+                raise refused(inp.operation_id, f"order {inp.order_id} is not in its selection")
             await session.execute(
                 pg_insert(ITEMS)
                 .values(
                     operation_id=inp.operation_id,
                     order_id=inp.order_id,
-                    seq=inp.seq,
+                    seq=seq,
                     status=ItemStatus.FAILED.value,
                     error_code=ErrorCode.RETRIES_EXHAUSTED.value,
                     error_message=inp.message[:500],

@@ -11,21 +11,52 @@ from bulkops.domain.model import ORDER_FIELDS
 
 ORDER_COLUMNS = ", ".join(ORDER_FIELDS)
 
-# Lock the order (concurrent attempts serialize on it) and read an outcome an earlier attempt
-# recorded, in one round trip.
-LOCK_WITH_OUTCOME = (
-    f"SELECT {', '.join('o.' + c.strip() for c in ORDER_COLUMNS.split(','))}, "
-    "i.status AS done_status, i.error_code AS done_code, i.error_message AS done_message, "
-    "i.retryable AS done_retryable "
-    "FROM orders o LEFT JOIN bulk_operation_items i "
-    "ON i.operation_id = %(operation_id)s AND i.order_id = o.id "
-    "WHERE o.id = %(order_id)s AND o.tenant_id = %(tenant_id)s FOR UPDATE OF o"
-)
-
 OUTCOME_ONLY = (
     "SELECT status AS done_status, error_code AS done_code, error_message AS done_message, "
     "retryable AS done_retryable FROM bulk_operation_items "
     "WHERE operation_id = %(operation_id)s AND order_id = %(order_id)s"
+)
+
+# The columns a per-order effect may set: decisions name columns, and only these reach the SQL.
+UPDATABLE = frozenset(
+    {
+        "status",
+        "cancelled_at",
+        "cancel_reason",
+        "refunded_cents",
+        "note",
+        "shipping_method",
+        "tags",
+        "metadata",
+        "version",
+    }
+)
+
+# What the operation's row says (the activity's authority) and an outcome an earlier attempt recorded.
+_OPERATION = (
+    "op.tenant_id AS op_tenant_id, op.operation_type AS op_operation_type, op.parameters AS op_parameters, "
+    "op.workflow_id AS op_workflow_id, op.status AS op_status, t.seq AS target_seq, "
+    "i.status AS done_status, i.error_code AS done_code, i.error_message AS done_message, "
+    "i.retryable AS done_retryable"
+)
+
+# Lock the order — one of the operation's targets, of the operation's tenant — (concurrent attempts
+# serialize on it) and read the operation and an earlier outcome, in one round trip.
+LOCK_WITH_OUTCOME = (
+    f"SELECT {', '.join('o.' + c.strip() for c in ORDER_COLUMNS.split(','))}, {_OPERATION} "
+    "FROM bulk_operations op "
+    "JOIN bulk_operation_targets t ON t.operation_id = op.id AND t.order_id = %(order_id)s "
+    "JOIN orders o ON o.id = t.order_id AND o.tenant_id = op.tenant_id "
+    "LEFT JOIN bulk_operation_items i ON i.operation_id = op.id AND i.order_id = o.id "
+    "WHERE op.id = %(operation_id)s FOR UPDATE OF o"
+)
+
+# No such order for the operation's tenant (or not a target, or no such operation): the same reads.
+OPERATION_ONLY = (
+    f"SELECT {_OPERATION} FROM bulk_operations op "
+    "LEFT JOIN bulk_operation_targets t ON t.operation_id = op.id AND t.order_id = %(order_id)s "
+    "LEFT JOIN bulk_operation_items i ON i.operation_id = op.id AND i.order_id = %(order_id)s "
+    "WHERE op.id = %(operation_id)s"
 )
 
 _RECORD = (
@@ -45,6 +76,8 @@ _REFUND_CTE = (
 @lru_cache(maxsize=64)
 def record_statement(changed: tuple[str, ...], refund: bool) -> str:
     """Effect and outcome in one statement (data-modifying CTEs run exactly once, all or nothing)."""
+    if not UPDATABLE.issuperset(changed):
+        raise ValueError(f"not an updatable order column: {sorted(set(changed) - UPDATABLE)}")
     ctes = []
     if changed:
         sets = ", ".join(f"{c} = %(set_{c})s" for c in changed)

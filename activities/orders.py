@@ -1,5 +1,8 @@
 """The per-order activity: one short transaction that applies the effect and records the outcome.
 
+Authority: the operation's row (read in the same round trip as the order's lock) decides tenant,
+type, parameters and selection; an input that disagrees is refused (`activities.authority`).
+
 Exactly once: the outcome row's primary key (operation_id, order_id) and the refund's unique key make
 a second commit impossible, and every attempt first looks for an outcome already recorded, so a
 retried or replayed attempt returns that outcome without touching the order again.
@@ -17,8 +20,9 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
 from activities import order_sql as sql
+from activities.authority import Operation, refused
 from activities.contracts import PROCESS_ORDER, OrderOutcome, ProcessOrderInput
-from bulkops.domain.model import ErrorCode, ItemStatus, OperationType
+from bulkops.domain.model import ErrorCode, ItemStatus, OperationStatus, OperationType
 from bulkops.domain.rules import decide
 
 
@@ -35,15 +39,23 @@ class OrderActivities:
 
     @activity.defn(name=PROCESS_ORDER)
     async def process_order(self, inp: ProcessOrderInput) -> OrderOutcome:
-        op = OperationType(inp.operation_type)
-        keys = {"order_id": inp.order_id, "tenant_id": inp.tenant_id, "operation_id": inp.operation_id}
+        return await self.apply(inp, activity.info().workflow_id)
+
+    async def apply(self, inp: ProcessOrderInput, caller: str | None) -> OrderOutcome:
+        """The order's step for workflow `caller`: the operation's row decides tenant, type,
+        parameters and whether the order is in its selection; the input only has to agree."""
+        keys = {"order_id": inp.order_id, "operation_id": inp.operation_id}
         # One transaction: the pool's context commits on success and rolls back on an exception.
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             found = await (await cur.execute(sql.LOCK_WITH_OUTCOME, keys, prepare=True)).fetchone()
+            order = found
             if found is None:
-                found = await (await cur.execute(sql.OUTCOME_ONLY, keys, prepare=True)).fetchone()
-            if found is not None and found["done_status"] is not None:
+                found = await (await cur.execute(sql.OPERATION_ONLY, keys, prepare=True)).fetchone()
+            op, found = _operation(inp, found, caller)
+            if found["target_seq"] is None:
+                raise refused(op.id, f"order {inp.order_id} is not in its selection")
+            if found["done_status"] is not None:
                 return _outcome(
                     inp.order_id,
                     found["done_status"],
@@ -54,19 +66,21 @@ class OrderActivities:
 
             now = datetime.now(UTC)
             code: ErrorCode | None
-            if found is None:
+            parameters = op.checked_parameters()
+            if order is None:
                 # Another tenant's order reads exactly like an unknown one.
                 code, message, result = ErrorCode.ORDER_NOT_FOUND, "order not found", None
                 changes: dict[str, Any] = {}
                 refund_cents = 0
             else:
-                decision = decide(op, inp.parameters, found, now)
+                decision = decide(op.operation_type, parameters, order, now)
                 code, message, result = decision.error, decision.message, decision.result
                 changes, refund_cents = decision.changes, decision.refund_cents
             status = ItemStatus.FAILED if code else ItemStatus.SUCCEEDED
             params = {
                 **keys,
-                "seq": inp.seq,
+                "tenant_id": op.tenant_id,
+                "seq": found["target_seq"],
                 "status": status.value,
                 "error_code": code.value if code else None,
                 "error_message": message or None,
@@ -74,7 +88,7 @@ class OrderActivities:
                 "now": now,
                 "refund_id": uuid.uuid4(),
                 "refund_cents": refund_cents,
-                "reason": inp.parameters.get("reason", ""),
+                "reason": parameters.get("reason", ""),
                 **{f"set_{k}": sql.adapt(v) for k, v in changes.items()},
             }
             statement = sql.record_statement(tuple(sorted(changes)), bool(refund_cents))
@@ -82,6 +96,25 @@ class OrderActivities:
         return OrderOutcome(
             order_id=inp.order_id, status=status, error_code=code, error_message=message or None
         )
+
+
+def _operation(
+    inp: ProcessOrderInput, found: dict[str, Any] | None, caller: str | None
+) -> tuple[Operation, dict[str, Any]]:
+    if found is None:
+        raise refused(inp.operation_id, "no such operation")
+    op = Operation(
+        inp.operation_id,
+        found["op_tenant_id"],
+        OperationType(found["op_operation_type"]),
+        found["op_parameters"],
+        found["op_workflow_id"],
+        OperationStatus(found["op_status"]),
+    )
+    op.verify(
+        tenant_id=inp.tenant_id, operation_type=inp.operation_type, parameters=inp.parameters, caller=caller
+    )
+    return op, found
 
 
 def _outcome(

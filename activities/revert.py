@@ -9,6 +9,7 @@ own row, never from the input.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -16,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
 from activities import order_sql as sql
+from activities.authority import Operation
 from activities.contracts import REVERT_ORDER, OrderOutcome, ProcessOrderInput
 from bulkops.domain.model import ErrorCode, ItemStatus
 from bulkops.domain.rules import decide_revert
@@ -35,6 +37,15 @@ LOCK_FOR_REVERT = (
 )
 
 
+# The revert's own row and whether the order is one of its targets: its authority.
+OPERATION = (
+    "SELECT op.tenant_id, op.operation_type, op.parameters, op.workflow_id, op.status "
+    "FROM bulk_operations op "
+    "JOIN bulk_operation_targets t ON t.operation_id = op.id AND t.order_id = %(order_id)s "
+    "WHERE op.id = %(operation_id)s AND op.revert_of IS NOT NULL"
+)
+
+
 class RevertActivities:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
@@ -44,6 +55,10 @@ class RevertActivities:
         keys = {"order_id": inp.order_id, "operation_id": inp.operation_id}
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
+            op = await (await cur.execute(OPERATION, keys, prepare=True)).fetchone()
+            Operation.of(inp.operation_id, SimpleNamespace(**op) if op else None).verify(
+                tenant_id=inp.tenant_id, operation_type=inp.operation_type
+            )
             found = await (await cur.execute(LOCK_FOR_REVERT, keys, prepare=True)).fetchone()
             if found is None:
                 found = await (await cur.execute(sql.OUTCOME_ONLY, keys, prepare=True)).fetchone()

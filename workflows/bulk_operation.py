@@ -13,11 +13,11 @@ from collections import deque
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         FETCH_TARGETS,
-        REQUEST_SLOT,
         SET_STATUS,
         SNAPSHOT_SELECTION,
         FetchTargetsInput,
@@ -41,9 +41,8 @@ with workflow.unsafe.imports_passed_through():
         RESUME_UPDATE,
         BulkOperationInput,
         RunState,
-        SlotRequest,
     )
-    from workflows.endings import finalize, notify, release_slot
+    from workflows.endings import finalize, notify, release_slot, request_slot
     from workflows.gates import Gates, InvalidTransition, initial_status
     from workflows.order_steps import BOOKKEEPING_RETRY, SHORT, count_outcome, run_order, threshold_exceeded
     from workflows.pacing import Pacer, run_budget_spent, sleep_unless
@@ -69,6 +68,7 @@ class BulkOperationWorkflow(Gates):
         self.threshold_tripped = False
         self.finalized = False
         self.finishing = False  # the summary is being written: too late to cancel
+        self.refused: ActivityError | None = None  # an activity refused: not this workflow's to run
         self.page: deque[Target] = deque()
         self.scheduled_this_run = 0
         self.tasks: set[asyncio.Task[None]] = set()
@@ -144,7 +144,12 @@ class BulkOperationWorkflow(Gates):
                 # Only once the slot is granted: a queue of waiting operations costs no target rows.
                 snap = await workflow.execute_activity(
                     SNAPSHOT_SELECTION,
-                    SnapshotInput(operation_id=inp.operation_id, tenant_id=inp.tenant_id),
+                    SnapshotInput(
+                        operation_id=inp.operation_id,
+                        tenant_id=inp.tenant_id,
+                        operation_type=inp.operation_type,
+                        parameters=inp.parameters,
+                    ),
                     result_type=SnapshotResult,
                     start_to_close_timeout=timedelta(minutes=10),
                     retry_policy=BOOKKEEPING_RETRY,
@@ -163,6 +168,8 @@ class BulkOperationWorkflow(Gates):
 
         continue_as_new = False if self.cancel_requested else await self._walk()
         await workflow.wait_condition(lambda: self.in_flight == 0)
+        if self.refused is not None:
+            raise self.refused  # fails the workflow, having changed nothing
         if continue_as_new and not self.cancel_requested:
             # A cancel that arrives while the handlers drain waits for `finalized`: it ends the run.
             await workflow.wait_condition(lambda: self.cancel_requested or workflow.all_handlers_finished())
@@ -176,20 +183,11 @@ class BulkOperationWorkflow(Gates):
     async def _wait_for_slot(self) -> None:
         if not self.inp.use_fairness or self.s.slot_granted:
             return
-        await workflow.execute_activity(
-            REQUEST_SLOT,
-            SlotRequest(
-                tenant_id=self.inp.tenant_id,
-                operation_id=self.inp.operation_id,
-                created_at=self.inp.created_at,
-            ),
-            start_to_close_timeout=SHORT,
-            retry_policy=BOOKKEEPING_RETRY,
-        )
+        await request_slot(self.inp)
         await workflow.wait_condition(lambda: self.s.slot_granted or self.cancel_requested)
 
     def _may_schedule(self) -> bool:
-        return not (self.cancel_requested or self.threshold_tripped)
+        return not (self.cancel_requested or self.threshold_tripped or self.refused)
 
     async def _walk(self) -> bool:
         """Schedule orders until the selection ends (False) or this run's history is spent (True)."""
@@ -243,8 +241,9 @@ class BulkOperationWorkflow(Gates):
 
     async def _process(self, target: Target) -> None:
         try:
-            outcome = await run_order(self.inp, target)
-            self._count(outcome)
+            self._count(await run_order(self.inp, target))
+        except ActivityError as err:
+            self.refused = err
         finally:
             self.in_flight -= 1
 

@@ -12,11 +12,17 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import DELIVER_WEBHOOK, FINALIZE_OPERATION, FinalizeInput, WebhookInput
+    from activities.contracts import (
+        DELIVER_WEBHOOK,
+        FINALIZE_OPERATION,
+        REQUEST_SLOT,
+        FinalizeInput,
+        WebhookInput,
+    )
     from bulkops.domain.model import OperationStatus
     from bulkops.domain.safety import AuditAction
     from workflows.audit import record
-    from workflows.contracts import RELEASE_SIGNAL, BulkOperationInput, RunState, coordinator_id
+    from workflows.contracts import RELEASE_SIGNAL, BulkOperationInput, RunState, SlotRequest, coordinator_id
     from workflows.order_steps import BOOKKEEPING_RETRY, SHORT
 
 
@@ -35,6 +41,16 @@ async def finalize(inp: BulkOperationInput, s: RunState, final: OperationStatus,
             started_at=s.started_at,
             completed_at=now,
         ),
+        start_to_close_timeout=SHORT,
+        retry_policy=BOOKKEEPING_RETRY,
+    )
+
+
+async def request_slot(inp: BulkOperationInput) -> None:
+    """Ask the tenant's coordinator for a running slot; `grant` comes as a signal."""
+    await workflow.execute_activity(
+        REQUEST_SLOT,
+        SlotRequest(tenant_id=inp.tenant_id, operation_id=inp.operation_id, created_at=inp.created_at),
         start_to_close_timeout=SHORT,
         retry_policy=BOOKKEEPING_RETRY,
     )

@@ -11,10 +11,11 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import Priority, RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
+        AUTHORITY_REFUSED,
         PROCESS_ORDER,
         RECORD_FAILURE,
         REVERT_ORDER,
@@ -43,7 +44,8 @@ def order_retry(initial_interval_ms: int, max_attempts: int) -> RetryPolicy:
 
 async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
     """The order's outcome: from its activity, or — once a transient fault outlasted the retry
-    policy — a `RETRIES_EXHAUSTED` failure recorded in its place (still exactly one outcome)."""
+    policy — a `RETRIES_EXHAUSTED` failure recorded in its place (still exactly one outcome). A
+    refusal (the operation's row does not back this workflow's input) raises `ActivityError`."""
     arg = ProcessOrderInput(
         operation_id=inp.operation_id,
         tenant_id=inp.tenant_id,
@@ -73,6 +75,8 @@ async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
         )
     except ActivityError as err:
         cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == AUTHORITY_REFUSED:
+            raise  # not this workflow's to run: record nothing, the workflow fails
         message = str(cause.message if cause is not None and hasattr(cause, "message") else err)
         return await workflow.execute_activity(
             RECORD_FAILURE,

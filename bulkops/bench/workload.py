@@ -29,6 +29,7 @@ from activities.orders import OrderActivities
 from bulkops.bench.stack import ROOT
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType, final_status
 from bulkops.service.auth import create_tenant
+from bulkops.service.starting import insert_ids
 from bulkops.settings import Settings
 from bulkops.store.db import make_order_pool
 from bulkops.store.tables import BulkOperation, Order
@@ -87,6 +88,7 @@ async def run_direct(
     """A baseline: the same per-order transaction in a plain loop of `lanes` lanes on a pool of that
     size, with a summary row so FKs hold. Its figures are prefixed with `name`."""
     op_id = uuid.uuid4()
+    caller = f"bench-{name}-{op_id}"  # the row's workflow id: the per-order step's authority
     params = PARAMETERS[op_type]
     async with sm() as session, session.begin():
         await session.execute(
@@ -98,7 +100,7 @@ async def run_direct(
                 parameters=params,
                 selection={"bench": "direct"},
                 max_concurrency=lanes,
-                workflow_id=f"bench-{name}-{op_id}",
+                workflow_id=caller,
                 errors=[],
                 initiated_by=f"bulkops bench ({name} baseline)",
                 started_at=datetime.now(UTC),
@@ -122,12 +124,14 @@ async def run_direct(
             .scalars()
             .all()
         )
+    async with sm() as session, session.begin():  # the snapshot: the step acts on targets only
+        await insert_ids(session, op_id, list(ids))
     todo = iter(enumerate(ids, 1))
 
     async def lane() -> None:
         nonlocal ok
         for seq, order_id in todo:  # shared iterator: each lane takes the next order
-            out = await acts.process_order(
+            out = await acts.apply(
                 ProcessOrderInput(
                     operation_id=op_id,
                     tenant_id=tenant,
@@ -135,7 +139,8 @@ async def run_direct(
                     order_id=order_id,
                     seq=seq,
                     parameters=params,
-                )
+                ),
+                caller,
             )
             ok += out.status == ItemStatus.SUCCEEDED
 
