@@ -84,7 +84,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "errors": {"type": "array", "items": {"type": "object"}, "description": "422: each invalid field"},
     },
 }
-LIMITED = ("create_operation_", "retry_", "revert_")
+# The routes that create an operation (operation ids from `api.app`): admission limits, and a start
+# that Temporal did not take.
+LIMITED = frozenset({"operations-create", "operations-retry", "operations-revert"})
 ERROR_STATUSES = {
     400: "the cursor is not valid",
     401: "no valid API key",
@@ -118,7 +120,7 @@ def _document_problems(app: FastAPI) -> None:
                     statuses |= {401, 400, 403, 409} | ({404} if "{" in path else set())
                     statuses |= {413} if "requestBody" in op else set()
                     # Creating an operation (create, retry, revert) counts against the tenant's limits.
-                    statuses |= {429, 503} if op.get("operationId", "").startswith(LIMITED) else set()
+                    statuses |= {429, 503} if op.get("operationId") in LIMITED else set()
                 for status in statuses:
                     op["responses"][str(status)] = {"description": ERROR_STATUSES[status], "content": content}
         for unused in ("HTTPValidationError", "ValidationError"):

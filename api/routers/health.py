@@ -15,7 +15,20 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", name="ready")
+READINESS = {"type": "object", "properties": {"status": {"type": "string"}, "checks": {"type": "object"}}}
+
+
+@router.get(
+    "/readyz",
+    name="ready",
+    responses={
+        200: {
+            "description": "the database and Temporal answer",
+            "content": {"application/json": {"schema": READINESS}},
+        },
+        503: {"description": "one of them does not", "content": {"application/json": {"schema": READINESS}}},
+    },
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks = await services.readiness()
     ready = all(v == "ok" for v in checks.values())

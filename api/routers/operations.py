@@ -40,7 +40,12 @@ async def _row(service: OperationService, tenant_id: str, operation_id: uuid.UUI
     name="create",
     status_code=202,
     response_model=BulkOperationRead,
-    responses={200: {"model": DryRunRead, "description": "a dry run, or a repeated Idempotency-Key"}},
+    responses={
+        200: {
+            "model": BulkOperationRead | DryRunRead,
+            "description": "a dry run (`DryRunRead`), or the operation a repeated Idempotency-Key made",
+        }
+    },
 )
 async def create_operation(
     body: BulkOperationCreate,

@@ -28,6 +28,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
+    status_code_conformance,
 )
 from temporalio.client import Client
 
@@ -39,7 +40,7 @@ from tests.harness import Harness, Stack
 
 MAX_EXAMPLES = 30
 MAX_BODY = 64_000
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 
 
 @dataclass
