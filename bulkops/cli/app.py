@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import signal
 import threading
 import time
@@ -88,6 +89,10 @@ def api(parent_pid: ParentPid = None) -> None:
         uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
         return
     # Several processes behind one port: each builds its own app (and reads the same environment).
+    # The console's signing secret must be one for all of them, or a sign-in made by one process
+    # would be refused by the next.
+    if not settings.console_secret:
+        os.environ["BULKOPS_CONSOLE_SECRET"] = secrets.token_urlsafe(32)
     uvicorn.run(
         "api.app:create_app",
         factory=True,

@@ -1,0 +1,57 @@
+"""`bulkops api` with several worker processes: a console sign-in made by one is honoured by all."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from bulkops.devstack.postgres import free_port
+from tests.harness import Harness
+from tests.processes import ROOT, settings_env
+
+
+async def test_a_sign_in_holds_across_the_api_processes(harness: Harness, tmp_path: Path) -> None:
+    tenant = await harness.tenant("workers")
+    port = free_port()
+    env = settings_env(harness.settings)
+    env.pop("BULKOPS_CONSOLE_SECRET", None)
+    env.update({"BULKOPS_API_PORT": str(port), "BULKOPS_API_WORKERS": "2"})
+    log = tmp_path / "api.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for below
+            [sys.executable, "-m", "bulkops.cli", "api"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as web:
+            for _ in range(240):
+                try:
+                    if (await web.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, log.read_text(errors="replace")
+                await asyncio.sleep(0.25)
+            form = re.search(r'name="csrf_token" value="([^"]+)"', (await web.get("/console/login")).text)
+            assert form
+            signed = await web.post("/console/login", data={"api_key": tenant.api_key, "csrf_token": form[1]})
+            assert signed.status_code == 303, signed.text
+            cookies = web.cookies
+        # A new connection each time, so that the kernel hands them to either process.
+        answers = []
+        for _ in range(20):
+            async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=30) as one:
+                answers.append((await one.get("/console/operations")).status_code)
+        assert answers == [200] * 20
+    finally:
+        proc.terminate()
+        proc.wait(30)
