@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     tenant_slot_check_s: float = Field(default=60.0, gt=0, alias="BULKOPS_TENANT_SLOT_CHECK_S")
     # How long a read waits for the workflow's live counters before it answers the row's checkpoint.
     progress_query_timeout_s: float = Field(default=2.0, gt=0, alias="BULKOPS_PROGRESS_QUERY_TIMEOUT_S")
+    # Readers of one operation within this window share one progress query (one in flight, its answer
+    # given again until it is this old): a workflow answers about one query per window per API process.
+    progress_fresh_s: float = Field(default=0.25, ge=0, alias="BULKOPS_PROGRESS_FRESH_S")
+    # Event streams: at most this many open per tenant (per API process; 429 beyond), each ended after
+    # this many seconds (clients reconnect, with Last-Event-ID), a keep-alive comment this often.
+    max_streams_per_tenant: int = Field(default=20, ge=1, alias="BULKOPS_MAX_STREAMS_PER_TENANT")
+    stream_max_s: float = Field(default=300.0, gt=0, alias="BULKOPS_STREAM_MAX_S")
+    stream_ping_s: float = Field(default=15.0, gt=0, alias="BULKOPS_STREAM_PING_S")
     # How often a worker looks for operations whose workflow was closed from outside (0: never).
     orphan_sweep_s: float = Field(default=30.0, ge=0, alias="BULKOPS_ORPHAN_SWEEP_S")
 

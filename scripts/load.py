@@ -29,6 +29,7 @@ import httpx
 from sqlalchemy import func, select
 from temporalio.client import Client
 
+from bulkops.bench.cpu import CpuMeter
 from bulkops.bench.stack import embedded_stack, running_stack_settings
 from bulkops.bench.workload import seed_tenant
 from bulkops.domain.model import TERMINAL_STATUSES, OperationStatus, OperationType
@@ -232,8 +233,16 @@ async def run(
     engine = make_engine(settings, pool_size=5)
     sm = make_sessionmaker(engine)
     try:
+        requests = [0]
+
+        async def counted(_: httpx.Response) -> None:
+            requests[0] += 1
+
         async with httpx.AsyncClient(
-            base_url=api_url, timeout=30, limits=httpx.Limits(max_connections=100)
+            base_url=api_url,
+            timeout=30,
+            limits=httpx.Limits(max_connections=100),
+            event_hooks={"response": [counted]},
         ) as api:
             client = await connect(settings)
             if stack is not None:
@@ -241,6 +250,11 @@ async def run(
             ops = await prepare(sm, api, args.tenants, args.orders_per_op)
             log.info("started %d operations for %d tenants", len(ops), args.tenants)
             readings, stop = Readings(), asyncio.Event()
+            # The API's own CPU per request it answered (its process tree: uvicorn's workers too).
+            cpu = CpuMeter({"api": stack.processes["api"]}) if stack is not None else None
+            if cpu is not None:
+                cpu.start()
+            served_before = requests[0]
             t0 = time.monotonic()
             reader = asyncio.create_task(read_progress(api, ops, args.rate, stop, readings))
             sampler = asyncio.create_task(sample_cap(api, ops, stop, readings))
@@ -251,6 +265,8 @@ async def run(
                 stop.set()
                 await asyncio.gather(reader, sampler, querier, return_exceptions=True)
             elapsed = time.monotonic() - t0
+            served = requests[0] - served_before
+            api_cpu = cpu.per_item_ms(served)["api"] if cpu is not None and served else None
             problems = await check_exact(sm, ops)
             idle = await idle_reads(api, ops, args.rate)
     finally:
@@ -285,6 +301,9 @@ async def run(
         "query_p95_ms": percentile(readings.query_ms, 95),
         "idle_p50_ms": percentile(idle, 50),
         "idle_p95_ms": percentile(idle, 95),
+        "api_requests": served,
+        "api_cpu_ms_per_request": api_cpu,
+        "api_workers": settings.api_workers,
         "embedded": stack is not None,
     }
 

@@ -49,6 +49,9 @@ async def harness(stack: Stack, client: Client) -> AsyncIterator[Harness]:
         # Tests revoke keys behind the API's back and expect the next request to fail at once; the
         # key cache and its bound have their own test (tests/api/test_key_cache.py).
         BULKOPS_AUTH_CACHE_S=0,
+        # Likewise a stopped worker's operation reads as `checkpoint` at once, not after the window in
+        # which readers share a live answer (tests/api/test_shared_reads.py).
+        BULKOPS_PROGRESS_FRESH_S=0,
     )
     async with Harness.open(stack, client, settings) as h:
         yield h

@@ -21,9 +21,11 @@ import psutil
 import pytest
 from temporalio.client import Client
 
-from bulkops.bench.command import BenchOptions, Target, p95_ms, run_bench
+from bulkops.bench.command import run_bench
 from bulkops.bench.cpu import postmaster_pid
+from bulkops.bench.operation import BenchOptions, Target
 from bulkops.bench.stack import find_worker_pids
+from bulkops.bench.workload import p95_ms
 from bulkops.devstack.postgres import port_open
 from bulkops.domain.model import OperationType
 from bulkops.domain.representation import Progress

@@ -26,8 +26,6 @@ from bulkops.service.errors import NotFound
 router = APIRouter(prefix="/console", include_in_schema=False)
 log = logging.getLogger(__name__)
 PAGE_SIZE = 25
-# The list's live bars: one connection for the page, each operation read once a second.
-LIST_POLL_SECONDS = 1.0
 
 
 def _safe_next(path: str | None) -> str:
@@ -186,5 +184,5 @@ async def operations_stream(
             row = await service.get_row(console.principal.tenant_id, operation_id)
         except NotFound:
             continue  # not this tenant's (or gone): nothing is sent about it
-        streams.append(progress_events(service, row, "", poll=LIST_POLL_SECONDS))
+        streams.append(progress_events(service, row, ""))
     return EventSourceResponse(_merged(streams), ping=PING_SECONDS)

@@ -1,66 +1,72 @@
 """`GET /v1/bulk-operations/{id}/events`: live progress as Server-Sent Events.
 
-While the operation runs, the stream reads the operation as `GET …/{id}` does (the workflow's
-`progress` query, else the row's checkpoint) and sends a `progress` event (the `BulkOperation` JSON)
-whenever the counters, the status or their source changed, at most a few a second.
-Once the summary row is terminal it sends exactly one `completed` event with the summary and ends.
+While the operation runs, the stream sends a `progress` event (the `BulkOperation` JSON) whenever
+the counters, the status or their source changed, at most four a second: every stream of one
+operation follows one shared poller, which reads it as `GET …/{id}` does (the workflow's `progress`
+query, else the row's checkpoint). Once the summary row is terminal it sends exactly one `completed`
+event with the summary and ends. A tenant has at most BULKOPS_MAX_STREAMS_PER_TENANT streams open
+(429 with Retry-After beyond); a stream ends after BULKOPS_STREAM_MAX_S, and the client reconnects
+with `Last-Event-ID` (the view it last saw is not sent again); a comment every BULKOPS_STREAM_PING_S
+keeps idle proxies from closing it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SettingsDep
 from api.problems import Problem
-from bulkops.domain.representation import BulkOperationRead
 from bulkops.service.errors import NotFound
+from bulkops.service.feeds import TooManyStreams
 from bulkops.service.operations import OperationService
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.25  # the throttle: at most four progress events a second
 PING_SECONDS = 15  # keeps idle proxies from closing a stream whose counters do not move
-
-
-def _key(view: BulkOperationRead) -> tuple[Any, ...]:
-    return (
-        view.status,
-        view.progress_source,
-        view.total_count,
-        view.processed_count,
-        view.success_count,
-        view.failed_count,
-    )
+RECONNECT_MS = 1000  # what an EventSource waits before it reconnects after a stream ends
 
 
 async def progress_events(
-    service: OperationService, row: Any, base: str, *, poll: float = POLL_SECONDS
+    service: OperationService,
+    row: Any,
+    base: str,
+    *,
+    last_event_id: str | None = None,
+    max_s: float | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
-    last: tuple[Any, ...] | None = None
-    while True:
-        # The same read as `GET …/{id}`: live, else the row's checkpoint, never backwards.
-        view = await service.observe(row, base)
-        if view.progress_source == "final":
-            yield ServerSentEvent(data=view.model_dump_json(), event="completed", id="end")
-            return
-        if _key(view) != last:
-            last = _key(view)
-            yield ServerSentEvent(data=view.model_dump_json(), event="progress", id=str(view.processed_count))
-        await asyncio.sleep(poll)
-        try:
-            row = await service.get_row(row.tenant_id, row.id)
-        except NotFound:
-            raise
-        except Exception as exc:  # Postgres briefly unreachable: keep the stream, try again next tick
-            log.warning("events for %s: summary row unavailable: %s", row.id, exc)
+    """`progress` events as the operation's shared feed changes, then one `completed` event. After
+    `max_s` the stream just ends: the client reconnects (the `retry` field), sending the last id it
+    saw, and is not sent that same view again."""
+    deadline = None if max_s is None else time.monotonic() + max_s
+    views = service.follow(row, base)
+    try:
+        while True:
+            wait = None if deadline is None else deadline - time.monotonic()
+            try:
+                async with asyncio.timeout(wait):
+                    view = await anext(views)
+            except (TimeoutError, StopAsyncIteration):
+                return
+            if view.progress_source == "final":
+                yield ServerSentEvent(data=view.model_dump_json(), event="completed", id="end")
+                return
+            event_id = str(view.processed_count)
+            if event_id != last_event_id:
+                last_event_id = None
+                yield ServerSentEvent(
+                    data=view.model_dump_json(), event="progress", id=event_id, retry=RECONNECT_MS
+                )
+    finally:
+        await views.aclose()  # type: ignore[attr-defined]
 
 
 @router.get(
@@ -80,9 +86,24 @@ async def operation_events(
     service: ServiceDep,
     settings: SettingsDep,
     base: BaseUrlDep,
+    last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     try:
         row = await service.get_row(principal.tenant_id, operation_id)
     except NotFound:
         raise Problem(404, "no such bulk operation") from None
-    return EventSourceResponse(progress_events(service, row, base), ping=PING_SECONDS)
+    try:
+        service.feeds.open_stream(principal.tenant_id)
+    except TooManyStreams as exc:
+        raise Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        try:
+            async for event in progress_events(
+                service, row, base, last_event_id=last_event_id, max_s=settings.stream_max_s
+            ):
+                yield event
+        finally:
+            service.feeds.close_stream(principal.tenant_id)
+
+    return EventSourceResponse(stream(), ping=settings.stream_ping_s)

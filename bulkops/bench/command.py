@@ -16,7 +16,6 @@ Prints one JSON line; logs go to stderr.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -24,153 +23,26 @@ import signal
 import sys
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from temporalio.client import Client
+from sqlalchemy import text
 
 from bulkops.bench.ceiling import measure as measure_ceiling
-from bulkops.bench.cpu import CpuMeter
-from bulkops.bench.stack import (
-    RssSampler,
-    embedded_stack,
-    find_worker_pids,
-    running_stack_processes,
-    running_stack_settings,
-)
-from bulkops.bench.workload import (
-    PARAMETERS,
-    TYPES,
-    BenchError,
-    Poll,
-    commit_id,
-    history_per_run,
-    p95_ms,
-    poll_in_turn,
-    run_direct,
-    seed_tenant,
-    statuses_for,
-    wait_terminal,
-)
-from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY, ItemStatus, OperationType
+from bulkops.bench.cpu import CpuMeter, running_stack_processes
+from bulkops.bench.operation import BenchOptions, Target, run_temporal
+from bulkops.bench.stack import embedded_stack, find_worker_pids, running_stack_settings
+from bulkops.bench.workload import TYPES, BenchError, commit_id, run_direct, seed_tenant
+from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY
 from bulkops.infra import aio
 from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_sessionmaker
-from bulkops.store.tables import BulkOperation, BulkOperationItem
-from workflows.bulk_operation import BulkOperationWorkflow
 
 log = logging.getLogger("bulkops.bench")
 # The one-lane baseline (one order after another, the audited service's loop) on at most this many.
 SEQUENTIAL_ORDERS = 2_000
-OPS, ITEMS = BulkOperation.__table__, BulkOperationItem.__table__
-
-
-@dataclass
-class BenchOptions:
-    orders: int
-    op_type: OperationType = OperationType.BULK_CANCEL
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
-    skip_direct: bool = False
-    with_ceiling: bool = False
-    poll_hz: float = 10.0
-    timeout_s: float | None = None  # default: as if it ran at only 5 orders/s, and at least 10 min
-
-
-@dataclass
-class Target:
-    """The stack under test: its database and Temporal (settings), its API and its worker process(es)."""
-
-    settings: Settings
-    client: Client
-    api: httpx.AsyncClient
-    worker_pids: list[int]
-    embedded: bool = False
-    # CPU accounting: part of the stack → its pids (dev_server, postgres, api; worker and bench added).
-    processes: dict[str, list[int]] = field(default_factory=dict)
-
-    def cpu_meter(self) -> CpuMeter:
-        parts = {"dev_server": [], "postgres": [], "api": [], **self.processes}
-        return CpuMeter({**parts, "worker": self.worker_pids, "bench": [os.getpid()]})
-
-
-async def run_temporal(
-    opts: BenchOptions, target: Target, sm: async_sessionmaker, key: str
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {key}"}
-    body = {
-        "operation_type": opts.op_type.value,
-        "filter": {"statuses": statuses_for(opts.op_type)},
-        "parameters": PARAMETERS[opts.op_type],
-        "max_concurrency": opts.max_concurrency,
-    }
-    period = 1.0 / opts.poll_hz
-    done = asyncio.Event()
-    cpu = target.cpu_meter()
-    with RssSampler(target.worker_pids) as rss:
-        cpu.start()
-        t0 = time.perf_counter()
-        r = await target.api.post("/v1/bulk-operations", json=body, headers=headers)
-        if r.status_code != 202:
-            raise BenchError(f"POST /v1/bulk-operations answered {r.status_code}: {r.text}")
-        op = r.json()
-        handle = target.client.get_workflow_handle(op["workflow_id"])
-
-        async def get_progress() -> None:
-            got = await target.api.get(f"/v1/bulk-operations/{op['id']}", headers=headers)
-            if got.status_code != 200:
-                raise BenchError(f"GET answered {got.status_code}: {got.text}")
-
-        async def query_progress() -> None:
-            await handle.query(BulkOperationWorkflow.progress)
-
-        api_get, query = Poll("GET", get_progress), Poll("query", query_progress)
-        poller = asyncio.create_task(poll_in_turn([api_get, query], done, period))
-        try:
-            timeout = opts.timeout_s or max(600.0, opts.orders / 5)
-            t_end = await wait_terminal(sm, uuid.UUID(op["id"]), t0 + timeout)
-        finally:
-            done.set()
-            await asyncio.wait([poller], timeout=60)  # a request still in flight counts too
-            poller.cancel()
-        cpu_ms = cpu.per_item_ms(opts.orders)
-        await handle.result()  # the run has closed, so its history is final
-    runs, max_events = await history_per_run(target.client, op["workflow_id"])
-    async with sm() as session:
-        row = (await session.execute(select(OPS).where(OPS.c.id == uuid.UUID(op["id"])))).one()
-        succeeded = await session.scalar(
-            select(func.count())
-            .select_from(ITEMS)
-            .where(ITEMS.c.operation_id == row.id, ITEMS.c.status == ItemStatus.SUCCEEDED.value)
-        )
-    wall = t_end - t0
-    return {
-        "operation_id": op["id"],
-        "tenant_id": row.tenant_id,
-        "status": row.status,
-        "total_count": row.total_count,
-        "success_count": row.success_count,
-        "failed_count": row.failed_count,
-        "items_succeeded": int(succeeded or 0),
-        "wall_s": round(wall, 3),
-        "server_s": round((row.completed_at - row.created_at).total_seconds(), 3),
-        "temporal_orders_per_s": round(row.processed_count / wall, 1),
-        "cpu_ms_per_order": cpu_ms,
-        "runs": runs,
-        "max_history_events_per_run": max_events,
-        "worker_peak_rss_mb": rss.peak_mb,
-        "progress_query_p95_ms": p95_ms(query.latencies),
-        "progress_query_samples": len(query.latencies),
-        "progress_query_errors": query.errors,
-        "api_get_p95_ms": p95_ms(api_get.latencies),
-        "api_get_samples": len(api_get.latencies),
-        "api_get_errors": api_get.errors,
-    }
 
 
 async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
@@ -224,6 +96,7 @@ async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
         "ratio": round(t_rate / d_rate, 3) if d_rate else None,
         "cpu_ms_per_order": temporal.pop("cpu_ms_per_order"),
         "max_history_events_per_run": temporal.pop("max_history_events_per_run"),
+        "postgres_mb": temporal.pop("postgres_mb"),
         "worker_peak_rss_mb": temporal.pop("worker_peak_rss_mb"),
         "progress_query_p95_ms": temporal.pop("progress_query_p95_ms"),
         "type": opts.op_type.value,

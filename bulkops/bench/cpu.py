@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from sqlalchemy import make_url
+
+from bulkops.settings import Settings
 
 log = logging.getLogger("bulkops.bench")
 
@@ -88,3 +91,14 @@ def find_api_pids(port: int) -> list[int]:
             if _listening_on(proc, port):
                 return [int(proc.info["pid"])]
     return []
+
+
+def running_stack_processes(settings: Settings) -> dict[str, list[int]]:
+    """Best effort on a running stack on this machine: the dev server, PostgreSQL and the API by the
+    ports they listen on (empty where not found: that part's CPU is then reported as null)."""
+    pg_port = make_url(settings.database_url).port if settings.database_url else settings.dev_pg_port
+    return {
+        "dev_server": find_by_port("temporal", int(settings.temporal_address.rsplit(":", 1)[-1])),
+        "postgres": find_by_port("postgres", pg_port or 5432),
+        "api": find_api_pids(settings.api_port),
+    }

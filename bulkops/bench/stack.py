@@ -25,13 +25,12 @@ from typing import Any
 
 import httpx
 import psutil
-from sqlalchemy import make_url
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from bulkops.bench.cpu import find_api_pids, find_by_port, postmaster_pid
+from bulkops.bench.cpu import postmaster_pid
 from bulkops.devstack.postgres import EmbeddedPostgres, free_port, port_open
 from bulkops.devstack.temporal import TemporalDevServer
 from bulkops.settings import Settings
@@ -292,14 +291,3 @@ class RssSampler:
     @property
     def peak_mb(self) -> float | None:
         return round(max(self.peaks.values()) / MB, 1) if self.peaks else None
-
-
-def running_stack_processes(settings: Settings) -> dict[str, list[int]]:
-    """Best effort on a running stack on this machine: the dev server, PostgreSQL and the API by the
-    ports they listen on (empty where not found: that part's CPU is then reported as null)."""
-    pg_port = make_url(settings.database_url).port if settings.database_url else settings.dev_pg_port
-    return {
-        "dev_server": find_by_port("temporal", int(_port(settings.temporal_address))),
-        "postgres": find_by_port("postgres", pg_port or 5432),
-        "api": find_api_pids(settings.api_port),
-    }

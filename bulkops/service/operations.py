@@ -35,6 +35,7 @@ from bulkops.service import listing
 from bulkops.service.dry_run import dry_run
 from bulkops.service.errors import Conflict, Gone, NotFound, Unavailable
 from bulkops.service.failures import failures_by_code
+from bulkops.service.feeds import Feeds
 from bulkops.service.limits import admit
 from bulkops.service.reads import ProgressReader, ended
 from bulkops.service.retrying import RetryRequest, insert_retry
@@ -43,6 +44,7 @@ from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.tables import OPERATIONS
 
+STREAM_POLL_S = 0.25  # an operation's feed reads it at most four times a second
 log = logging.getLogger(__name__)
 OPS = OPERATIONS
 
@@ -74,6 +76,7 @@ class OperationService:
         self.client = client
         self.settings = settings
         self.reads = ProgressReader(client, settings)
+        self.feeds = Feeds(STREAM_POLL_S, settings.max_streams_per_tenant)
 
     async def get_row(self, tenant_id: str, operation_id: uuid.UUID) -> Any:
         async with self.sessionmaker() as session:
@@ -181,6 +184,18 @@ class OperationService:
             # is written before the workflow shows its end.
             row, live = await self.get_row(row.tenant_id, row.id), None
         return self.reads.view(row, live, base)
+
+    def follow(self, row: Any, base: str = "") -> AsyncIterator[BulkOperationRead]:
+        """The operation's views as they change, the final view last, for any number of event
+        streams: one poller per operation in this process reads it as `observe` does."""
+        current: Any = None  # the row as the request found it first, then as it is at each read
+
+        async def observe() -> BulkOperationRead:
+            nonlocal current
+            current = row if current is None else await self.get_row(row.tenant_id, row.id)
+            return await self.observe(current, base)
+
+        return self.feeds.follow(row.id, base, observe)
 
     async def list_operations(self, tenant_id: str, **filters: Any) -> tuple[list[Any], str | None]:
         return await listing.list_operations(self.sessionmaker, tenant_id, **filters)

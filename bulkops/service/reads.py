@@ -20,6 +20,7 @@ from temporalio.client import Client
 
 from bulkops.domain.model import OperationStatus, operation_workflow_id
 from bulkops.domain.representation import BulkOperationRead, Progress, operation_view
+from bulkops.service.feeds import Coalesced
 from bulkops.settings import Settings
 from workflows.contracts import PROGRESS_QUERY
 
@@ -65,9 +66,15 @@ class ProgressReader:
         self.client = client
         self.settings = settings
         self.floor = ProgressFloor()
+        self.shared = Coalesced(self._query, settings.progress_fresh_s)
 
     async def query(self, operation_id: uuid.UUID) -> Progress | None:
-        """The workflow's live counters, or None when it cannot answer in time."""
+        """The workflow's live counters, or None when it cannot answer in time; readers of one
+        operation share one query in flight and its answer for BULKOPS_PROGRESS_FRESH_S."""
+        answer: Progress | None = await self.shared.get(operation_id)
+        return answer
+
+    async def _query(self, operation_id: uuid.UUID) -> Progress | None:
         handle = self.client.get_workflow_handle(operation_workflow_id(operation_id))
         wait = self.settings.progress_query_timeout_s
         try:
@@ -81,7 +88,9 @@ class ProgressReader:
             return None
 
     def view(self, row: Any, live: Progress | None, base: str) -> BulkOperationRead:
-        return self.floor.hold(operation_view(row, self.settings, live=live, base=base))
+        # A shared live answer is true as of when the workflow gave it, not when it is passed on.
+        at = self.shared.answered_at(row.id) if live is not None else None
+        return self.floor.hold(operation_view(row, self.settings, live=live, base=base, now=at))
 
 
 def ended(row: Any) -> bool:

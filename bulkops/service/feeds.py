@@ -1,0 +1,184 @@
+"""Live reads shared between readers: one progress query in flight per operation, one poller per
+operation however many event streams follow it, and a per-tenant cap on open streams.
+
+Readers that arrive while a query of the same operation is in flight wait for it and share its
+answer; an answer younger than the freshness window (BULKOPS_PROGRESS_FRESH_S) is given again
+without asking. That bounds the queries a workflow answers to about one per window, whatever the
+number of readers. Everything here is per API process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bulkops.domain.representation import BulkOperationRead
+from bulkops.service.errors import NotFound
+
+log = logging.getLogger(__name__)
+# Streams end when their operation ends or after BULKOPS_STREAM_MAX_S: a refused one may try again soon.
+STREAM_RETRY_AFTER_S = 10
+
+
+class Coalesced:
+    """`get(key)`: the shared answer of one `fetch(key)` per key in flight, reused for `fresh_s`."""
+
+    def __init__(self, fetch: Callable[[uuid.UUID], Awaitable[Any]], fresh_s: float, size: int = 10_000):
+        self.fetch = fetch
+        self.fresh_s = fresh_s
+        self.size = size
+        self.in_flight: dict[uuid.UUID, asyncio.Task[Any]] = {}
+        self.answers: OrderedDict[uuid.UUID, tuple[float, datetime, Any]] = OrderedDict()
+
+    async def get(self, key: uuid.UUID) -> Any:
+        hit = self.answers.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.fresh_s:
+            return hit[2]
+        task = self.in_flight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._fetch(key))
+            self.in_flight[key] = task
+        # A reader that gives up (client gone) does not cancel the others' answer.
+        return await asyncio.shield(task)
+
+    def answered_at(self, key: uuid.UUID) -> datetime | None:
+        """When the answer last given for `key` was fetched (what it is true as of)."""
+        hit = self.answers.get(key)
+        return hit[1] if hit is not None else None
+
+    async def _fetch(self, key: uuid.UUID) -> Any:
+        try:
+            answer = await self.fetch(key)
+        finally:
+            self.in_flight.pop(key, None)
+        self.answers[key] = (time.monotonic(), datetime.now(UTC), answer)
+        self.answers.move_to_end(key)
+        if len(self.answers) > self.size:
+            self.answers.popitem(last=False)
+        return answer
+
+
+def _key(view: BulkOperationRead) -> tuple[Any, ...]:
+    return (
+        view.status,
+        view.progress_source,
+        view.total_count,
+        view.processed_count,
+        view.success_count,
+        view.failed_count,
+    )
+
+
+class Feed:
+    """One operation's views as one poller reads them, handed to every stream that follows it.
+
+    `observe()` reads the operation (as `GET …/{id}` does), `poll_s` apart; a view is published only
+    when it changed, and the final view is the last one (the poller then ends). The poller stops
+    when no stream follows it any more."""
+
+    def __init__(self, observe: Callable[[], Awaitable[BulkOperationRead]], poll_s: float) -> None:
+        self.observe = observe
+        self.poll_s = poll_s
+        self.latest: BulkOperationRead | None = None
+        self.version = 0
+        self.followers = 0
+        self.done = False
+        self.error: NotFound | None = None
+        self.changed = asyncio.Condition()
+        self.task: asyncio.Task[None] | None = None
+
+    async def _poll(self) -> None:
+        try:
+            while True:
+                try:
+                    view: BulkOperationRead | None = await self.observe()
+                except NotFound as exc:
+                    self.error = exc
+                    return
+                except Exception as exc:  # Postgres or Temporal briefly unreachable: again next tick
+                    log.warning("progress feed: %s", exc)
+                    view = None
+                if view is not None:
+                    if self.latest is None or _key(view) != _key(self.latest):
+                        async with self.changed:
+                            self.latest, self.version = view, self.version + 1
+                            self.changed.notify_all()
+                    if view.progress_source == "final":
+                        return
+                await asyncio.sleep(self.poll_s)
+        finally:
+            self.done = True
+            async with self.changed:
+                self.changed.notify_all()
+
+    async def follow(self) -> AsyncIterator[BulkOperationRead]:
+        self.followers += 1
+        if self.task is None:
+            self.task = asyncio.create_task(self._poll())
+        seen = 0
+        try:
+            while True:
+                async with self.changed:
+                    while self.version <= seen and not self.done:
+                        await self.changed.wait()
+                    view, version = self.latest, self.version
+                if version > seen and view is not None:
+                    seen = version
+                    yield view
+                    if view.progress_source == "final":
+                        return
+                    continue
+                if self.error is not None:
+                    raise self.error
+                return
+        finally:
+            self.followers -= 1
+            if self.followers == 0 and self.task is not None and not self.task.done():
+                self.task.cancel()
+
+
+class TooManyStreams(Exception):
+    def __init__(self, limit: int, retry_after_s: int) -> None:
+        super().__init__(f"this tenant has {limit} event streams open (the most allowed); close one")
+        self.retry_after_s = retry_after_s
+
+
+class Feeds:
+    """The feeds of this process (one per operation and link base) and the open streams per tenant."""
+
+    def __init__(self, poll_s: float, max_streams_per_tenant: int) -> None:
+        self.poll_s = poll_s
+        self.max_streams = max_streams_per_tenant
+        self.feeds: dict[tuple[uuid.UUID, str], Feed] = {}
+        self.open: dict[str, int] = {}
+
+    def open_stream(self, tenant_id: str) -> None:
+        """Count a stream the tenant opens; TooManyStreams (429) past the cap."""
+        if self.open.get(tenant_id, 0) >= self.max_streams:
+            raise TooManyStreams(self.max_streams, STREAM_RETRY_AFTER_S)
+        self.open[tenant_id] = self.open.get(tenant_id, 0) + 1
+
+    def close_stream(self, tenant_id: str) -> None:
+        self.open[tenant_id] -= 1
+        if not self.open[tenant_id]:
+            del self.open[tenant_id]
+
+    async def follow(
+        self, operation_id: uuid.UUID, base: str, observe: Callable[[], Awaitable[BulkOperationRead]]
+    ) -> AsyncIterator[BulkOperationRead]:
+        key = (operation_id, base)
+        feed = self.feeds.get(key)
+        if feed is None or feed.done:
+            feed = self.feeds[key] = Feed(observe, self.poll_s)
+        try:
+            async for view in feed.follow():
+                yield view
+        finally:
+            if feed.followers == 0 and self.feeds.get(key) is feed:
+                del self.feeds[key]

@@ -1,0 +1,145 @@
+"""Reads that stay cheap under many readers: concurrent GETs of one operation share one progress
+query, every event stream of one operation follows one poller, a tenant's open streams are capped
+(429 with Retry-After), and a stream ends after its lifetime and resumes from Last-Event-ID."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import uvicorn
+from temporalio.client import Client
+
+from api.app import create_app
+from bulkops.devstack.postgres import free_port
+from bulkops.settings import Settings
+from tests.harness import Harness, Stack, Tenant
+from tests.support import SlowOrders
+
+
+async def _stream(
+    base: str, tenant: Tenant, op_id: str, last_id: str | None = None
+) -> list[tuple[str, str, Any]]:
+    """(event, id, data) of one stream until the server ends it."""
+    headers = {"Authorization": f"Bearer {tenant.api_key}", "Accept": "text/event-stream"}
+    if last_id is not None:
+        headers["Last-Event-ID"] = last_id
+    events: list[tuple[str, str, Any]] = []
+    name, ident, data = "message", "", ""
+    async with (
+        asyncio.timeout(60),
+        httpx.AsyncClient(base_url=base, timeout=None) as http,
+        http.stream("GET", f"/v1/bulk-operations/{op_id}/events", headers=headers) as r,
+    ):
+        assert r.status_code == 200, await r.aread()
+        async for line in r.aiter_lines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("id:"):
+                ident = line[3:].strip()
+            elif line.startswith("data:"):
+                data = line[5:].strip()
+            elif line == "" and data:
+                events.append((name, ident, json.loads(data)))
+                name, ident, data = "message", "", ""
+    return events
+
+
+def _count_calls(shared: Any) -> dict[str, int]:
+    """Counts the progress queries that `shared` (the reader's coalescer) actually sends."""
+    calls = {"n": 0}
+    fetch = shared.fetch
+
+    async def counted(key: Any) -> Any:
+        calls["n"] += 1
+        return await fetch(key)
+
+    shared.fetch = counted
+    return calls
+
+
+@contextlib.asynccontextmanager
+async def _serve(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
+    """The real app behind uvicorn (an ASGI transport buffers a stream until it ends), and the app."""
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+                await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+async def test_readers_of_one_operation_share_its_query_and_its_poller(
+    stack: Stack, client: Client, harness: Harness
+) -> None:
+    settings = harness.settings.model_copy(
+        update={"progress_fresh_s": 1.0, "max_streams_per_tenant": 4, "stream_max_s": 1.5}
+    )
+    async with Harness.open(stack, client, settings) as h:
+        await h.start_worker(SlowOrders(h.order_pool, delay=0.1))
+        a = await h.tenant("readers")
+        ids = await h.seed(a, 200)
+        op = await h.start(
+            a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 2}
+        )
+        await h.wait_for(a, op["id"], lambda b: b["progress_source"] == "live" and b["processed_count"] > 0)
+
+        # 30 readers at once: one query answered them all (one answer, as of one moment).
+        reads = h.app.state.services.operations.reads
+        queries = _count_calls(reads.shared)
+        views = [
+            r.json()
+            for r in await asyncio.gather(*(a.get(f"/v1/bulk-operations/{op['id']}") for _ in range(30)))
+        ]
+        assert {v["progress_source"] for v in views} == {"live"}
+        assert len({v["progress_at"] for v in views}) <= 2, {v["progress_at"] for v in views}
+        assert len({v["processed_count"] for v in views}) <= 2
+        assert queries["n"] <= 2, queries
+
+        # No shared answers this time: streams that polled on their own would each see their own.
+        async with _serve(settings.model_copy(update={"progress_fresh_s": 0})) as (base, app):
+            # Four streams of one operation (the tenant's cap): one poller feeds them all, so they
+            # see the very same views (down to the moment each was read), and a fifth is refused.
+            streams = [asyncio.create_task(_stream(base, a, op["id"])) for _ in range(4)]
+            await asyncio.sleep(0.5)
+            feeds = app.state.services.operations.feeds
+            assert [f.followers for f in feeds.feeds.values()] == [4]  # one poller, four streams
+            async with httpx.AsyncClient(base_url=base) as http:
+                refused = await http.get(
+                    f"/v1/bulk-operations/{op['id']}/events", headers={"Authorization": f"Bearer {a.api_key}"}
+                )
+            assert refused.status_code == 429
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert int(refused.headers["Retry-After"]) > 0
+            t0 = time.monotonic()
+            seen = await asyncio.gather(*streams)
+            # The lifetime: each ended after ~1.5 s without a `completed` event (the operation runs on).
+            assert time.monotonic() - t0 < 5
+            assert all(s and all(name == "progress" for name, _, _ in s) for s in seen), seen
+            first = [(i, d["processed_count"], d["progress_at"]) for _, i, d in seen[0]]
+            assert all(
+                [(i, d["processed_count"], d["progress_at"]) for _, i, d in s] == first for s in seen[1:]
+            )
+
+            # Reconnecting with the last id seen: that view is not sent again; the stream carries on
+            # to the end once the operation ends.
+            last_id = seen[0][-1][1]
+            resumed = await _stream(base, a, op["id"], last_id=last_id)
+            while resumed[-1][0] != "completed":
+                resumed += await _stream(base, a, op["id"], last_id=resumed[-1][1])
+            assert resumed[0][1] != last_id
+            assert [name for name, _, _ in resumed].count("completed") == 1
+            assert resumed[-1][2]["processed_count"] == 200
+            counts = [d["processed_count"] for _, _, d in resumed]
+            assert counts == sorted(counts)
