@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.authority import refused
 from activities.contracts import RECORD_EVENT, RecordEventInput
 from bulkops.domain.safety import ApprovalStatus
 from bulkops.store.audit import insert_event
@@ -30,13 +31,16 @@ class AuditActivities:
         async with self.sessionmaker() as session, session.begin():
             row = (
                 await session.execute(
-                    select(OPS.c.approval, OPS.c.start_at)
+                    select(OPS.c.approval, OPS.c.start_at, OPS.c.workflow_id)
                     .where(OPS.c.id == inp.operation_id)
                     .with_for_update()
                 )
             ).one_or_none()
             if row is None:
                 raise ApplicationError("no such operation", non_retryable=True)
+            if row.workflow_id != activity.info().workflow_id:
+                # Only the operation's own workflow writes its trail (and its approval decision).
+                raise refused(inp.operation_id, "the caller is not the operation's own workflow")
             if inp.require_open:
                 # The row, not the workflow's input, says whether the operation may start.
                 approval = (row.approval or {}).get("status")

@@ -76,7 +76,9 @@ async def test_creates_per_minute(harness: Harness) -> None:
 async def test_waiting_operations_and_the_concurrency_ceiling(harness: Harness) -> None:
     h = harness
     h.configure(tenant_max_running=1, tenant_max_waiting=2, tenant_max_concurrency=100)
-    await h.start_worker(SlowOrders(h.order_pool, delay=0.5))
+    # Slow enough that the running one is still running when it is cancelled below (a cancel that
+    # arrives while its summary is being written is refused: 409).
+    await h.start_worker(SlowOrders(h.order_pool, delay=2.0))
     t = await h.tenant()
     ids = await h.seed(t, 40)
     running = await h.start(t, cancel_body(ids[:20], max_concurrency=10))
