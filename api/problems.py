@@ -87,6 +87,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 # The routes that create an operation (operation ids from `api.app`): admission limits, and a start
 # that Temporal did not take.
 LIMITED = frozenset({"operations-create", "operations-retry", "operations-revert"})
+# Event streams: a tenant's open streams are capped (429).
+STREAMS = frozenset({"operations-events"})
 ERROR_STATUSES = {
     400: "the cursor is not valid",
     401: "no valid API key",
@@ -121,6 +123,7 @@ def _document_problems(app: FastAPI) -> None:
                     statuses |= {413} if "requestBody" in op else set()
                     # Creating an operation (create, retry, revert) counts against the tenant's limits.
                     statuses |= {429, 503} if op.get("operationId") in LIMITED else set()
+                    statuses |= {429} if op.get("operationId") in STREAMS else set()
                 for status in statuses:
                     op["responses"][str(status)] = {"description": ERROR_STATUSES[status], "content": content}
         for unused in ("HTTPValidationError", "ValidationError"):
