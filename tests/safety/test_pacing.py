@@ -55,6 +55,7 @@ async def test_pace_holds_across_pause_and_continue_as_new(harness: Harness) -> 
         assert abs(_rate(part) - RATE) <= 0.1 * RATE, (_rate(part), gaps)
     # The pause shows as a gap: nothing started while it lasted.
     assert after[0] - before[-1] >= 0.5
-    # No second ever sees more than two seconds' worth (a burst is one second's worth).
+    # No second sees more than the bucket holds (two seconds' worth, kept when a timer fires late on a
+    # loaded box) plus what it earns within that second: the bound is the design's, not luck's.
     window = [sum(1 for t in times if s <= t < s + 1.0) for s in times]
-    assert max(window) <= 2 * RATE, max(window)
+    assert max(window) <= 3 * RATE, max(window)
