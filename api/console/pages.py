@@ -17,11 +17,13 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.console.render import ConsoleDep, checked_form, page
 from api.deps import ServiceDep, SettingsDep
-from api.routers.events import PING_SECONDS, progress_events
+from api.problems import Problem
+from api.routers.events import progress_events
 from api.routers.operations import list_operations
 from api.session import sessions
 from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.service.errors import NotFound
+from bulkops.service.feeds import TooManyStreams
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -142,28 +144,32 @@ async def operations_list(
 
 async def _merged(streams: list[AsyncIterator[ServerSentEvent]]) -> AsyncIterator[ServerSentEvent]:
     """The events of several operations' progress streams on one connection (a browser opens only a
-    few connections to one host), then one `done` event once every operation has ended."""
-    queue: asyncio.Queue[ServerSentEvent | None] = asyncio.Queue()
+    few connections to one host), then one `done` event once every operation has ended. When the
+    streams end for their time limit instead, so does this one, and the browser reconnects."""
+    queue: asyncio.Queue[ServerSentEvent | bool] = asyncio.Queue()
 
     async def pump(stream: AsyncIterator[ServerSentEvent]) -> None:
+        completed = False
         try:
             async for event in stream:
+                completed = event.event == "completed"
                 await queue.put(event)
         except Exception as exc:
             log.warning("console list stream: %s", exc)
         finally:
-            await queue.put(None)
+            await queue.put(completed)
 
     tasks = [asyncio.create_task(pump(s)) for s in streams]
     try:
-        running = len(tasks)
+        running, all_completed = len(tasks), True
         while running:
             event = await queue.get()
-            if event is None:
-                running -= 1
+            if isinstance(event, bool):
+                running, all_completed = running - 1, all_completed and event
             else:
                 yield event
-        yield ServerSentEvent(data="{}", event="done")
+        if all_completed:
+            yield ServerSentEvent(data="{}", event="done")
     finally:
         for task in tasks:
             task.cancel()
@@ -178,11 +184,26 @@ async def operations_stream(
     settings: SettingsDep,
     id: Annotated[list[uuid.UUID], Query(max_length=PAGE_SIZE)],
 ) -> EventSourceResponse:
-    streams = []
+    """The list's live bars: the API's event stream of each operation shown, on one connection that
+    counts as one of the tenant's open streams and lasts as long as one."""
+    tenant = console.principal.tenant_id
+    rows = []
     for operation_id in dict.fromkeys(id):
         try:
-            row = await service.get_row(console.principal.tenant_id, operation_id)
+            rows.append(await service.get_row(tenant, operation_id))
         except NotFound:
             continue  # not this tenant's (or gone): nothing is sent about it
-        streams.append(progress_events(service, row, ""))
-    return EventSourceResponse(_merged(streams), ping=PING_SECONDS)
+    try:
+        service.feeds.open_stream(tenant)
+    except TooManyStreams as exc:
+        raise Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        try:
+            feeds = [progress_events(service, row, "", max_s=settings.stream_max_s) for row in rows]
+            async for event in _merged(feeds):
+                yield event
+        finally:
+            service.feeds.close_stream(tenant)
+
+    return EventSourceResponse(stream(), ping=settings.stream_ping_s)

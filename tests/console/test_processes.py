@@ -33,14 +33,13 @@ async def test_a_sign_in_holds_across_the_api_processes(harness: Harness, tmp_pa
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as web:
-            for _ in range(240):
-                try:
-                    if (await web.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
+            # Both processes up (each says so once), then ready.
+            for _ in range(480):
+                if log.read_text(errors="replace").count("Application startup complete") == 2:
+                    break
                 assert proc.poll() is None, log.read_text(errors="replace")
                 await asyncio.sleep(0.25)
+            assert (await web.get("/readyz")).status_code == 200, log.read_text(errors="replace")
             form = re.search(r'name="csrf_token" value="([^"]+)"', (await web.get("/console/login")).text)
             assert form
             signed = await web.post("/console/login", data={"api_key": tenant.api_key, "csrf_token": form[1]})

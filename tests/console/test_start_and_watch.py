@@ -24,6 +24,8 @@ async def test_cancel_through_the_form_with_preview_and_live_progress(
     paid = [str(i) for i in await harness.seed(tenant, 5, status="PAID")]  # not selected
     # Slow enough to watch: 20 orders, two at a time, 0.25 s each.
     await harness.start_worker(SlowOrders(harness.order_pool, 0.25))
+    # Event streams end every second: the pages' EventSources reconnect and the bars still get there.
+    harness.configure(stream_max_s=1.0)
     earlier = [
         await harness.start(tenant, {"operation_type": "BULK_EXPORT", "order_ids": paid}),
         await harness.start(
