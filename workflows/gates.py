@@ -52,9 +52,8 @@ class Gates:
     @workflow.update(name=APPROVE_UPDATE)
     async def approve(self, actor: Actor) -> Progress:
         self.approval = ApprovalStatus.APPROVED
-        await record(
-            self.inp, AuditAction.APPROVED, actor, approval=_decision(ApprovalStatus.APPROVED, actor)
-        )
+        # Counted in `recording`: the gate and the ending wait for it (`ended` stays the last event).
+        await self._audit(AuditAction.APPROVED, actor, approval=_decision(ApprovalStatus.APPROVED, actor))
         return self.progress()
 
     @approve.validator
@@ -64,9 +63,8 @@ class Gates:
     @workflow.update(name=REJECT_UPDATE)
     async def reject(self, actor: Actor) -> Progress:
         self.approval = ApprovalStatus.REJECTED
-        await record(
-            self.inp, AuditAction.REJECTED, actor, approval=_decision(ApprovalStatus.REJECTED, actor)
-        )
+        # Counted in `recording`: the gate and the ending wait for it (`ended` stays the last event).
+        await self._audit(AuditAction.REJECTED, actor, approval=_decision(ApprovalStatus.REJECTED, actor))
         await workflow.wait_condition(lambda: self.finalized)
         return self.progress()
 

@@ -70,6 +70,9 @@ async def test_replaying_a_create_after_it_ended_starts_nothing(harness: Harness
         assert after == before
         assert all(b[1] != WorkflowExecutionStatus.RUNNING for b in after.values()), after
 
+    # What a replay answers (200 + BulkOperation) is what the OpenAPI document declares.
+    declared = h.app.openapi()["paths"]["/v1/bulk-operations"]["post"]["responses"]["200"]
+    assert "#/components/schemas/BulkOperationRead" in str(declared)
     # At once (the terminated one's row has not been closed yet), and once the sweep closed it.
     await replay_all(in_flight="terminated")
     ops["terminated"] = await h.wait_end(a, ops["terminated"]["id"], timeout=30)

@@ -76,12 +76,12 @@ async def test_creates_per_minute(harness: Harness) -> None:
 async def test_waiting_operations_and_the_concurrency_ceiling(harness: Harness) -> None:
     h = harness
     h.configure(tenant_max_running=1, tenant_max_waiting=2, tenant_max_concurrency=100)
-    # Slow enough that the running one is still running when it is cancelled below (a cancel that
-    # arrives while its summary is being written is refused: 409).
+    # Slow enough (60 orders, 10 at a time, 2 s each) that the running one is still running when it
+    # is cancelled below, seconds later.
     await h.start_worker(SlowOrders(h.order_pool, delay=2.0))
     t = await h.tenant()
-    ids = await h.seed(t, 40)
-    running = await h.start(t, cancel_body(ids[:20], max_concurrency=10))
+    ids = await h.seed(t, 100)
+    running = await h.start(t, cancel_body(ids[40:], max_concurrency=10))
     await h.wait_for(t, running["id"], lambda b: b["status"] == "PROCESSING")
     # Waiting: two may queue behind the running one, the third is refused.
     waiting = [await h.start(t, cancel_body([i], max_concurrency=10)) for i in ids[20:22]]
@@ -97,7 +97,8 @@ async def test_waiting_operations_and_the_concurrency_ceiling(harness: Harness) 
     # Alone above the ceiling: waiting cannot help, so it is a 422 on the field.
     too_big = await t.post("/v1/bulk-operations", json=cancel_body([ids[23]], max_concurrency=101))
     assert too_big.status_code == 422 and too_big.json()["errors"][0]["loc"] == ["body", "max_concurrency"]
-    assert (await t.post(f"/v1/bulk-operations/{running['id']}/cancel")).status_code == 200
+    stopped = await t.post(f"/v1/bulk-operations/{running['id']}/cancel")
+    assert stopped.status_code == 200, stopped.text
     await h.wait_end(t, running["id"])
     # The running operation's 10 are free again (and its slot went to the next one in line).
     h.configure(tenant_max_waiting=10)

@@ -52,3 +52,20 @@ async def test_a_terminated_operation_gets_its_summary_row_from_the_worker(harne
     assert retry.status_code == 202, retry.text
     again = await h.wait_end(a, retry.json()["id"])
     assert (again["total_count"], again["failed_count"], again["retry_of"]) == (3, 3, op["id"])
+
+
+async def test_reads_of_a_terminated_operation_write_nothing(harness: Harness) -> None:
+    """No worker (so no sweep): reading the operation, however often and however late, leaves its row
+    as it was — reads never close it, nor signal anyone."""
+    h = harness
+    h.configure(activity_timeout_s=0.5, progress_query_timeout_s=0.5)
+    a = await h.tenant()
+    ids = await h.seed(a, 3)
+    op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids]})
+    await h.client.get_workflow_handle(op["workflow_id"]).terminate("from outside")
+    await asyncio.sleep(1.0)  # past the grace after which the sweep would close it
+    before = await h.summary_row(op["id"])
+    for _ in range(3):
+        body = (await a.get(f"/v1/bulk-operations/{op['id']}")).json()
+        assert (body["status"], body["progress_source"]) == ("PENDING", "checkpoint"), body
+    assert await h.summary_row(op["id"]) == before
