@@ -166,6 +166,8 @@ def embedded_stack() -> Iterator[EmbeddedStack]:
                 "--no-access-log",
                 "--workers",
                 str(Settings(**overrides).api_workers),
+                "--timeout-worker-healthcheck",
+                "30",
             ],
             env,
             root / "api.log",

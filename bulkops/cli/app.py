@@ -97,6 +97,8 @@ def api(parent_pid: ParentPid = None) -> None:
         "api.app:create_app",
         factory=True,
         workers=settings.api_workers,
+        # A worker process that is slow to import on a busy machine is not a dead one.
+        timeout_worker_healthcheck=30,
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
