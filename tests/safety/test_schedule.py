@@ -3,6 +3,7 @@ cancelled one touches nothing. (That the wait survives crashes: tests/faults/tes
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bulkops.domain.safety import Role
@@ -27,6 +28,11 @@ async def test_approve_then_cancel_while_scheduled(harness: Harness) -> None:
     r = await anna.post(f"/v1/bulk-operations/{gated['id']}/approve")
     assert r.status_code == 200, r.text
     await h.wait_for(olga, gated["id"], lambda b: b["status"] == "SCHEDULED")
+    # The query answers first; the row follows once the workflow's status activity has run.
+    for _ in range(100):
+        if (await h.summary_row(gated["id"])).status == "SCHEDULED":
+            break
+        await asyncio.sleep(0.1)
     assert (await h.summary_row(gated["id"])).status == "SCHEDULED"
     plain = await h.start(olga, {**body, "operation_type": "BULK_REFUND", "max_orders_per_second": 2.5})
     assert (plain["status"], plain["max_orders_per_second"]) == ("SCHEDULED", 2.5)
