@@ -16,7 +16,7 @@ from api.problems import Problem
 from api.routers.operations import list_items, list_operations
 from bulkops.domain.model import ItemStatus, OperationStatus
 from bulkops.domain.representation import BulkOperationRead
-from bulkops.domain.safety import AuditAction, AuditEventRead
+from bulkops.domain.safety import ApprovalStatus, AuditAction, AuditEventRead
 from bulkops.service.errors import NotFound
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -101,7 +101,9 @@ async def approvals(
         limit=APPROVALS_SHOWN,
         cursor=None,
     )
-    rows = [{"op": op, "actions": decisions(op, console)} for op in waiting.items if op.approval]
+    # The row says AWAITING_APPROVAL until the workflow moves on; a decision is on it at once.
+    undecided = [op for op in waiting.items if op.approval and op.approval.status == ApprovalStatus.PENDING]
+    rows = [{"op": op, "actions": decisions(op, console)} for op in undecided]
     return page(
         request, "approvals.html", console, nav="approvals", rows=rows, more=bool(waiting.next_cursor)
     )
