@@ -53,10 +53,14 @@ async def test_cancel_at_random_moments_always_ends_cancelled(harness: Harness) 
     for _ in range(ROUNDS):
         finals += await asyncio.gather(*(cancel_at_random(h, a, rng, i % 3) for i in range(AT_ONCE)))
     assert len(finals) == ROUNDS * AT_ONCE, seed
-    # Some were cancelled while queued (nothing processed), some mid-run after continuing as new.
+    # Some were cancelled while queued (nothing processed). A run holds about 25 orders here (an
+    # 84-event budget), so one cancelled after more than 60 continued as new on the way. Whether a
+    # random moment lands that late depends on the box's speed (seen: 16-33 processed at most); the
+    # drain itself is covered for sure by test_cancel_while_a_resume_drains_before_continue_as_new.
     assert any(f["processed_count"] == 0 for f in finals), (seed, finals)
     runs = [(await h.client.get_workflow_handle(f["workflow_id"]).query("progress"))["run"] for f in finals]
-    assert max(runs) > 1, (seed, runs)
+    long = [(f["processed_count"], r) for f, r in zip(finals, runs, strict=True) if f["processed_count"] > 60]
+    assert all(r > 1 for _, r in long), (seed, long)
     coordinator = await h.client.get_workflow_handle(coordinator_id(a.id)).query("snapshot")
     assert (coordinator["running"], coordinator["queue"]) == ([], []), seed
 
