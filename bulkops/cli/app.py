@@ -9,20 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import secrets
 import signal
 import threading
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from bulkops.cli import admin, decide
+from bulkops.cli import admin, decide, tenants
 from bulkops.cli import api_client as cli_api
 from bulkops.cli import watch as cli_watch
-from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY, OrderStatus
+from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY
 from bulkops.infra import aio
 from bulkops.settings import Settings
 
@@ -32,10 +31,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-tenant_app = typer.Typer(help="Tenants: create, API keys, policy, webhook secrets.", no_args_is_help=True)
-orders_app = typer.Typer(help="Order data helpers.", no_args_is_help=True)
-app.add_typer(tenant_app, name="tenant")
-app.add_typer(orders_app, name="orders")
+app.add_typer(tenants.tenant_app, name="tenant")
+app.add_typer(tenants.orders_app, name="orders")
 
 console = Console()
 err = Console(stderr=True)
@@ -187,108 +184,6 @@ def temporal_setup() -> None:
         err.print(f"[red]could not create the retention schedule:[/] {exc}")
         raise typer.Exit(1) from None
     console.print(f"retention schedule [bold]{schedule_id}[/] {'created' if created else 'is up to date'}")
-
-
-@tenant_app.command("create")
-def tenant_create(name: Annotated[str, typer.Argument(help="tenant id, e.g. acme")]) -> None:
-    """Create a tenant; prints its admin API key and webhook secret (shown only this once)."""
-    from sqlalchemy.exc import IntegrityError
-
-    from bulkops.service.auth import create_tenant
-
-    settings = Settings()
-    admin.need_db(settings)
-    # Tenant ids end up in URLs, log lines and Temporal search attributes: keep them plain.
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
-        err.print("[red]a tenant name is 1 to 64 letters, digits, '.', '_' or '-'[/]")
-        raise typer.Exit(2)
-    try:
-        key, secret = admin.run_db(settings, lambda s: create_tenant(s, name))
-    except IntegrityError:
-        err.print(f"[red]tenant {name!r} already exists[/]")
-        raise typer.Exit(1) from None
-    console.print(f"tenant:         [bold]{name}[/] (this first key is an admin key)")
-    console.print(f"API key:        {key}", soft_wrap=True)
-    console.print(f"webhook secret: {secret}", soft_wrap=True)
-    console.print("[yellow]Store both now: they are not shown again.[/]")
-
-
-tenant_app.command("add-key")(admin.add_key)
-tenant_app.command("policy")(admin.policy)
-
-
-@tenant_app.command("revoke-key")
-def tenant_revoke_key(
-    tenant: Annotated[str, typer.Argument(help="the tenant the key belongs to")],
-    key_or_prefix: Annotated[str, typer.Argument(help="the full API key, or its 10-character prefix")],
-) -> None:
-    """Revoke one of a tenant's API keys; requests with it get 401 from then on."""
-    from bulkops.service.auth import revoke_key
-
-    settings = Settings()
-    admin.need_db(settings)
-    n = admin.run_db(settings, lambda s: revoke_key(s, tenant, key_or_prefix))
-    if not n:
-        err.print(f"[red]no active key of tenant {tenant!r} matches[/]")
-        raise typer.Exit(1)
-    console.print(f"revoked {n} key{'s' if n != 1 else ''} of tenant {tenant}")
-
-
-@tenant_app.command("rotate-webhook-secret")
-def tenant_rotate_webhook_secret(
-    tenant: Annotated[str, typer.Argument(help="tenant id")],
-    overlap_hours: Annotated[
-        float,
-        typer.Option(min=0, max=24 * 30, help="how long the old secret keeps signing beside the new one"),
-    ] = 24.0,
-) -> None:
-    """Give a tenant a new webhook secret; during the overlap deliveries carry both signatures."""
-    from datetime import timedelta
-
-    from bulkops.service.auth import rotate_webhook_secret
-
-    settings = Settings()
-    admin.need_db(settings)
-    overlap = timedelta(hours=overlap_hours)
-    secret = admin.run_db(settings, lambda s: rotate_webhook_secret(s, tenant, overlap))
-    if secret is None:
-        err.print(f"[red]no such tenant: {tenant}[/]")
-        raise typer.Exit(1)
-    console.print(f"webhook secret: {secret}", soft_wrap=True)
-    console.print(
-        f"[yellow]Store it now: it is not shown again.[/] The previous secret also signs for "
-        f"{overlap_hours:g} h."
-    )
-
-
-@orders_app.command("seed")
-def orders_seed(
-    tenant: Annotated[str, typer.Option(help="tenant id (must exist)")],
-    count: Annotated[int, typer.Option(min=1, max=10_000_000, help="how many orders")] = 1000,
-    status: Annotated[
-        OrderStatus | None, typer.Option(help="give every order this status (default: a realistic mix)")
-    ] = None,
-) -> None:
-    """Insert COUNT generated orders for a tenant straight into PostgreSQL."""
-    from sqlalchemy import select
-
-    from bulkops.devstack.seed import seed_orders
-    from bulkops.store.tables import Tenant
-
-    settings = Settings()
-    admin.need_db(settings)
-
-    async def go(session: Any) -> int:
-        if await session.scalar(select(Tenant.id).where(Tenant.id == tenant)) is None:
-            return -1
-        return await seed_orders(session, tenant, count, status=status)
-
-    started = time.monotonic()
-    n = admin.run_db(settings, go)
-    if n < 0:
-        err.print(f"[red]no such tenant: {tenant}[/] (create it with `bulkops tenant create {tenant}`)")
-        raise typer.Exit(1)
-    console.print(f"inserted {n:,} orders for tenant {tenant} in {time.monotonic() - started:.1f}s")
 
 
 app.command("start")(cli_api.start)
