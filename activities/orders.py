@@ -30,12 +30,19 @@ def outcome_from_row(row: Any) -> OrderOutcome:
     return _outcome(row.order_id, row.status, row.error_code, row.error_message, row.retryable)
 
 
+# Operations whose checked parameters a worker keeps at once (a few hundred bytes each).
+MAX_CHECKED = 1_000
+
+
 class OrderActivities:
     """Runs on a plain psycopg pool, not SQLAlchemy: this is the hot path, and the ORM session's
     per-order Python cost was more than the transaction's own (see README, Performance)."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
+        # An operation's parameters never change after it was accepted: validate them again once per
+        # operation, not once per order (they are still compared with the input on every order).
+        self._checked: dict[uuid.UUID, dict[str, Any]] = {}
 
     @activity.defn(name=PROCESS_ORDER)
     async def process_order(self, inp: ProcessOrderInput) -> OrderOutcome:
@@ -66,7 +73,7 @@ class OrderActivities:
 
             now = datetime.now(UTC)
             code: ErrorCode | None
-            parameters = op.checked_parameters()
+            parameters = self._parameters(op)
             if order is None:
                 # Another tenant's order reads exactly like an unknown one.
                 code, message, result = ErrorCode.ORDER_NOT_FOUND, "order not found", None
@@ -96,6 +103,15 @@ class OrderActivities:
         return OrderOutcome(
             order_id=inp.order_id, status=status, error_code=code, error_message=message or None
         )
+
+    def _parameters(self, op: Operation) -> dict[str, Any]:
+        checked = self._checked.get(op.id)
+        if checked is None:
+            checked = op.checked_parameters()  # refuses (uncached) when they are not valid
+            if len(self._checked) >= MAX_CHECKED:
+                self._checked.clear()
+            self._checked[op.id] = checked
+        return checked
 
 
 def _operation(

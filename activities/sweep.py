@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.operations import NOT_TERMINAL, OPS, close_from_outcomes
+from activities.operations import OPS, close_from_outcomes
 from bulkops.domain.model import operation_workflow_id
 from bulkops.settings import Settings
+from bulkops.store.tables import NOT_TERMINAL
 from workflows.contracts import RELEASE_SIGNAL, coordinator_id
 
 log = logging.getLogger(__name__)

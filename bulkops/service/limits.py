@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bulkops.domain.model import TERMINAL_STATUSES
 from bulkops.domain.safety import TenantPolicy
 from bulkops.service.gates import WAITING, load_policy
 from bulkops.settings import Settings
-from bulkops.store.tables import OPERATIONS, TENANTS
+from bulkops.store.tables import NOT_TERMINAL, OPERATIONS, TENANTS
 
 OPS = OPERATIONS
 # Accepted but not yet holding a running slot. Only waiting operations count here: their selection
@@ -68,8 +67,6 @@ async def admit(session: AsyncSession, tenant_id: str, max_concurrency: int, set
             permanent=True,
         )
     in_window = OPS.c.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 1)
-    # Spelled like the partial index's predicate (sorted), so that the planner can use it.
-    open_ = OPS.c.status.notin_(sorted(s.value for s in TERMINAL_STATUSES))
     usage = (
         await session.execute(
             select(
@@ -78,8 +75,8 @@ async def admit(session: AsyncSession, tenant_id: str, max_concurrency: int, set
                     "oldest_age"
                 ),
                 func.count().filter(OPS.c.status.in_(WAITING)).label("waiting"),
-                func.coalesce(func.sum(OPS.c.max_concurrency).filter(open_), 0).label("concurrency"),
-            ).where(OPS.c.tenant_id == tenant_id, and_(in_window | open_))
+                func.coalesce(func.sum(OPS.c.max_concurrency).filter(NOT_TERMINAL), 0).label("concurrency"),
+            ).where(OPS.c.tenant_id == tenant_id, and_(in_window | NOT_TERMINAL))
         )
     ).one()
     if usage.recent >= limits.creates_per_minute:

@@ -214,5 +214,6 @@ TARGETS = cast(Table, BulkOperationTarget.__table__)
 ITEMS = cast(Table, BulkOperationItem.__table__)
 EVENTS = cast(Table, BulkOperationEvent.__table__)
 
-# Rows of operations still running (or waiting): what orphan checks and status writes look at.
-NOT_TERMINAL = OPERATIONS.c.status.notin_([s.value for s in TERMINAL_STATUSES])
+# Rows of operations still running (or waiting): what the sweep, limits and status writes look at.
+# Spelled like the partial index's predicate (sorted), so that the planner can use that index.
+NOT_TERMINAL = OPERATIONS.c.status.notin_(sorted(s.value for s in TERMINAL_STATUSES))
