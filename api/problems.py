@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,7 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bulkops.service.errors import Unavailable
+from bulkops.service.errors import BadCursor, Conflict, Forbidden, Gone, NotFound, Unavailable
+from bulkops.service.feeds import TooManyStreams
 from bulkops.service.limits import LimitExceeded
 
 log = logging.getLogger(__name__)
@@ -49,12 +51,43 @@ class Problem(Exception):
         self.headers = headers
 
 
-def limit_problem(exc: LimitExceeded) -> Problem:
+def _retry_after(seconds: int) -> dict[str, str]:
+    return {"Retry-After": str(seconds)}
+
+
+def _limit(exc: LimitExceeded) -> Problem:
     """429 with Retry-After; 422 on the field when the request alone is above the limit."""
     if exc.permanent:
         error = {"loc": ["body", "max_concurrency"], "msg": exc.detail, "type": "limit"}
         return Problem(422, f"max_concurrency: {exc.detail}", errors=[error])
-    return Problem(429, exc.detail, headers={"Retry-After": str(exc.retry_after_s)})
+    return Problem(429, exc.detail, headers=_retry_after(exc.retry_after_s))
+
+
+# Seconds a client waits before repeating a request whose operation could not be started.
+START_RETRY_AFTER_S = 5
+
+# Each refusal of the service and the answer it gets, everywhere: routers let these propagate (the
+# console's pages show the same answers as a page, `api.console.mount`).
+REFUSALS: dict[type[Exception], Callable[[Any], Problem]] = {
+    NotFound: lambda exc: Problem(404, str(exc)),
+    Conflict: lambda exc: Problem(409, str(exc)),
+    Gone: lambda exc: Problem(410, str(exc)),
+    Forbidden: lambda exc: Problem(403, str(exc)),
+    BadCursor: lambda _: Problem(400, "cursor is not valid"),
+    LimitExceeded: _limit,
+    TooManyStreams: lambda exc: Problem(429, str(exc), headers=_retry_after(exc.retry_after_s)),
+    Unavailable: lambda exc: Problem(503, str(exc), headers=_retry_after(START_RETRY_AFTER_S)),
+}
+# What the problem handlers are registered for.
+ANSWERED: tuple[type[Exception], ...] = (Problem, *REFUSALS)
+
+
+def as_problem(exc: Exception) -> Problem:
+    """The answer to a `Problem` or to one of the service's refusals (`REFUSALS`)."""
+    if isinstance(exc, Problem):
+        return exc
+    answer = next(REFUSALS[kind] for kind in type(exc).__mro__ if kind in REFUSALS)
+    return answer(exc)
 
 
 def problem_response(
@@ -100,8 +133,6 @@ ERROR_STATUSES = {
     429: "a per-tenant limit is reached; try again after Retry-After seconds",
     503: "the operation could not be started now; send the request again (with the same Idempotency-Key)",
 }
-# Seconds a client waits before repeating a request whose operation could not be started.
-START_RETRY_AFTER_S = 5
 
 
 def _document_problems(app: FastAPI) -> None:
@@ -137,13 +168,12 @@ def _document_problems(app: FastAPI) -> None:
 def install(app: FastAPI) -> None:
     _document_problems(app)
 
-    @app.exception_handler(Problem)
-    async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, exc.title, exc.headers, **exc.extra)
+    async def _problem(_: Request, exc: Exception) -> JSONResponse:
+        answer = as_problem(exc)
+        return problem_response(answer.status, answer.detail, answer.title, answer.headers, **answer.extra)
 
-    @app.exception_handler(Unavailable)
-    async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
-        return problem_response(503, str(exc), headers={"Retry-After": str(START_RETRY_AFTER_S)})
+    for kind in ANSWERED:
+        app.add_exception_handler(kind, _problem)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

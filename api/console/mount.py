@@ -11,11 +11,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.console import new_operation, operation_page, pages
 from api.console.render import STATIC, Console, CsrfRejected, SignInRequired, page, sign_in_url
-from api.problems import Problem
+from api.problems import ANSWERED, Problem, as_problem
 from api.session import Sessions, sessions, signed_in
 from bulkops.settings import Settings
 
 PREFIX = "/console/"
+CONSOLE_TITLES = {403: "Not allowed", 404: "Not found", 400: "Bad request"}
 
 
 async def _error_page(request: Request, status: int, detail: str, title: str) -> Response:
@@ -37,9 +38,10 @@ def install(app: FastAPI, settings: Settings) -> None:
     api_invalid = app.exception_handlers[RequestValidationError]
 
     async def on_problem(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith(PREFIX) and isinstance(exc, Problem):
-            titles = {403: "Not allowed", 404: "Not found", 400: "Bad request"}
-            return await _error_page(request, exc.status, exc.detail, titles.get(exc.status, "Error"))
+        if request.url.path.startswith(PREFIX):
+            answer = as_problem(exc)
+            title = CONSOLE_TITLES.get(answer.status, "Error")
+            return await _error_page(request, answer.status, answer.detail, title)
         return await api_problem(request, exc)  # type: ignore[misc]
 
     async def on_http(request: Request, exc: Exception) -> Response:
@@ -67,7 +69,8 @@ def install(app: FastAPI, settings: Settings) -> None:
             "Not allowed",
         )
 
-    app.add_exception_handler(Problem, on_problem)
+    for kind in ANSWERED:
+        app.add_exception_handler(kind, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_invalid)
     app.add_exception_handler(SignInRequired, on_sign_in)

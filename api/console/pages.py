@@ -17,13 +17,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.console.render import ConsoleDep, checked_form, page
 from api.deps import ServiceDep, SettingsDep
-from api.problems import Problem
 from api.routers.events import progress_events
 from api.routers.operations import list_operations
 from api.session import sessions
 from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.service.errors import NotFound
-from bulkops.service.feeds import TooManyStreams
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -193,10 +191,7 @@ async def operations_stream(
             rows.append(await service.get_row(tenant, operation_id))
         except NotFound:
             continue  # not this tenant's (or gone): nothing is sent about it
-    try:
-        service.feeds.open_stream(tenant)
-    except TooManyStreams as exc:
-        raise Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+    service.feeds.open_stream(tenant)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         try:

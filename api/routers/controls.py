@@ -11,16 +11,12 @@ from fastapi import APIRouter, Body, Response
 
 from api import responses
 from api.deps import ApproverDep, BaseUrlDep, OperatorDep, PrincipalDep, SafetyDep, SettingsDep
-from api.problems import Problem, limit_problem
 from bulkops.domain.representation import BulkOperationRead, operation_view
 from bulkops.domain.safety import AuditPage
 from bulkops.service.auth import Principal
-from bulkops.service.limits import LimitExceeded
-from bulkops.service.operations import Conflict, NotFound
-from bulkops.service.safety import Forbidden, SafetyService
+from bulkops.service.safety import SafetyService
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
-NOT_FOUND = "no such bulk operation"
 
 
 async def _control(
@@ -33,14 +29,7 @@ async def _control(
     comment: str | None = None,
 ) -> BulkOperationRead:
     actor = principal.actor.model_copy(update={"comment": comment})
-    try:
-        row, live = await safety.control(principal.tenant_id, operation_id, name, actor)
-    except NotFound:
-        raise Problem(404, NOT_FOUND) from None
-    except Forbidden as exc:
-        raise Problem(403, str(exc)) from None
-    except Conflict as exc:
-        raise Problem(409, str(exc)) from None
+    row, live = await safety.control(principal.tenant_id, operation_id, name, actor)
     return operation_view(row, settings, live=live, base=base)
 
 
@@ -113,21 +102,11 @@ async def revert(
 ) -> Response:
     """Start a new operation (`revert_of`) that restores, on every order this ended `BULK_UPDATE`
     succeeded on, the values it changed; an order changed since fails `ORDER_CHANGED_SINCE`."""
-    try:
-        row = await safety.revert(principal.tenant_id, operation_id, principal.actor, principal.initiated_by)
-    except NotFound:
-        raise Problem(404, NOT_FOUND) from None
-    except Conflict as exc:
-        raise Problem(409, str(exc)) from None
-    except LimitExceeded as exc:
-        raise limit_problem(exc) from None
+    row = await safety.revert(principal.tenant_id, operation_id, principal.actor, principal.initiated_by)
     return responses.accepted(row, settings, base)
 
 
 @router.get("/{operation_id}/audit", response_model=AuditPage)
 async def audit(operation_id: uuid.UUID, principal: PrincipalDep, safety: SafetyDep) -> AuditPage:
     """The operation's audit trail, oldest first: every state change and control action, and who."""
-    try:
-        return AuditPage(items=await safety.audit(principal.tenant_id, operation_id))
-    except NotFound:
-        raise Problem(404, NOT_FOUND) from None
+    return AuditPage(items=await safety.audit(principal.tenant_id, operation_id))

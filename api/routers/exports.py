@@ -18,9 +18,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from api.deps import PrincipalDep, ServiceDep
-from api.problems import Problem
 from bulkops.domain.model import ORDER_FIELDS
-from bulkops.service.errors import Conflict, Gone, NotFound
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
@@ -79,14 +77,7 @@ async def export_operation(
     principal: PrincipalDep,
     service: ServiceDep,
 ) -> StreamingResponse:
-    try:
-        params, pages = await service.export(principal.tenant_id, operation_id)
-    except NotFound:
-        raise Problem(404, "no such bulk operation") from None
-    except Conflict as exc:
-        raise Problem(409, str(exc)) from None
-    except Gone as exc:
-        raise Problem(410, str(exc)) from None
+    params, pages = await service.export(principal.tenant_id, operation_id)
     fields = list(params.fields or ORDER_FIELDS)
     chunks = csv_chunks(pages, fields) if params.format == "csv" else ndjson_chunks(pages, fields)
     return StreamingResponse(

@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import responses
 from api.deps import BaseUrlDep, OperatorDep, PrincipalDep, ServiceDep, SettingsDep
-from api.problems import Problem, limit_problem
+from api.problems import Problem
 from api.schemas import BulkOperationPage, ItemPage, ItemRead
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
 from bulkops.domain.representation import BulkOperationRead, DryRunRead, operation_view
 from bulkops.domain.requests import BulkOperationCreate
 from bulkops.infra.netpolicy import UnsafeUrl
-from bulkops.service.errors import BadCursor, Conflict, NotFound
-from bulkops.service.limits import LimitExceeded
-from bulkops.service.operations import OperationService
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
-NOT_FOUND = "no such bulk operation"
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=500)]
-
-
-async def _row(service: OperationService, tenant_id: str, operation_id: uuid.UUID) -> Any:
-    try:
-        return await service.get_row(tenant_id, operation_id)
-    except NotFound:
-        raise Problem(404, NOT_FOUND) from None
 
 
 @router.post(
@@ -66,11 +55,7 @@ async def create_operation(
             idempotency_key=idempotency_key,
             actor=principal.actor,
         )
-    except Conflict as exc:
-        raise Problem(409, str(exc)) from None
-    except LimitExceeded as exc:
-        raise limit_problem(exc) from None
-    except UnsafeUrl as exc:
+    except UnsafeUrl as exc:  # a refusal of one field, unlike the service's own (`api.problems`)
         error = {"loc": ["body", "notify_url"], "msg": str(exc), "type": "unsafe_url"}
         raise Problem(422, f"notify_url: {exc}", errors=[error]) from None
     return responses.accepted(accepted.row, settings, base, created=accepted.created)
@@ -87,12 +72,9 @@ async def list_operations(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> BulkOperationPage:
-    try:
-        rows, next_cursor = await service.list_operations(
-            principal.tenant_id, status=status, operation_type=operation_type, limit=limit, cursor=cursor
-        )
-    except BadCursor:
-        raise Problem(400, "cursor is not valid") from None
+    rows, next_cursor = await service.list_operations(
+        principal.tenant_id, status=status, operation_type=operation_type, limit=limit, cursor=cursor
+    )
     return BulkOperationPage(
         items=[operation_view(r, settings, base=base) for r in rows], next_cursor=next_cursor
     )
@@ -106,7 +88,7 @@ async def get_operation(
     settings: SettingsDep,
     base: BaseUrlDep,
 ) -> BulkOperationRead:
-    return await service.observe(await _row(service, principal.tenant_id, operation_id), base)
+    return await service.observe(await service.get_row(principal.tenant_id, operation_id), base)
 
 
 @router.get("/{operation_id}/items", name="items", response_model=ItemPage)
@@ -118,14 +100,9 @@ async def list_items(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> ItemPage:
-    try:
-        rows, next_cursor = await service.list_items(
-            principal.tenant_id, operation_id, status=status, limit=limit, cursor=cursor
-        )
-    except NotFound:
-        raise Problem(404, NOT_FOUND) from None
-    except BadCursor:
-        raise Problem(400, "cursor is not valid") from None
+    rows, next_cursor = await service.list_items(
+        principal.tenant_id, operation_id, status=status, limit=limit, cursor=cursor
+    )
     return ItemPage(
         items=[ItemRead.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor
     )
@@ -147,19 +124,12 @@ async def retry(
     all_failed: bool = False,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    try:
-        accepted = await service.retry(
-            principal.tenant_id,
-            operation_id,
-            all_failed=all_failed,
-            initiated_by=principal.initiated_by,
-            actor=principal.actor,
-            idempotency_key=idempotency_key,
-        )
-    except NotFound:
-        raise Problem(404, NOT_FOUND) from None
-    except Conflict as exc:
-        raise Problem(409, str(exc)) from None
-    except LimitExceeded as exc:
-        raise limit_problem(exc) from None
+    accepted = await service.retry(
+        principal.tenant_id,
+        operation_id,
+        all_failed=all_failed,
+        initiated_by=principal.initiated_by,
+        actor=principal.actor,
+        idempotency_key=idempotency_key,
+    )
     return responses.accepted(accepted.row, settings, base, created=accepted.created)

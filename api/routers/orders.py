@@ -8,11 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import OperatorDep, OrdersDep, PrincipalDep
-from api.problems import Problem
 from api.schemas import OrderPage, OrderRead
 from bulkops.domain.model import OrderStatus
 from bulkops.domain.requests import OrdersCreate
-from bulkops.service.errors import BadCursor, NotFound
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -34,16 +32,10 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> OrderPage:
-    try:
-        rows, next_cursor = await orders.list(principal.tenant_id, status=status, limit=limit, cursor=cursor)
-    except BadCursor:
-        raise Problem(400, "cursor is not valid") from None
+    rows, next_cursor = await orders.list(principal.tenant_id, status=status, limit=limit, cursor=cursor)
     return OrderPage(items=[_read(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{order_id}", name="get", response_model=OrderRead)
 async def get_order(order_id: uuid.UUID, principal: PrincipalDep, orders: OrdersDep) -> OrderRead:
-    try:
-        return _read(await orders.get(principal.tenant_id, order_id))
-    except NotFound:
-        raise Problem(404, "no such order") from None
+    return _read(await orders.get(principal.tenant_id, order_id))

@@ -13,13 +13,20 @@ class Conflict(Exception):
 class NotFound(Exception):
     """No such thing for this tenant: unknown and foreign ids look the same (404)."""
 
+    def __init__(self, what: str = "bulk operation") -> None:
+        super().__init__(f"no such {what}")
+
 
 class Gone(Exception):
     """It existed, and retention has deleted it (410)."""
+
+
+class Forbidden(Exception):
+    """The key's role would allow it, but not on this operation (403)."""
 
 
 class Unavailable(Exception):
     """Temporal did not take the operation's start; the request may be repeated (503)."""
 
 
-__all__ = ["BadCursor", "Conflict", "Gone", "NotFound", "Unavailable"]
+__all__ = ["BadCursor", "Conflict", "Forbidden", "Gone", "NotFound", "Unavailable"]

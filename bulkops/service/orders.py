@@ -59,5 +59,5 @@ class OrderService:
                 )
             ).one_or_none()
         if row is None:
-            raise NotFound
+            raise NotFound("order")
         return row

@@ -20,9 +20,10 @@ from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.domain.representation import Progress
 from bulkops.domain.safety import Actor, AuditAction, AuditEventRead, Role, TenantPolicy
 from bulkops.service import auth
+from bulkops.service.errors import Conflict, Forbidden
 from bulkops.service.gates import load_policy
 from bulkops.service.limits import admit
-from bulkops.service.operations import Conflict, OperationService
+from bulkops.service.operations import OperationService
 from bulkops.service.starting import insert_row
 from bulkops.store.audit import insert_event, list_events
 from bulkops.store.tables import OPERATIONS, TENANTS
@@ -36,10 +37,6 @@ CONTROLS = {
     "approve": APPROVE_UPDATE,
     "reject": REJECT_UPDATE,
 }
-
-
-class Forbidden(Exception):
-    """The key's role would allow it, but not on this operation (403)."""
 
 
 class SafetyService:
