@@ -1,5 +1,5 @@
 """The layout's rules, checked: the import-linter contracts, no imports hidden inside functions, and no
-product module over 300 lines."""
+module over 300 lines (product code, tooling, scripts and tests)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def test_no_imports_inside_functions() -> None:
 
 
 def test_no_module_over_300_lines() -> None:
-    """Product code and the tooling in the package alike."""
-    files = set(_product_files()) | set((ROOT / "bulkops").rglob("*.py"))
+    """Product code, the tooling in the package, the scripts and the tests alike."""
+    files = set(_product_files())
+    for tree in ("bulkops", "scripts", "tests"):
+        files |= set((ROOT / tree).rglob("*.py"))
     long = {str(p.relative_to(ROOT)): n for p in files if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}

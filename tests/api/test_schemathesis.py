@@ -1,9 +1,8 @@
 """Bad input over real HTTP: schemathesis against the served OpenAPI document, oversized bodies and
 absurd pagination. No input may produce a 5xx, and every documented response must match its schema.
 
-The app runs under uvicorn on a loopback port in its own thread (its own lifespan, engine and
-Temporal client), exactly as `bulkops api` serves it; a worker runs in the test loop so that the
-operations the fuzzer creates really run.
+The app runs under uvicorn as `bulkops api` serves it, with a worker in the test loop
+(`tests.api.fuzz_stack`).
 """
 
 from __future__ import annotations
@@ -11,17 +10,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -32,104 +27,19 @@ from schemathesis.specs.openapi.checks import (
 )
 from temporalio.client import Client
 
-from api.app import create_app
-from bulkops.devstack.postgres import free_port
-from bulkops.settings import Settings
 from bulkops.store.pagination import encode_cursor
-from tests.harness import Harness, Stack
+from tests.api.fuzz_stack import Served, served_stack, v1_operations
+from tests.harness import Stack
 
 MAX_EXAMPLES = 30
 MAX_BODY = 64_000
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 
 
-@dataclass
-class Served:
-    base: str
-    key: str
-    ids: dict[str, str]
-    h: Harness
-    schema: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-    def load_schema(self) -> Any:
-        with self.lock:
-            if self.schema is None:
-                self.schema = schemathesis.openapi.from_url(f"{self.base}/openapi.json")
-            return self.schema
-
-
-def _operations() -> list[str]:
-    spec = create_app(Settings()).openapi()
-    return [
-        f"{method.upper()} {path}"
-        for path, item in spec["paths"].items()
-        for method in item
-        if path.startswith("/v1/")
-    ]
-
-
-async def _serve(settings: Settings) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        await asyncio.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module")
 async def served(stack: Stack, client: Client) -> AsyncIterator[Served]:
-    settings = Settings(
-        BULKOPS_DATABASE_URL=stack.database_url,
-        TEMPORAL_ADDRESS=stack.temporal.address,
-        BULKOPS_TASK_QUEUE=f"fuzz-{uuid.uuid4().hex[:12]}",
-        BULKOPS_DB_POOL_SIZE=10,
-        BULKOPS_ACTIVITY_MAX_ATTEMPTS=2,
-        BULKOPS_MAX_BODY_BYTES=MAX_BODY,
-    )
-    async with Harness.open(stack, client, settings) as h:
-        await h.start_worker()
-        t = await h.tenant("fuzz")
-        orders = await h.seed(t, 6)
-        await h.seed(t, 3, status="PENDING", paid_at=None)
-        # Real ids, so that the id routes answer 200s whose bodies the schema check can read.
-        export = await h.start(
-            t,
-            {
-                "operation_type": "BULK_EXPORT",
-                "order_ids": [str(o) for o in orders],
-                "parameters": {"format": "jsonl"},
-            },
-        )
-        cancel = await h.start(
-            t,
-            {
-                "operation_type": "BULK_CANCEL",
-                "order_ids": [str(o) for o in [*orders[:3], uuid.uuid4()]],
-                "parameters": {"reason": "fuzz"},
-            },
-        )
-        await h.wait_end(t, export["id"])
-        await h.wait_end(t, cancel["id"])
-        server, thread, base = await _serve(settings)
-        try:
-            yield Served(
-                base, t.api_key, {"export": export["id"], "cancel": cancel["id"], "order": str(orders[-1])}, h
-            )
-        finally:
-            server.should_exit = True
-            await asyncio.to_thread(thread.join, 30)
+    async with served_stack(stack, client, MAX_BODY) as served:
+        yield served
 
 
 def _fuzz(served: Served, label: str) -> None:
@@ -182,7 +92,7 @@ def _property(op: Any, mode: Any, served: Served, check_kw: dict[str, Any]) -> C
     return run
 
 
-@pytest.mark.parametrize("label", _operations())
+@pytest.mark.parametrize("label", v1_operations())
 async def test_schemathesis(served: Served, label: str) -> None:
     # The fuzzer blocks (requests); the worker lives in this loop and must keep running meanwhile.
     await asyncio.to_thread(_fuzz, served, label)

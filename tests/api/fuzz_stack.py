@@ -1,0 +1,114 @@
+"""The fuzz tests' stack: the app served by uvicorn on a loopback port in its own thread (its own
+lifespan, engine and Temporal client), exactly as `bulkops api` serves it, over a tenant with ended
+operations whose real ids the id routes can answer 200 for; a worker runs in the test loop so that the
+operations the fuzzer creates really run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import schemathesis
+import uvicorn
+from temporalio.client import Client
+
+from api.app import create_app
+from bulkops.devstack.postgres import free_port
+from bulkops.settings import Settings
+from tests.harness import Harness, Stack
+
+
+@dataclass
+class Served:
+    base: str
+    key: str
+    ids: dict[str, str]
+    h: Harness
+    schema: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def load_schema(self) -> Any:
+        with self.lock:
+            if self.schema is None:
+                self.schema = schemathesis.openapi.from_url(f"{self.base}/openapi.json")
+            return self.schema
+
+
+def v1_operations() -> list[str]:
+    """`METHOD /path` of every `/v1` route in the document."""
+    spec = create_app(Settings()).openapi()
+    return [
+        f"{method.upper()} {path}"
+        for path, item in spec["paths"].items()
+        for method in item
+        if path.startswith("/v1/")
+    ]
+
+
+async def _serve(settings: Settings) -> tuple[uvicorn.Server, threading.Thread, str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        await asyncio.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@contextlib.asynccontextmanager
+async def served_stack(stack: Stack, client: Client, max_body: int) -> AsyncIterator[Served]:
+    settings = Settings(
+        BULKOPS_DATABASE_URL=stack.database_url,
+        TEMPORAL_ADDRESS=stack.temporal.address,
+        BULKOPS_TASK_QUEUE=f"fuzz-{uuid.uuid4().hex[:12]}",
+        BULKOPS_DB_POOL_SIZE=10,
+        BULKOPS_ACTIVITY_MAX_ATTEMPTS=2,
+        BULKOPS_MAX_BODY_BYTES=max_body,
+    )
+    async with Harness.open(stack, client, settings) as h:
+        await h.start_worker()
+        t = await h.tenant("fuzz")
+        orders = await h.seed(t, 6)
+        await h.seed(t, 3, status="PENDING", paid_at=None)
+        # Real ids, so that the id routes answer 200s whose bodies the schema check can read.
+        export = await h.start(
+            t,
+            {
+                "operation_type": "BULK_EXPORT",
+                "order_ids": [str(o) for o in orders],
+                "parameters": {"format": "jsonl"},
+            },
+        )
+        cancel = await h.start(
+            t,
+            {
+                "operation_type": "BULK_CANCEL",
+                "order_ids": [str(o) for o in [*orders[:3], uuid.uuid4()]],
+                "parameters": {"reason": "fuzz"},
+            },
+        )
+        await h.wait_end(t, export["id"])
+        await h.wait_end(t, cancel["id"])
+        server, thread, base = await _serve(settings)
+        try:
+            yield Served(
+                base, t.api_key, {"export": export["id"], "cancel": cancel["id"], "order": str(orders[-1])}, h
+            )
+        finally:
+            server.should_exit = True
+            await asyncio.to_thread(thread.join, 30)
