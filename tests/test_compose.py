@@ -30,6 +30,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "pg-admin-secret",
     "BULKOPS_DB_PASSWORD": "app-secret",
     "BULKOPS_METRICS_TOKEN": "scrape-secret",
+    "BULKOPS_CONSOLE_SECRET": "console-secret",
 }
 
 
@@ -266,6 +267,9 @@ def test_the_app_never_uses_the_superuser(compose: dict[str, Any]) -> None:
     assert services["migrate"]["depends_on"]["temporal"]["condition"] == "service_healthy"
     for name in ("api", "worker"):
         assert services[name]["environment"]["BULKOPS_METRICS_TOKEN"] == SECRETS["BULKOPS_METRICS_TOKEN"]
+    # Every API container signs console sessions with the same secret (the worker has no console).
+    assert services["api"]["environment"]["BULKOPS_CONSOLE_SECRET"] == SECRETS["BULKOPS_CONSOLE_SECRET"]
+    assert "BULKOPS_CONSOLE_SECRET" not in services["worker"]["environment"]
 
 
 DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
