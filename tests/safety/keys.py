@@ -1,12 +1,22 @@
-"""What the safety tests share: API keys of a given role for a harness tenant, and reading the audit."""
+"""What the safety tests share: API keys of a given role for a harness tenant (and the usual cast of
+them, the `crew` fixture), setting the tenant's policy and reading the audit."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from bulkops.domain.safety import Role
 from bulkops.service.auth import add_key
 from tests.harness import Harness, Tenant
+
+
+class Crew(NamedTuple):
+    """A fresh tenant's admin key, an operator and an approver (tests/safety/conftest.py)."""
+
+    h: Harness
+    admin: Tenant
+    operator: Tenant  # named "olga" in the audit trail
+    approver: Tenant  # named "anna"
 
 
 async def key(h: Harness, tenant: Tenant, role: Role, name: str | None = None) -> Tenant:

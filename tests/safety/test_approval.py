@@ -9,19 +9,14 @@ import uuid
 
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
-from bulkops.domain.safety import Role
 from bulkops.store.tables import BulkOperationItem
-from tests.harness import Harness
-from tests.safety.keys import audit, key, set_policy
+from tests.safety.keys import Crew, audit, set_policy
 from tests.workflows.test_temporal_ui import _listed
 
 
-async def test_refund_over_threshold_waits_for_approval_then_runs_exactly(harness: Harness) -> None:
-    h = harness
+async def test_refund_over_threshold_waits_for_approval_then_runs_exactly(crew: Crew) -> None:
+    h, admin, olga, anna = crew
     await h.start_worker()
-    admin = await h.tenant()
-    olga = await key(h, admin, Role.OPERATOR, "olga")
-    anna = await key(h, admin, Role.APPROVER, "anna")
     await set_policy(admin, approval_over_refund_cents=5_000, approval_window_s=3600)
     paid = await h.seed(admin, 20, status="PAID")
     unpaid = await h.seed(admin, 5, status="PENDING", paid_at=None)
@@ -57,12 +52,9 @@ async def test_refund_over_threshold_waits_for_approval_then_runs_exactly(harnes
     assert final["approval"]["status"] == "APPROVED" and final["approval"]["decided_by"] == "anna"
 
 
-async def test_rejected_and_expired_end_cancelled_touching_nothing(harness: Harness) -> None:
-    h = harness
+async def test_rejected_and_expired_end_cancelled_touching_nothing(crew: Crew) -> None:
+    h, admin, olga, anna = crew
     await h.start_worker()
-    admin = await h.tenant()
-    olga = await key(h, admin, Role.OPERATOR, "olga")
-    anna = await key(h, admin, Role.APPROVER, "anna")
     await set_policy(admin, approval_types=["BULK_REFUND"], approval_window_s=6)
     ids = await h.seed(admin, 10, status="PAID")
     body = {"operation_type": "BULK_REFUND", "order_ids": [str(i) for i in ids]}

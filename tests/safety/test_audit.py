@@ -8,20 +8,17 @@ from collections import Counter
 import pytest
 
 from bulkops.domain.safety import Role
-from tests.harness import Harness, Stack
+from tests.harness import Stack
 from tests.processes import WorkerProcess
-from tests.safety.keys import audit, key, set_policy
+from tests.safety.keys import Crew, audit, key, set_policy
 
 pytestmark = pytest.mark.faults
 
 
-async def test_audit_lists_each_action_once_with_its_actor(stack: Stack, harness: Harness) -> None:
-    h = harness
+async def test_audit_lists_each_action_once_with_its_actor(stack: Stack, crew: Crew) -> None:
+    h, admin, olga, anna = crew
     settings = h.configure(activity_timeout_s=2.0, worker_metrics_port=0, activity_max_attempts=10)
-    admin = await h.tenant()
-    olga = await key(h, admin, Role.OPERATOR, "olga")
     paul = await key(h, admin, Role.OPERATOR, "paul")
-    anna = await key(h, admin, Role.APPROVER, "anna")
     await set_policy(admin, approval_types=["BULK_UPDATE"])
     ids = await h.seed(admin, 400)
     worker = WorkerProcess(settings, stack.root / "audit-worker.log")

@@ -10,19 +10,16 @@ import httpx
 
 from bulkops.domain.safety import Role
 from tests.harness import Harness
-from tests.safety.keys import audit, key, set_policy
+from tests.safety.keys import Crew, audit, key, set_policy
 
 PROBLEM = "application/problem+json"
 
 
-async def test_roles_bound_every_route_and_four_eyes(harness: Harness) -> None:
-    h = harness
+async def test_roles_bound_every_route_and_four_eyes(crew: Crew) -> None:
+    h, admin, operator, second = crew
     await h.start_worker()
-    admin = await h.tenant()
     viewer = await key(h, admin, Role.VIEWER, "vera")
-    operator = await key(h, admin, Role.OPERATOR, "otto")
     creator = await key(h, admin, Role.APPROVER, "carla")
-    second = await key(h, admin, Role.APPROVER, "anna")
     ids = await h.seed(admin, 5, status="PAID")
     await set_policy(admin, approval_types=["BULK_CANCEL"])
     body = {

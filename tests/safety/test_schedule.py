@@ -6,18 +6,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bulkops.domain.safety import Role
 from bulkops.store.tables import BulkOperationTarget
-from tests.harness import Harness
-from tests.safety.keys import audit, key, set_policy
+from tests.safety.keys import Crew, audit, set_policy
 
 
-async def test_approve_then_cancel_while_scheduled(harness: Harness) -> None:
-    h = harness
+async def test_approve_then_cancel_while_scheduled(crew: Crew) -> None:
+    h, admin, olga, anna = crew
     await h.start_worker()
-    admin = await h.tenant()
-    olga = await key(h, admin, Role.OPERATOR, "olga")
-    anna = await key(h, admin, Role.APPROVER, "anna")
     await set_policy(admin, approval_types=["BULK_CANCEL"], default_max_orders_per_second=7)
     ids = await h.seed(admin, 5, status="PAID")
     later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
