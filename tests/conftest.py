@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -11,7 +10,7 @@ from temporalio.client import Client
 
 from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
-from tests.harness import Harness, Stack, embedded_stack
+from tests.harness import Harness, Stack, embedded_stack, stack_settings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,11 +39,8 @@ async def client(stack: Stack) -> Client:
 
 @pytest.fixture
 async def harness(stack: Stack, client: Client) -> AsyncIterator[Harness]:
-    settings = Settings(
-        BULKOPS_DATABASE_URL=stack.database_url,
-        TEMPORAL_ADDRESS=stack.temporal.address,
-        BULKOPS_TASK_QUEUE=f"test-{uuid.uuid4().hex[:12]}",
-        BULKOPS_DB_POOL_SIZE=10,
+    settings = stack_settings(
+        stack,
         BULKOPS_ACTIVITY_MAX_ATTEMPTS=3,
         # Tests revoke keys behind the API's back and expect the next request to fail at once; the
         # key cache and its bound have their own test (tests/api/test_key_cache.py).

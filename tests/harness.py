@@ -67,6 +67,20 @@ class Stack:
     postgres: EmbeddedPostgres | None
 
 
+def stack_settings(stack: Stack, queue: str = "test", **overrides: Any) -> Settings:
+    """Settings on `stack` with a task queue of its own (`queue`-<random>) and a pool of 10
+    connections; `overrides` by their environment names (BULKOPS_...)."""
+    # Settings ignores unknown names: a misspelt override would quietly test the default.
+    names = {f.alias or name for name, f in Settings.model_fields.items()}
+    assert set(overrides) <= names, set(overrides) - names
+    return Settings(
+        BULKOPS_DATABASE_URL=stack.database_url,
+        TEMPORAL_ADDRESS=stack.temporal.address,
+        BULKOPS_TASK_QUEUE=f"{queue}-{uuid.uuid4().hex[:12]}",
+        **{"BULKOPS_DB_POOL_SIZE": 10, **overrides},
+    )
+
+
 @dataclass
 class Tenant:
     id: str

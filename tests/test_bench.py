@@ -31,7 +31,7 @@ from bulkops.domain.model import OperationType
 from bulkops.domain.representation import Progress
 from bulkops.settings import Settings
 from bulkops.store.tables import BulkOperation, BulkOperationItem, Order
-from tests.harness import Harness, Stack
+from tests.harness import Harness, Stack, stack_settings
 from workflows.bulk_operation import BulkOperationWorkflow
 from workflows.contracts import BulkOperationInput
 
@@ -44,14 +44,7 @@ N = 60
 async def small_runs(stack: Stack, client: Client) -> AsyncIterator[Harness]:
     """A harness whose operations continue as new every ~200 events, so the bench walks several runs
     (regular activities: three events per order, so that 60 orders certainly need more than one run)."""
-    settings = Settings(
-        BULKOPS_DATABASE_URL=stack.database_url,
-        TEMPORAL_ADDRESS=stack.temporal.address,
-        BULKOPS_TASK_QUEUE=f"test-{uuid.uuid4().hex[:12]}",
-        BULKOPS_DB_POOL_SIZE=10,
-        BULKOPS_MAX_EVENTS_PER_RUN=200,
-        BULKOPS_LOCAL_ACTIVITIES=False,
-    )
+    settings = stack_settings(stack, BULKOPS_MAX_EVENTS_PER_RUN=200, BULKOPS_LOCAL_ACTIVITIES=False)
     async with Harness.open(stack, client, settings) as h:
         yield h
 

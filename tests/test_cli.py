@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import typer
-import uvicorn
 from click.testing import Result
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import func, select
@@ -19,16 +16,15 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from typer.testing import CliRunner
 
-from api.app import create_app
 from bulkops.cli.api_client import parse_params, parse_type
 from bulkops.cli.app import app
-from bulkops.devstack.postgres import free_port
 from bulkops.domain.model import OperationType
 from bulkops.infra.temporal_client import connect
 from bulkops.service.auth import authenticate, hash_key
 from bulkops.settings import Settings
 from bulkops.store.tables import ApiKey, BulkOperation, Order, Tenant
 from tests.harness import Harness
+from tests.serving import serve
 
 runner = CliRunner()
 
@@ -37,25 +33,6 @@ async def cli(h: Harness, *args: str) -> Result:
     """Invoke the CLI in a thread: its commands run their own event loops and block while polling."""
     env = {"BULKOPS_DATABASE_URL": h.settings.database_url, "BULKOPS_API_KEY": None, "COLUMNS": "200"}
     return await asyncio.to_thread(runner.invoke, app, list(args), env=env)
-
-
-@contextlib.asynccontextmanager
-async def serve_api(settings: Settings) -> AsyncIterator[str]:
-    """The real API over HTTP (uvicorn in a thread with its own loop), on the test's task queue."""
-    port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = asyncio.create_task(asyncio.to_thread(server.run))
-    for _ in range(300):
-        if server.started:
-            break
-        await asyncio.sleep(0.1)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await thread
 
 
 async def test_tenant_create_stores_only_a_working_hash(harness: Harness) -> None:
@@ -158,7 +135,7 @@ async def test_start_and_watch_partial_success_exits_0(harness: Harness) -> None
     t = await h.tenant("watch")
     await h.seed(t, 20, status="PAID")
     await h.seed(t, 5, status="SHIPPED")
-    async with serve_api(h.settings) as url:
+    async with serve(h.settings, own_thread=True) as (url, _):
         api = ["--api-url", url, "--api-key", t.api_key]
         started = await cli(
             h,
@@ -198,7 +175,7 @@ async def test_start_watch_failed_exits_1_and_problems_are_readable(harness: Har
     shipped = await h.seed(t, 4, status="SHIPPED")
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("# orders to cancel\n" + "\n".join(str(i) for i in shipped) + "\n\n")
-    async with serve_api(h.settings) as url:
+    async with serve(h.settings, own_thread=True) as (url, _):
         api = ["--api-url", url, "--api-key", t.api_key]
         bad = await cli(h, "start", "BULK_CANCEL", "--ids-file", str(ids_file), "-p", "amount_cents=5", *api)
         assert bad.exit_code == 2

@@ -5,23 +5,20 @@ operations the fuzzer creates really run."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import schemathesis
-import uvicorn
 from temporalio.client import Client
 
 from api.app import create_app
-from bulkops.devstack.postgres import free_port
 from bulkops.settings import Settings
-from tests.harness import Harness, Stack
+from tests.harness import Harness, Stack, stack_settings
+from tests.serving import serve
 
 
 @dataclass
@@ -55,31 +52,9 @@ def v1_operations() -> list[str]:
     ]
 
 
-async def _serve(settings: Settings) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        await asyncio.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @contextlib.asynccontextmanager
 async def served_stack(stack: Stack, client: Client, max_body: int) -> AsyncIterator[Served]:
-    settings = Settings(
-        BULKOPS_DATABASE_URL=stack.database_url,
-        TEMPORAL_ADDRESS=stack.temporal.address,
-        BULKOPS_TASK_QUEUE=f"fuzz-{uuid.uuid4().hex[:12]}",
-        BULKOPS_DB_POOL_SIZE=10,
-        BULKOPS_ACTIVITY_MAX_ATTEMPTS=2,
-        BULKOPS_MAX_BODY_BYTES=max_body,
-    )
+    settings = stack_settings(stack, "fuzz", BULKOPS_ACTIVITY_MAX_ATTEMPTS=2, BULKOPS_MAX_BODY_BYTES=max_body)
     async with Harness.open(stack, client, settings) as h:
         await h.start_worker()
         t = await h.tenant("fuzz")
@@ -104,11 +79,7 @@ async def served_stack(stack: Stack, client: Client, max_body: int) -> AsyncIter
         )
         await h.wait_end(t, export["id"])
         await h.wait_end(t, cancel["id"])
-        server, thread, base = await _serve(settings)
-        try:
+        async with serve(settings, own_thread=True) as (base, _):
             yield Served(
                 base, t.api_key, {"export": export["id"], "cancel": cancel["id"], "order": str(orders[-1])}, h
             )
-        finally:
-            server.should_exit = True
-            await asyncio.to_thread(thread.join, 30)

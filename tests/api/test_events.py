@@ -3,48 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import uvicorn
-from temporalio import activity
 
-from activities.contracts import OrderOutcome, ProcessOrderInput
-from activities.orders import OrderActivities
-from api.app import create_app
-from bulkops.devstack.postgres import free_port
-from bulkops.settings import Settings
 from tests.harness import Harness, Tenant
-
-
-class SlowOrders(OrderActivities):
-    """A little latency per order, so that the stream sees the counters move."""
-
-    @activity.defn(name="process_order")
-    async def process_order(self, inp: ProcessOrderInput) -> OrderOutcome:
-        await asyncio.sleep(0.01)
-        return await super().process_order(inp)
-
-
-@contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[str]:
-    """The real app behind uvicorn (httpx's ASGI transport buffers a response until it ends)."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(30):
-            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-                await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+from tests.serving import serve
+from tests.support import SlowOrders
 
 
 async def read_events(base: str, tenant: Tenant, op_id: str, limit: float = 120) -> list[tuple[str, Any]]:
@@ -72,11 +38,12 @@ async def read_events(base: str, tenant: Tenant, op_id: str, limit: float = 120)
 
 async def test_events_stream_progress_then_one_completed(harness: Harness) -> None:
     h = harness
-    await h.start_worker(SlowOrders(h.order_pool))
+    # A little latency per order, so that the stream sees the counters move.
+    await h.start_worker(SlowOrders(h.order_pool, delay=0.01))
     a = await h.tenant("acme")
     paid = await h.seed(a, 60)
     cancelled = await h.seed(a, 5, status="CANCELLED")
-    async with serve(h.settings) as base:
+    async with serve(h.settings) as (base, _):
         ids = [str(i) for i in paid + cancelled]
         op = await h.start(
             a,

@@ -19,6 +19,7 @@ from temporalio.client import ScheduleActionStartWorkflow, WorkflowExecutionStat
 from bulkops.devstack.postgres import free_port
 from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
+from tests.console.helpers import sign_in_http
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = re.compile(r"API key: (bko_\S+)")
@@ -97,10 +98,7 @@ async def _shut(proc: subprocess.Popen[bytes], data: Path) -> None:
 
 async def _console_sign_in(api: str, key: str) -> httpx.Cookies:
     async with httpx.AsyncClient(base_url=api, timeout=60) as web:
-        form = re.search(r'name="csrf_token" value="([^"]+)"', (await web.get("/console/login")).text)
-        assert form, "no sign-in form"
-        r = await web.post("/console/login", data={"api_key": key, "csrf_token": form[1]})
-        assert r.status_code == 303, r.text
+        await sign_in_http(web, key)
         assert (await web.get("/console/operations")).status_code == 200
         return web.cookies
 

@@ -8,17 +8,15 @@ and `channel="chromium"` need a CDN this machine does not reach).
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from bulkops.devstack.postgres import free_port
 from tests.harness import Harness
+from tests.serving import serve
 
 CHROMIUM = os.environ.get("BULKOPS_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which this
@@ -58,25 +56,8 @@ async def browser(chromium: str) -> AsyncIterator[Browser]:
 @pytest.fixture
 async def console_url(harness: Harness) -> AsyncIterator[str]:
     """The harness's app (its lifespan already running) on a real socket, in the test's loop."""
-    port = free_port()
-    config = uvicorn.Config(
-        harness.app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_level="warning",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(30):
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with serve(harness.app) as (base, _):
+        yield base
 
 
 @pytest.fixture

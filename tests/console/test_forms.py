@@ -12,6 +12,7 @@ import pytest
 from starlette.datastructures import MultiDict
 
 from api.console.forms import FormError, create_body
+from tests.console.helpers import csrf_token, sign_in_http
 from tests.harness import Harness
 
 
@@ -72,18 +73,13 @@ async def test_a_file_of_order_ids_previews_like_the_api(harness: Harness) -> No
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=harness.app), base_url="http://console.test"
     ) as web:
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', (await web.get("/console/login")).text)
-        assert csrf
-        signed = await web.post("/console/login", data={"api_key": tenant.api_key, "csrf_token": csrf[1]})
-        assert signed.status_code == 303
-        page = (await web.get("/console/operations/new")).text
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        assert csrf
+        await sign_in_http(web, tenant.api_key)
+        csrf = csrf_token((await web.get("/console/operations/new")).text)
         upload = "id\n" + "\n".join(str(i) for i in [*ids, unknown]) + "\n"
         preview = await web.post(
             "/console/operations/new",
             data={
-                "csrf_token": csrf[1],
+                "csrf_token": csrf,
                 "operation_type": "BULK_CANCEL",
                 "selection": "ids",
                 "max_concurrency": "5",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from bulkops.devstack.postgres import free_port
+from tests.console.helpers import sign_in_http
 from tests.harness import Harness
 from tests.processes import ROOT, settings_env
 
@@ -40,10 +40,7 @@ async def test_a_sign_in_holds_across_the_api_processes(harness: Harness, tmp_pa
                 assert proc.poll() is None, log.read_text(errors="replace")
                 await asyncio.sleep(0.25)
             assert (await web.get("/readyz")).status_code == 200, log.read_text(errors="replace")
-            form = re.search(r'name="csrf_token" value="([^"]+)"', (await web.get("/console/login")).text)
-            assert form
-            signed = await web.post("/console/login", data={"api_key": tenant.api_key, "csrf_token": form[1]})
-            assert signed.status_code == 303, signed.text
+            await sign_in_http(web, tenant.api_key)
             cookies = web.cookies
         # A new connection each time, so that the kernel hands them to either process.
         answers = []

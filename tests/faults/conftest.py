@@ -3,7 +3,6 @@ Temporal dev server (free ports, a temporary directory), so stopping them distur
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -11,7 +10,7 @@ from temporalio.client import Client
 
 from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
-from tests.harness import Harness, Stack, embedded_stack
+from tests.harness import Harness, Stack, embedded_stack, stack_settings
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +26,9 @@ async def fault_client(fault_stack: Stack) -> Client:
 
 @pytest.fixture
 async def fault_harness(fault_stack: Stack, fault_client: Client) -> AsyncIterator[Harness]:
-    settings = Settings(
-        BULKOPS_DATABASE_URL=fault_stack.database_url,
-        TEMPORAL_ADDRESS=fault_stack.temporal.address,
-        BULKOPS_TASK_QUEUE=f"faults-{uuid.uuid4().hex[:12]}",
+    settings = stack_settings(
+        fault_stack,
+        "faults",
         BULKOPS_DB_POOL_SIZE=20,
         # Enough attempts (0.5 s doubling to 10 s) to outlast a restart of a few seconds: the
         # drill expects every order's real outcome, not RETRIES_EXHAUSTED.

@@ -9,6 +9,7 @@ import uuid
 import httpx
 
 from bulkops.domain.safety import Role
+from tests.console.helpers import csrf_token, sign_in_http
 from tests.harness import Harness
 from tests.safety.keys import Crew, audit, key, set_policy
 
@@ -105,14 +106,8 @@ async def test_a_console_session_keeps_its_keys_role(harness: Harness) -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=h.app), base_url="http://console.test"
     ) as web:
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', (await web.get("/console/login")).text)
-        assert csrf
-        signed = await web.post("/console/login", data={"api_key": viewer.api_key, "csrf_token": csrf[1]})
-        assert signed.status_code == 303
-        page = (await web.get("/console/operations")).text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        assert token
-        headers = {"X-CSRF-Token": token[1]}
+        await sign_in_http(web, viewer.api_key)
+        headers = {"X-CSRF-Token": csrf_token((await web.get("/console/operations")).text)}
         assert (await web.get("/v1/bulk-operations")).status_code == 200
         r = await web.post(f"/v1/bulk-operations/{uuid.uuid4()}/cancel", headers=headers)
         assert r.status_code == 403 and "viewer" in r.json()["detail"], r.text
