@@ -5,20 +5,15 @@ query, every event stream of one operation follows one poller, a tenant's open s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import uvicorn
 from temporalio.client import Client
 
-from api.app import create_app
-from bulkops.devstack.postgres import free_port
-from bulkops.settings import Settings
 from tests.harness import Harness, Stack, Tenant
+from tests.serving import serve
 from tests.support import SlowOrders
 
 
@@ -63,23 +58,6 @@ def _count_calls(shared: Any) -> dict[str, int]:
     return calls
 
 
-@contextlib.asynccontextmanager
-async def _serve(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
-    """The real app behind uvicorn (an ASGI transport buffers a stream until it ends), and the app."""
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(30):
-            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-                await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-
-
 async def test_readers_of_one_operation_share_its_query_and_its_poller(
     stack: Stack, client: Client, harness: Harness
 ) -> None:
@@ -108,7 +86,7 @@ async def test_readers_of_one_operation_share_its_query_and_its_poller(
         assert queries["n"] <= 2, queries
 
         # No shared answers this time: streams that polled on their own would each see their own.
-        async with _serve(settings.model_copy(update={"progress_fresh_s": 0})) as (base, app):
+        async with serve(settings.model_copy(update={"progress_fresh_s": 0})) as (base, app):
             # Four streams of one operation (the tenant's cap): one poller feeds them all, so they
             # see the very same views (down to the moment each was read), and a fifth is refused.
             streams = [asyncio.create_task(_stream(base, a, op["id"])) for _ in range(4)]
