@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.test_events import serve
 from tests.harness import Harness, Stack, Tenant
 from tests.processes import WorkerProcess
+from tests.serving import serve
 
 pytestmark = pytest.mark.faults
 
@@ -58,7 +58,7 @@ async def test_counters_hold_while_the_worker_is_down(stack: Stack, harness: Har
     gets: list[tuple[float, str, int, str]] = []
     events: list[tuple[float, str, dict[str, Any]]] = []
     try:
-        async with serve(settings) as base:
+        async with serve(settings) as (base, _app):
             op = await h.start(
                 a,
                 {
