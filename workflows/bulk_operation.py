@@ -157,8 +157,9 @@ class BulkOperationWorkflow(Gates):
                 self.s.total_count = snap.total_count
                 self.t.touch(workflow.now())
                 self.s.started_at = workflow.now()
+                # The row first: until it says PROCESSING, the limits count the operation as waiting.
+                await self._persist_status(OperationStatus.PROCESSING)
                 self.t.set_status(OperationStatus.PROCESSING, workflow.now())
-                await self._persist_status()
                 # The row, not this input, has the last word on whether it may start.
                 await record(
                     inp, AuditAction.STARTED, detail={"total_count": self.s.total_count}, require_open=True
@@ -256,13 +257,14 @@ class BulkOperationWorkflow(Gates):
             workflow.logger.warning("operation %s: failure threshold tripped", self.inp.operation_id)
         self.t.touch(workflow.now())
 
-    async def _persist_status(self) -> None:
-        workflow.upsert_search_attributes([OPERATION_STATUS.value_set(self.s.status.value)])
+    async def _persist_status(self, status: OperationStatus | None = None) -> None:
+        status = status or self.s.status  # by default the one shown
+        workflow.upsert_search_attributes([OPERATION_STATUS.value_set(status.value)])
         await workflow.execute_activity(
             SET_STATUS,
             SetStatusInput(
                 operation_id=self.inp.operation_id,
-                status=self.s.status,
+                status=status,
                 started_at=self.s.started_at,
                 checkpoint=self.t.checkpoint(workflow.now()),
             ),

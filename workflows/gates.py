@@ -44,7 +44,7 @@ class Gates:
     def progress(self) -> Progress:
         raise NotImplementedError
 
-    async def _persist_status(self) -> None:
+    async def _persist_status(self, status: OperationStatus | None = None) -> None:
         raise NotImplementedError
 
     # --- updates --------------------------------------------------------------------------------------

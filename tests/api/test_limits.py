@@ -9,13 +9,33 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+import pytest
+from sqlalchemy import select, update
+from temporalio import activity
 
+import bulkops.worker
+from activities.contracts import SET_STATUS, SetStatusInput
+from activities.operations import OperationActivities
+from bulkops.domain.model import OperationStatus
 from bulkops.store.tables import OPERATIONS
 from tests.harness import Harness, Tenant
 from tests.support import SlowOrders
 
 OPS = OPERATIONS
+
+
+class HeldProcessing(OperationActivities):
+    """Holds the write of an operation's PROCESSING status until `release` is set."""
+
+    writing: asyncio.Event
+    release: asyncio.Event
+
+    @activity.defn(name=SET_STATUS)
+    async def set_status(self, inp: SetStatusInput) -> None:
+        if inp.status == OperationStatus.PROCESSING:
+            self.writing.set()
+            await self.release.wait()
+        await super().set_status(inp)
 
 
 def cancel_body(ids: list[uuid.UUID], **over: Any) -> dict[str, Any]:
@@ -105,3 +125,33 @@ async def test_waiting_operations_and_the_concurrency_ceiling(harness: Harness) 
     r = await t.post("/v1/bulk-operations", json=cancel_body([ids[23]], max_concurrency=21))
     assert r.status_code == 202, r.text
     assert await created(h, t) == 5  # every 429 and 422 left nothing behind
+
+
+async def test_what_readers_see_running_is_not_counted_as_waiting(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit counts rows, readers see the workflow: the workflow must not show PROCESSING before
+    its row says so, or a reader who saw it start is refused for it (seen under load as the limits
+    test's flake). The row's PROCESSING is held back here to open that window for sure."""
+    h = harness
+    h.configure(tenant_max_running=1, tenant_max_waiting=1)
+    writing, release = asyncio.Event(), asyncio.Event()
+    monkeypatch.setattr(HeldProcessing, "writing", writing, raising=False)
+    monkeypatch.setattr(HeldProcessing, "release", release, raising=False)
+    monkeypatch.setattr(bulkops.worker, "OperationActivities", HeldProcessing)
+    await h.start_worker()
+    t = await h.tenant()
+    ids = await h.seed(t, 2)
+    first = await h.start(t, cancel_body(ids[:1]))
+    await asyncio.wait_for(writing.wait(), timeout=60)  # slot granted, selection snapshotted
+    view = (await t.get(f"/v1/bulk-operations/{first['id']}")).json()
+    async with h.sessionmaker() as session:
+        row_status = await session.scalar(select(OPS.c.status).where(OPS.c.id == uuid.UUID(first["id"])))
+    # Readers and the limit agree: it is still waiting, so the tenant's one waiting place is taken.
+    assert (view["status"], row_status) == ("PENDING", "PENDING")
+    assert_429(await t.post("/v1/bulk-operations", json=cancel_body(ids[1:])))
+    release.set()
+    await h.wait_for(t, first["id"], lambda b: b["status"] != "PENDING")
+    # Seen running (or already ended): nothing waits, so the place is free at once.
+    r = await t.post("/v1/bulk-operations", json=cancel_body(ids[1:]))
+    assert r.status_code == 202, r.text
