@@ -82,8 +82,11 @@ async def test_counters_hold_while_the_worker_is_down(stack: Stack, harness: Har
     finally:
         worker.stop()
 
-    timeline = [(round(t - killed, 1), s, n) for t, s, n, _ in gets]
-    stream = [(round(t - killed, 1), n, d["progress_source"], d["processed_count"]) for t, n, d in events]
+    # Strings, so that a failure shows them whole (pytest shortens a long list).
+    timeline = str([(round(t - killed, 1), s, n) for t, s, n, _ in gets])
+    stream = str(
+        [(round(t - killed, 1), n, d["progress_source"], d["processed_count"]) for t, n, d in events]
+    )
     assert 400 <= row.processed_count < 1500 and row.progress_at is not None and row.status == "PROCESSING"
     # The GET poller: never backwards; the checkpoint while the worker was down, live again after.
     counts = [n for _, _, n, _ in gets]
@@ -95,9 +98,10 @@ async def test_counters_hold_while_the_worker_is_down(stack: Stack, harness: Har
     # The events stream: the same, event by event.
     counts = [d["processed_count"] for _, _, d in events]
     assert counts == sorted(counts), stream
-    # An event comes on a change only: one when the source turned to `checkpoint`, then none until the
-    # worker is back.
-    down = [(t, d["progress_source"]) for t, _, d in events if killed < t < restarted]
+    # An event comes on a change only: the stream's last word before the worker is back is
+    # `checkpoint`, and nothing it says once the worker is gone is `live`. (That last word may come
+    # just before the kill, when a query of a busy worker timed out: the views after it are the same.)
+    down = [(t, d["progress_source"]) for t, _, d in events if t < restarted]
     assert down and down[-1][1] == "checkpoint", stream
     assert all(src == "checkpoint" for t, src in down if t > killed + 2), stream
     assert any(d["progress_source"] == "live" for t, _, d in events if t > restarted), stream
