@@ -8,6 +8,7 @@ tenant or carrying other parameters, gets nowhere.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,15 +40,23 @@ class Operation:
 
     @classmethod
     def of(cls, operation_id: uuid.UUID, row: Any) -> Operation:
-        if row is None:
+        """From a SQLAlchemy row of the operations table (None: refused)."""
+        return cls.from_mapping(operation_id, row._mapping if row is not None else None)
+
+    @classmethod
+    def from_mapping(
+        cls, operation_id: uuid.UUID, columns: Mapping[str, Any] | None, prefix: str = ""
+    ) -> Operation:
+        """From the operation's columns, named `prefix` + column (psycopg's dict rows)."""
+        if columns is None:
             raise refused(operation_id, "no such operation")
         return cls(
             operation_id,
-            row.tenant_id,
-            OperationType(row.operation_type),
-            row.parameters,
-            row.workflow_id,
-            OperationStatus(row.status),
+            columns[f"{prefix}tenant_id"],
+            OperationType(columns[f"{prefix}operation_type"]),
+            columns[f"{prefix}parameters"],
+            columns[f"{prefix}workflow_id"],
+            OperationStatus(columns[f"{prefix}status"]),
         )
 
     def verify(

@@ -22,7 +22,7 @@ from temporalio import activity
 from activities import order_sql as sql
 from activities.authority import Operation, refused
 from activities.contracts import PROCESS_ORDER, OrderOutcome, ProcessOrderInput
-from bulkops.domain.model import ErrorCode, ItemStatus, OperationStatus, OperationType
+from bulkops.domain.model import ErrorCode, ItemStatus
 from bulkops.domain.rules import decide
 
 
@@ -119,14 +119,7 @@ def _operation(
 ) -> tuple[Operation, dict[str, Any]]:
     if found is None:
         raise refused(inp.operation_id, "no such operation")
-    op = Operation(
-        inp.operation_id,
-        found["op_tenant_id"],
-        OperationType(found["op_operation_type"]),
-        found["op_parameters"],
-        found["op_workflow_id"],
-        OperationStatus(found["op_status"]),
-    )
+    op = Operation.from_mapping(inp.operation_id, found, prefix="op_")
     op.verify(
         tenant_id=inp.tenant_id, operation_type=inp.operation_type, parameters=inp.parameters, caller=caller
     )

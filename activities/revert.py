@@ -9,7 +9,6 @@ own row, never from the input.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -56,7 +55,7 @@ class RevertActivities:
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             op = await (await cur.execute(OPERATION, keys, prepare=True)).fetchone()
-            Operation.of(inp.operation_id, SimpleNamespace(**op) if op else None).verify(
+            Operation.from_mapping(inp.operation_id, op).verify(
                 tenant_id=inp.tenant_id, operation_type=inp.operation_type
             )
             found = await (await cur.execute(LOCK_FOR_REVERT, keys, prepare=True)).fetchone()

@@ -31,6 +31,13 @@ SHORT = timedelta(seconds=30)
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
+@functools.lru_cache(maxsize=1024)
+def order_priority(tenant_id: str) -> Priority:
+    """The task queue dispatches a backlog round-robin across tenants (README, Performance); built
+    once per tenant, not once per order."""
+    return Priority(fairness_key=fairness_key(tenant_id))
+
+
 @functools.cache
 def order_retry(initial_interval_ms: int, max_attempts: int) -> RetryPolicy:
     """Built once per setting, not once per order."""
@@ -69,8 +76,7 @@ async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
             step,
             arg,
             result_type=OrderOutcome,
-            # The task queue dispatches a backlog round-robin across tenants (README, Performance).
-            priority=Priority(fairness_key=fairness_key(inp.tenant_id)),
+            priority=order_priority(inp.tenant_id),
             **options,
         )
     except ActivityError as err:
