@@ -27,7 +27,7 @@ async def serve(app: Settings | FastAPI, *, own_thread: bool = False) -> AsyncIt
     (synchronous clients); otherwise a task in the test's loop, whose app objects the test may read.
     """
     fresh = isinstance(app, Settings)
-    served = create_app(app) if isinstance(app, Settings) else app
+    served = create_app(app) if fresh else app
     port = free_port()
     config = uvicorn.Config(
         served,

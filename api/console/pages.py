@@ -191,14 +191,5 @@ async def operations_stream(
             rows.append(await service.get_row(tenant, operation_id))
         except NotFound:
             continue  # not this tenant's (or gone): nothing is sent about it
-    service.feeds.open_stream(tenant)
-
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        try:
-            feeds = [progress_events(service, row, "", max_s=settings.stream_max_s) for row in rows]
-            async for event in _merged(feeds):
-                yield event
-        finally:
-            service.feeds.close_stream(tenant)
-
-    return EventSourceResponse(stream(), ping=settings.stream_ping_s)
+    feeds = [progress_events(service, row, "", max_s=settings.stream_max_s) for row in rows]
+    return EventSourceResponse(service.feeds.counted(tenant, _merged(feeds)), ping=settings.stream_ping_s)

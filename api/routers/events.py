@@ -13,7 +13,6 @@ keeps idle proxies from closing it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,9 +25,7 @@ from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SettingsDep
 from bulkops.service.operations import OperationService
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
-log = logging.getLogger(__name__)
 
-PING_SECONDS = 15  # keeps idle proxies from closing a stream whose counters do not move
 RECONNECT_MS = 1000  # what an EventSource waits before it reconnects after a stream ends
 
 
@@ -86,15 +83,7 @@ async def operation_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     row = await service.get_row(principal.tenant_id, operation_id)
-    service.feeds.open_stream(principal.tenant_id)
-
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        try:
-            async for event in progress_events(
-                service, row, base, last_event_id=last_event_id, max_s=settings.stream_max_s
-            ):
-                yield event
-        finally:
-            service.feeds.close_stream(principal.tenant_id)
-
-    return EventSourceResponse(stream(), ping=settings.stream_ping_s)
+    events = progress_events(service, row, base, last_event_id=last_event_id, max_s=settings.stream_max_s)
+    return EventSourceResponse(
+        service.feeds.counted(principal.tenant_id, events), ping=settings.stream_ping_s
+    )

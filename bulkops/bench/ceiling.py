@@ -26,7 +26,6 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from bulkops.bench.cpu import CpuMeter
@@ -34,6 +33,7 @@ from bulkops.bench.workload import p95_ms
 from bulkops.devstack.postgres import free_port
 from bulkops.devstack.temporal import TemporalDevServer
 from bulkops.infra import aio
+from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
 from bulkops.worker import worker_tuning
 
@@ -74,11 +74,10 @@ class CeilingWorkflow:
 
 
 async def measure(
-    address: str, items: int, window: int, settings: Settings, cpu: CpuMeter | None = None
+    client: Client, items: int, window: int, settings: Settings, cpu: CpuMeter | None = None
 ) -> dict[str, Any]:
-    """One ceiling run on the Temporal at `address`, its worker in this process with bulkops's own
-    worker tuning (`settings`); `cpu` (if given) is read over exactly the run."""
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    """One ceiling run on `client`'s Temporal, its worker in this process with bulkops's own worker
+    tuning (`settings`); `cpu` (if given) is read over exactly the run."""
     queue = f"ceiling-{uuid.uuid4().hex[:8]}"
     async with Worker(
         client,
@@ -127,7 +126,12 @@ def run_ceiling(items: int, window: int) -> dict[str, Any]:
     try:
         assert server.proc is not None
         cpu = CpuMeter({"dev_server": [server.proc.pid], "worker": [os.getpid()]})
-        return aio.run(measure(server.address, items, window, Settings(), cpu))
+        return aio.run(_measure_on(server.address, items, window, cpu))
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def _measure_on(address: str, items: int, window: int, cpu: CpuMeter) -> dict[str, Any]:
+    settings = Settings(TEMPORAL_ADDRESS=address)
+    return await measure(await connect(settings), items, window, settings, cpu)

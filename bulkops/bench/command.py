@@ -72,7 +72,7 @@ async def run_bench(opts: BenchOptions, target: Target) -> dict[str, Any]:
         await engine.dispose()
     ceiling = (
         await measure_ceiling(
-            target.settings.temporal_address,
+            target.client,
             opts.orders,
             opts.max_concurrency,
             target.settings,

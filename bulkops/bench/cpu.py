@@ -8,7 +8,6 @@ what its live processes have used plus what its root collected from children tha
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,6 @@ import psutil
 from sqlalchemy import make_url
 
 from bulkops.settings import Settings
-
-log = logging.getLogger("bulkops.bench")
 
 
 def cpu_s(pid: int, *, tree: bool = False) -> float:

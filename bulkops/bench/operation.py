@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
 
 from bulkops.bench.cpu import CpuMeter
-from bulkops.bench.stack import RssSampler
+from bulkops.bench.stack import MB, RssSampler
 from bulkops.bench.workload import (
     PARAMETERS,
     BenchError,
@@ -39,7 +39,6 @@ OPS, ITEMS = BulkOperation.__table__, BulkOperationItem.__table__
 SIZES = text(
     "SELECT pg_total_relation_size('bulk_operation_targets'), pg_total_relation_size('bulk_operation_items')"
 )
-MB = 1024 * 1024
 
 
 @dataclass

@@ -147,6 +147,7 @@ def embedded_stack() -> Iterator[EmbeddedStack]:
             "BULKOPS_WORKER_METRICS_PORT": str(free_port()),
             "BULKOPS_DATA_DIR": str(root),
         }
+        settings = Settings(**overrides)
         env = {**os.environ, **overrides, "PYTHONUNBUFFERED": "1"}
         worker = _spawn([sys.executable, "worker.py"], env, root / "worker.log")
         procs.append(worker)
@@ -165,7 +166,7 @@ def embedded_stack() -> Iterator[EmbeddedStack]:
                 "warning",
                 "--no-access-log",
                 "--workers",
-                str(Settings(**overrides).api_workers),
+                str(settings.api_workers),
                 "--timeout-worker-healthcheck",
                 "30",
             ],
@@ -179,7 +180,7 @@ def embedded_stack() -> Iterator[EmbeddedStack]:
             "postgres": [p for p in [postmaster_pid(pg.pgdata)] if p],
             "api": [api.pid],
         }
-        stack = EmbeddedStack(root, Settings(**overrides), f"http://127.0.0.1:{api_port}", worker, api, pids)
+        stack = EmbeddedStack(root, settings, f"http://127.0.0.1:{api_port}", worker, api, pids)
         log.info(
             "embedded stack in %s: postgres :%s, temporal %s, api :%s, worker pid %s",
             root,

@@ -8,7 +8,6 @@ import hmac
 import secrets
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.safety import Actor, Role
+from bulkops.infra.bounded import Bounded
 from bulkops.store.tables import ApiKey, Tenant
 
 KEY_PREFIX = "bko_"
@@ -86,8 +86,7 @@ class KeyCache:
     def __init__(self, sessionmaker: async_sessionmaker, ttl_s: float, size: int = 10_000) -> None:
         self.sessionmaker = sessionmaker
         self.ttl_s = ttl_s
-        self.size = size
-        self.entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self.entries: Bounded[str, tuple[Principal, float]] = Bounded(size)
 
     async def principal(self, key: str) -> Principal | None:
         digest, now = hash_key(key), time.monotonic()
@@ -99,10 +98,7 @@ class KeyCache:
         if found is None or self.ttl_s <= 0:
             self.entries.pop(digest, None)
             return found
-        self.entries[digest] = (found, now + self.ttl_s)
-        self.entries.move_to_end(digest)
-        if len(self.entries) > self.size:
-            self.entries.popitem(last=False)
+        self.entries.put(digest, (found, now + self.ttl_s))
         return found
 
     def forget(self, key_id: str) -> None:

@@ -13,15 +13,16 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bulkops.domain.representation import BulkOperationRead
+from bulkops.infra.bounded import Bounded
 from bulkops.service.errors import NotFound
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # Streams end when their operation ends or after BULKOPS_STREAM_MAX_S: a refused one may try again soon.
 STREAM_RETRY_AFTER_S = 10
 
@@ -32,9 +33,8 @@ class Coalesced:
     def __init__(self, fetch: Callable[[uuid.UUID], Awaitable[Any]], fresh_s: float, size: int = 10_000):
         self.fetch = fetch
         self.fresh_s = fresh_s
-        self.size = size
         self.in_flight: dict[uuid.UUID, asyncio.Task[Any]] = {}
-        self.answers: OrderedDict[uuid.UUID, tuple[float, datetime, Any]] = OrderedDict()
+        self.answers: Bounded[uuid.UUID, tuple[float, datetime, Any]] = Bounded(size)
 
     async def get(self, key: uuid.UUID) -> Any:
         hit = self.answers.get(key)
@@ -57,10 +57,7 @@ class Coalesced:
             answer = await self.fetch(key)
         finally:
             self.in_flight.pop(key, None)
-        self.answers[key] = (time.monotonic(), datetime.now(UTC), answer)
-        self.answers.move_to_end(key)
-        if len(self.answers) > self.size:
-            self.answers.popitem(last=False)
+        self.answers.put(key, (time.monotonic(), datetime.now(UTC), answer))
         return answer
 
 
@@ -168,6 +165,20 @@ class Feeds:
         self.open[tenant_id] -= 1
         if not self.open[tenant_id]:
             del self.open[tenant_id]
+
+    def counted(self, tenant_id: str, events: AsyncIterator[T]) -> AsyncIterator[T]:
+        """`events` as one of the tenant's open streams: counted now (TooManyStreams before any
+        response starts), given back when the stream ends however it ends."""
+        self.open_stream(tenant_id)
+
+        async def stream() -> AsyncIterator[T]:
+            try:
+                async for event in events:
+                    yield event
+            finally:
+                self.close_stream(tenant_id)
+
+        return stream()
 
     async def follow(
         self, operation_id: uuid.UUID, base: str, observe: Callable[[], Awaitable[BulkOperationRead]]

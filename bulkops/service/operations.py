@@ -39,7 +39,7 @@ from bulkops.service.feeds import Feeds
 from bulkops.service.limits import admit
 from bulkops.service.reads import ProgressReader, ended
 from bulkops.service.retrying import RetryRequest, insert_retry
-from bulkops.service.starting import forget, insert_ids, insert_row, start_workflow
+from bulkops.service.starting import by_idempotency_key, forget, insert_ids, insert_row, start_workflow
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.tables import OPERATIONS
@@ -231,11 +231,7 @@ class OperationService:
 
     async def _by_idempotency_key(self, tenant_id: str, key: str) -> Any:
         async with self.sessionmaker() as session:
-            return (
-                await session.execute(
-                    select(OPS).where(OPS.c.tenant_id == tenant_id, OPS.c.idempotency_key == key)
-                )
-            ).one_or_none()
+            return await by_idempotency_key(session, tenant_id, key)
 
     async def _replay(self, existing: Any, digest: str) -> Accepted:
         if existing.request_hash != digest:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from temporalio.client import Client
 
 from bulkops.domain.model import OperationStatus, operation_workflow_id
 from bulkops.domain.representation import BulkOperationRead, Progress, operation_view
+from bulkops.infra.bounded import Bounded
 from bulkops.service.feeds import Coalesced
 from bulkops.settings import Settings
 from workflows.contracts import PROGRESS_QUERY
@@ -42,8 +42,7 @@ class ProgressFloor:
     """The best answer given so far for each running operation (bounded, oldest forgotten first)."""
 
     def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self.best: OrderedDict[uuid.UUID, BulkOperationRead] = OrderedDict()
+        self.best: Bounded[uuid.UUID, BulkOperationRead] = Bounded(size)
 
     def hold(self, view: BulkOperationRead) -> BulkOperationRead:
         if view.progress_source == "final":
@@ -54,10 +53,7 @@ class ProgressFloor:
             held = {name: getattr(best, name) for name in HELD}
             not_live = {"progress_source": "checkpoint", "orders_per_second": None, "eta_seconds": None}
             view = view.model_copy(update={**held, **not_live})
-        self.best[view.id] = view
-        self.best.move_to_end(view.id)
-        if len(self.best) > self.size:
-            self.best.popitem(last=False)
+        self.best.put(view.id, view)
         return view
 
 

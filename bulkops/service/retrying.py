@@ -22,7 +22,7 @@ from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.domain.safety import Actor, AuditAction
 from bulkops.service.errors import Conflict, NotFound
 from bulkops.service.limits import admit
-from bulkops.service.starting import insert_row
+from bulkops.service.starting import by_idempotency_key, insert_row
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.selection import failed_items, retry_targets
@@ -61,7 +61,7 @@ async def insert_retry(
             if original is None:
                 raise NotFound
             if req.idempotency_key:
-                existing = await _by_key(session, req.tenant_id, req.idempotency_key)
+                existing = await by_idempotency_key(session, req.tenant_id, req.idempotency_key)
                 if existing is not None:
                     return _replayed(existing, req), False
             _check_original(original)
@@ -69,7 +69,7 @@ async def insert_retry(
     except IntegrityError:
         # The same key was taken meanwhile by a create (a retry would have waited for the lock).
         async with sessionmaker() as session:
-            existing = await _by_key(session, req.tenant_id, req.idempotency_key or "")
+            existing = await by_idempotency_key(session, req.tenant_id, req.idempotency_key or "")
         if existing is None:
             raise
         return _replayed(existing, req), False
@@ -137,12 +137,6 @@ async def _check_something_left(session: AsyncSession, req: RetryRequest, op_id:
     if live is not None:
         raise Conflict(f"its {what} orders are already being retried by operation {live}")
     raise Conflict(f"its {what} orders were all retried successfully already")
-
-
-async def _by_key(session: AsyncSession, tenant_id: str, key: str) -> Any:
-    return (
-        await session.execute(select(OPS).where(OPS.c.tenant_id == tenant_id, OPS.c.idempotency_key == key))
-    ).one_or_none()
 
 
 def _replayed(existing: Any, req: RetryRequest) -> Any:

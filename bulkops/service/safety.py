@@ -40,7 +40,7 @@ CONTROLS = {
 
 
 class SafetyService:
-    def __init__(self, operations: OperationService, key_cache: auth.KeyCache | None = None) -> None:
+    def __init__(self, operations: OperationService, key_cache: auth.KeyCache) -> None:
         self.ops = operations
         self.sessionmaker = operations.sessionmaker
         self.key_cache = key_cache
@@ -70,7 +70,7 @@ class SafetyService:
     async def revoke_key(self, tenant_id: str, key_id: uuid.UUID) -> bool:
         async with self.sessionmaker() as session, session.begin():
             revoked = await auth.revoke_tenant_key(session, tenant_id, key_id)
-        if revoked and self.key_cache is not None:
+        if revoked:
             self.key_cache.forget(str(key_id))  # at once in this process; elsewhere within the cache's bound
         return revoked
 

@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import (
@@ -147,3 +147,12 @@ async def forget(sessionmaker: async_sessionmaker, op_id: uuid.UUID) -> None:
         await session.execute(delete(TARGETS).where(TARGETS.c.operation_id == op_id))
         waiting = OPERATIONS.c.status.in_(gates.WAITING)
         await session.execute(delete(OPERATIONS).where(OPERATIONS.c.id == op_id, waiting))
+
+
+async def by_idempotency_key(session: AsyncSession, tenant_id: str, key: str) -> Any:
+    """The tenant's operation created (or retried) with this Idempotency-Key, if any."""
+    return (
+        await session.execute(
+            select(OPERATIONS).where(OPERATIONS.c.tenant_id == tenant_id, OPERATIONS.c.idempotency_key == key)
+        )
+    ).one_or_none()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
 
-from bulkops.domain.model import TERMINAL_STATUSES, ItemStatus
+from bulkops.domain.model import ItemStatus
 from bulkops.domain.requests import OrderFilter
-from bulkops.store.tables import ITEMS, OPERATIONS, ORDERS, TARGETS
+from bulkops.store.tables import ITEMS, OPERATIONS, ORDERS, TARGETS, not_terminal
 
 
 def filter_clause(tenant_id: str, flt: OrderFilter) -> Any:
@@ -36,12 +36,16 @@ def filter_targets(operation_id: uuid.UUID, tenant_id: str, flt: OrderFilter) ->
     ).where(filter_clause(tenant_id, flt))
 
 
-def failed_items(original_id: uuid.UUID, all_failed: bool) -> Select[Any]:
+def _failed(original_id: uuid.UUID, all_failed: bool) -> ColumnElement[bool]:
     """The original's failed outcomes a retry may take: the retryable ones, or all with `all_failed`."""
     conds = [ITEMS.c.operation_id == original_id, ITEMS.c.status == ItemStatus.FAILED.value]
     if not all_failed:
         conds.append(ITEMS.c.retryable.is_(True))
-    return select(ITEMS.c.order_id, ITEMS.c.seq).where(and_(*conds))
+    return and_(*conds)
+
+
+def failed_items(original_id: uuid.UUID, all_failed: bool) -> Select[Any]:
+    return select(ITEMS.c.order_id, ITEMS.c.seq).where(_failed(original_id, all_failed))
 
 
 def retry_targets(operation_id: uuid.UUID, original_id: uuid.UUID, all_failed: bool) -> Select[Any]:
@@ -64,15 +68,12 @@ def retry_targets(operation_id: uuid.UUID, original_id: uuid.UUID, all_failed: b
             other.c.retry_of == original_id,
             other.c.id != operation_id,
             TARGETS.c.order_id == ITEMS.c.order_id,
-            or_(other.c.status.notin_(sorted(s.value for s in TERMINAL_STATUSES)), succeeded),
+            or_(not_terminal(other), succeeded),
         )
         .exists()
     )
-    conds = [ITEMS.c.operation_id == original_id, ITEMS.c.status == ItemStatus.FAILED.value, ~covered]
-    if not all_failed:
-        conds.append(ITEMS.c.retryable.is_(True))
     return select(
         literal(operation_id).label("operation_id"),
         func.row_number().over(order_by=ITEMS.c.seq).label("seq"),
         ITEMS.c.order_id,
-    ).where(and_(*conds))
+    ).where(_failed(original_id, all_failed), ~covered)

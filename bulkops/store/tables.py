@@ -9,6 +9,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -214,6 +215,12 @@ TARGETS = cast(Table, BulkOperationTarget.__table__)
 ITEMS = cast(Table, BulkOperationItem.__table__)
 EVENTS = cast(Table, BulkOperationEvent.__table__)
 
-# Rows of operations still running (or waiting): what the sweep, limits and status writes look at.
-# Spelled like the partial index's predicate (sorted), so that the planner can use that index.
-NOT_TERMINAL = OPERATIONS.c.status.notin_(sorted(s.value for s in TERMINAL_STATUSES))
+
+def not_terminal(operations: Any = OPERATIONS) -> ColumnElement[bool]:
+    """Rows of operations still running (or waiting), of `operations` or an alias of it. Spelled like
+    the partial index's predicate (sorted), so that the planner can use that index."""
+    return operations.c.status.notin_(sorted(s.value for s in TERMINAL_STATUSES))
+
+
+# What the sweep, limits and status writes look at.
+NOT_TERMINAL = not_terminal()
