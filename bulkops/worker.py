@@ -99,7 +99,7 @@ async def build_worker(
             # An explicit build id spares the SDK hashing every loaded module at start-up (seconds).
             build_id=f"bulkops-{version('bulkops')}",
             graceful_shutdown_timeout=timedelta(seconds=5),
-            interceptors=[MetricsInterceptor(sessionmaker)],
+            interceptors=[MetricsInterceptor()],
         )
         try:
             yield worker

@@ -35,6 +35,8 @@ async def finalize(inp: BulkOperationInput, s: RunState, final: OperationStatus,
         FINALIZE_OPERATION,
         FinalizeInput(
             operation_id=inp.operation_id,
+            operation_type=inp.operation_type,
+            tenant_id=inp.tenant_id,
             status=final,
             **s.counters(),
             failure_reason=s.failure_reason,

@@ -88,6 +88,8 @@ async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
             RECORD_FAILURE,
             RecordFailureInput(
                 operation_id=inp.operation_id,
+                operation_type=inp.operation_type,
+                tenant_id=inp.tenant_id,
                 order_id=target.order_id,
                 seq=target.seq,
                 message=message or "retries exhausted",
