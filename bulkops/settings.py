@@ -91,13 +91,16 @@ class Settings(BaseSettings):
     activity_max_attempts: int = Field(
         default=DEFAULT_ACTIVITY_MAX_ATTEMPTS, ge=1, alias="BULKOPS_ACTIVITY_MAX_ATTEMPTS"
     )
-    # A per-order attempt holds one short transaction; after a worker dies its attempts are retried
-    # once this expires, so it bounds how long a crash stalls the orders that were in flight.
     # Run the per-order activity as a local activity (a marker in history, no task-queue round trip).
     local_activities: bool = Field(default=False, alias="BULKOPS_LOCAL_ACTIVITIES")
+    # A per-order attempt holds one short transaction; after a worker dies its attempts are retried
+    # once this expires, so it bounds how long a crash stalls the orders that were in flight.
     activity_timeout_s: float = Field(
         default=DEFAULT_ACTIVITY_TIMEOUT_S, gt=0, alias="BULKOPS_ACTIVITY_TIMEOUT_S"
     )
+    # How long a workflow's next task waits for the worker that ran its last one (which has it cached)
+    # before any worker may take it: after a worker dies, its workflows stall this long.
+    worker_sticky_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_WORKER_STICKY_TIMEOUT_S")
     # A whole delivery attempt (connect, send, answer) ends within this.
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
     # Webhooks to loopback, private and link-local addresses (off: server-side request forgery).
