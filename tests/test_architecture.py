@@ -47,4 +47,3 @@ def test_no_imports_inside_functions() -> None:
                     if isinstance(inner, ast.Import | ast.ImportFrom)
                 ]
     assert hidden == []
-
