@@ -44,8 +44,13 @@ class Sessions:
             log.info("BULKOPS_CONSOLE_SECRET is not set: console sessions end when this process stops")
             secret = secrets.token_urlsafe(32)
         self._serializer = URLSafeTimedSerializer(secret, salt="bulkops.console.session")
+        self._secret = secret
         self._csrf_key = hashlib.sha256(f"bulkops.console.csrf:{secret}".encode()).digest()
         self.max_age_s = int(settings.console_session_hours * 3600)
+
+    def derived_secret(self, purpose: str) -> str:
+        """A secret of its own for another signed cookie of the console (the pending OIDC sign-in)."""
+        return hashlib.sha256(f"bulkops.console.{purpose}:{self._secret}".encode()).hexdigest()
 
     def read(self, request: Request) -> ConsoleSession | None:
         raw = request.cookies.get(COOKIE)
