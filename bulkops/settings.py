@@ -112,7 +112,11 @@ class Settings(BaseSettings):
     # Signs the operator console's session cookies and CSRF tokens. Unset: a random secret per API
     # process (sessions end when it restarts; set it when several API processes share the traffic).
     console_secret: SecretStr | None = Field(default=None, alias="BULKOPS_CONSOLE_SECRET")
+    # A console session ends this long after sign-in (absolute), or after this long without a request.
     console_session_hours: float = Field(default=8.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_HOURS")
+    console_session_idle_minutes: float = Field(
+        default=60.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_IDLE_MINUTES"
+    )
     # Ports of the embedded services `bulkops dev` starts (the API port is BULKOPS_API_PORT).
     dev_temporal_port: int = Field(default=7233, alias="BULKOPS_DEV_TEMPORAL_PORT")
     dev_ui_port: int = Field(default=8233, alias="BULKOPS_DEV_UI_PORT")
