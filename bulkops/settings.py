@@ -113,7 +113,11 @@ class Settings(BaseSettings):
     # Signs the operator console's session cookies and CSRF tokens. Unset: a random secret per API
     # process (sessions end when it restarts; set it when several API processes share the traffic).
     console_secret: SecretStr | None = Field(default=None, alias="BULKOPS_CONSOLE_SECRET")
+    # A console session ends this long after sign-in (absolute), or after this long without a request.
     console_session_hours: float = Field(default=8.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_HOURS")
+    console_session_idle_minutes: float = Field(
+        default=60.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_IDLE_MINUTES"
+    )
     # Signing in to the console with an API key (the embedded default); false leaves OpenID Connect.
     console_key_signin: bool = Field(default=True, alias="BULKOPS_CONSOLE_KEY_SIGNIN")
     # OpenID Connect sign-in to the console (README, "Signing in with your identity provider"): the

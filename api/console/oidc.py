@@ -29,7 +29,8 @@ from joserfc.errors import BadSignatureError, ClaimError, ExpiredTokenError, Jos
 from starlette.middleware.sessions import SessionMiddleware
 
 from api.console.render import page, safe_next
-from bulkops.service.identity import SignInRefused, identity_from_claims, provider_name
+from api.session import sessions
+from bulkops.service.identity import SignInRefused, provider_name, sign_in
 from bulkops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -228,9 +229,14 @@ async def callback(request: Request) -> Response:
         claims = await verified_claims(request, client)
     except SignInFailed as failure:
         return failed_page(request, failure)
+    services = request.app.state.services
     try:
-        identity = identity_from_claims(request.app.state.services.settings, claims)
+        session_id = await sign_in(services.people, services.settings, claims)
     except SignInRefused as refused:
         log.info("OIDC sign-in of %s refused: %s", claims.get("sub"), refused)
         return failed_page(request, SignInFailed(403, "Not allowed", str(refused)))
-    return RedirectResponse(next_path, status_code=303)  # placeholder until sessions land
+    store = sessions(request)
+    response = RedirectResponse(next_path, status_code=303)
+    # A new cookie id at sign-in, as with a key.
+    store.set_cookie(request, response, store.new(session_id))
+    return response

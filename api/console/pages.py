@@ -93,8 +93,9 @@ async def login(
         )
         store.set_cookie(request, response, fresh)
         return response
-    principal = await request.app.state.services.authenticate(api_key.strip())
-    if principal is None:
+    services = request.app.state.services
+    principal = await services.authenticate(api_key.strip())
+    if principal is None or principal.service:
         response = page(
             request,
             "login.html",
@@ -102,19 +103,30 @@ async def login(
             status_code=401,
             csrf=store.csrf_token(visitor),
             next=safe_next(next),
-            error="That API key is not valid.",
+            error="That API key is not valid."
+            if principal is None
+            else "A service key cannot sign in to the console: use a personal key.",
             **ways,
         )
         return response
-    # A new session id at sign-in: a token seen before it is worth nothing after it.
+    session_id = await services.people.sign_in_with_key(principal)
+    # A new cookie id at sign-in: a token seen before it is worth nothing after it.
     redirect = RedirectResponse(safe_next(next), status_code=303)
-    store.set_cookie(request, redirect, store.new(principal.key_id))
+    store.set_cookie(request, redirect, store.new(session_id))
     return redirect
 
 
 @router.post("/logout")
 async def logout(request: Request, console: ConsoleDep) -> Response:
-    await checked_form(request, console)
+    """Sign out: the session ends on the server (a copy of its cookie is worth nothing from now on);
+    with `everywhere` set, every console session of this person ends."""
+    form = await checked_form(request, console)
+    services = request.app.state.services
+    if form.get("everywhere"):
+        assert console.principal.user_id is not None  # a console session always has its person
+        await services.sessions.end_all_for_user(console.principal.user_id)
+    elif console.session.session_id is not None:
+        await services.sessions.end(console.session.session_id)
     store = sessions(request)
     response = RedirectResponse("/console/login", status_code=303)
     store.set_cookie(request, response, store.new())

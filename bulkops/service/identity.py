@@ -10,11 +10,17 @@ would let an admin key hand out roles to whole groups of the company's directory
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from bulkops.domain.safety import Role
+from bulkops.service.errors import Conflict, Forbidden
+from bulkops.service.people import PeopleService
 from bulkops.settings import Settings
+from bulkops.store.tables import Tenant
 
 # Where an email address may be, in the order tried (Entra ID sends `preferred_username` or `upn`
 # when the `email` optional claim is not configured).
@@ -101,3 +107,25 @@ def provider_name(settings: Settings) -> str:
         return settings.oidc_provider_name
     host = (settings.oidc_issuer or "").split("://", 1)[-1].split("/", 1)[0]
     return host or "your identity provider"
+
+
+async def sign_in(people: PeopleService, settings: Settings, claims: Mapping[str, object]) -> uuid.UUID:
+    """A console session for the person a verified ID token names (its id); `SignInRefused` with the
+    reason when they may not sign in: no group that maps, an unknown tenant, a disabled user, an
+    email already bound to another identity."""
+    identity = identity_from_claims(settings, claims)
+    async with people.sessionmaker() as session:
+        known = await session.scalar(select(Tenant.id).where(Tenant.id == identity.tenant_id))
+    if known is None:
+        raise SignInRefused(f"There is no bulkops tenant {identity.tenant_id!r} for your account.")
+    try:
+        return await people.sign_in_from_idp(
+            identity.tenant_id,
+            identity.issuer,
+            identity.subject,
+            identity.email,
+            identity.name,
+            identity.role,
+        )
+    except (Forbidden, Conflict) as exc:
+        raise SignInRefused(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from exc
