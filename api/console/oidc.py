@@ -24,7 +24,7 @@ import httpx
 from authlib.integrations.base_client.errors import MismatchingStateError
 from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOAuth2App
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from joserfc.errors import BadSignatureError, ClaimError, ExpiredTokenError, JoseError
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -236,7 +236,10 @@ async def callback(request: Request) -> Response:
         log.info("OIDC sign-in of %s refused: %s", claims.get("sub"), refused)
         return failed_page(request, SignInFailed(403, "Not allowed", str(refused)))
     store = sessions(request)
-    response = RedirectResponse(next_path, status_code=303)
+    # A page that moves on by itself, not a redirect: this request came from the provider's site, and
+    # the browser sends no SameSite=Strict cookie on a redirect it follows from here; a navigation
+    # this page starts is the console's own.
+    response = page(request, "signed_in.html", None, next=next_path, person=claims.get("name") or "")
     # A new cookie id at sign-in, as with a key.
     store.set_cookie(request, response, store.new(session_id))
     return response

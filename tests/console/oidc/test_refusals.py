@@ -141,3 +141,41 @@ async def test_the_providers_own_refusal_and_a_replayed_state_are_clear_pages(oi
         assert await _signed_in(h.http)
         replayed = await h.http.get("/console/auth/callback", params=callback)
         await _refused(replayed, 400, "This sign-in was already completed, has expired")
+
+
+async def test_the_tenant_from_a_claim_and_an_unknown_one_refused(oidc_app: OidcApp) -> None:
+    async with minting_issuer() as issuer, oidc_app(issuer.url) as h:
+        tenant = await h.tenant("oidc-claim")
+        h.configure(oidc_tenant=None, oidc_tenant_claim="bulkops_tenant")
+        named = "no-such-tenant"
+        issuer.mint = lambda auth: issuer.sign(issuer.claims(auth, bulkops_tenant=named, groups=["leads"]))
+
+        auth = issuer.authorized(await _start(h), "code-1")
+        answer = await h.http.get("/console/auth/callback", params={"code": "code-1", "state": auth.state})
+        await _refused(answer, 403, "There is no bulkops tenant &#39;no-such-tenant&#39;")
+
+        named = tenant.id
+        auth = issuer.authorized(await _start(h), "code-2")
+        answer = await h.http.get("/console/auth/callback", params={"code": "code-2", "state": auth.state})
+        assert answer.status_code == 200, answer.text
+        assert 'url=/console/approvals"' in answer.text  # on to where the sign-in started from
+        me = await h.http.get("/console/approvals")
+        assert me.status_code == 200 and 'data-testid="role">approver<' in me.text
+        assert (
+            await h.scalar(
+                "SELECT role FROM users WHERE tenant_id = :t AND subject = 'mallory-sub'", t=tenant.id
+            )
+            == "approver"
+        )
+
+
+async def test_key_sign_in_can_be_turned_off(oidc_app: OidcApp) -> None:
+    async with minting_issuer() as issuer, oidc_app(issuer.url, BULKOPS_CONSOLE_KEY_SIGNIN=False) as h:
+        tenant = await h.tenant("oidc-nokey")
+        form = await h.http.get("/console/login")
+        assert f"Sign in with {PROVIDER_NAME}" in form.text and 'name="api_key"' not in form.text
+        posted = await h.http.post("/console/login", data={"api_key": tenant.api_key, "csrf_token": "x"})
+        assert posted.status_code == 403 and "turned off" in posted.text
+        assert not await _signed_in(h.http)
+        # The API itself still takes the key.
+        assert (await tenant.get("/v1/bulk-operations")).status_code == 200
