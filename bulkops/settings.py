@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bulkops.domain.model import (
@@ -13,6 +13,7 @@ from bulkops.domain.model import (
     DEFAULT_ACTIVITY_TIMEOUT_S,
     DEFAULT_MAX_EVENTS_PER_RUN,
 )
+from bulkops.domain.safety import Role
 
 
 class Settings(BaseSettings):
@@ -115,11 +116,62 @@ class Settings(BaseSettings):
     # Signs the operator console's session cookies and CSRF tokens. Unset: a random secret per API
     # process (sessions end when it restarts; set it when several API processes share the traffic).
     console_secret: SecretStr | None = Field(default=None, alias="BULKOPS_CONSOLE_SECRET")
+    # A console session ends this long after sign-in (absolute), or after this long without a request.
     console_session_hours: float = Field(default=8.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_HOURS")
+    console_session_idle_minutes: float = Field(
+        default=60.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_IDLE_MINUTES"
+    )
+    # Signing in to the console with an API key (the embedded default); false leaves OpenID Connect.
+    console_key_signin: bool = Field(default=True, alias="BULKOPS_CONSOLE_KEY_SIGNIN")
+    # OpenID Connect sign-in to the console (README, "Signing in with your identity provider"): the
+    # issuer (its /.well-known/openid-configuration is read), this app's client at it, and how a
+    # verified ID token maps to a tenant (fixed, or from a claim) and a role (groups claim → role map).
+    oidc_issuer: str | None = Field(default=None, alias="BULKOPS_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, alias="BULKOPS_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="BULKOPS_OIDC_CLIENT_SECRET")
+    oidc_provider_name: str | None = Field(default=None, alias="BULKOPS_OIDC_PROVIDER_NAME")
+    oidc_scopes: str = Field(default="openid email profile", alias="BULKOPS_OIDC_SCOPES")
+    oidc_tenant: str | None = Field(default=None, alias="BULKOPS_OIDC_TENANT")
+    oidc_tenant_claim: str | None = Field(default=None, alias="BULKOPS_OIDC_TENANT_CLAIM")
+    oidc_groups_claim: str = Field(default="groups", alias="BULKOPS_OIDC_GROUPS_CLAIM")
+    # JSON {"<group>": "<role>"}; a person in several mapped groups gets the highest of their roles,
+    # one in none is refused.
+    oidc_group_roles: dict[str, Role] = Field(default_factory=dict, alias="BULKOPS_OIDC_GROUP_ROLES")
     # Ports of the embedded services `bulkops dev` starts (the API port is BULKOPS_API_PORT).
     dev_temporal_port: int = Field(default=7233, alias="BULKOPS_DEV_TEMPORAL_PORT")
     dev_ui_port: int = Field(default=8233, alias="BULKOPS_DEV_UI_PORT")
     dev_pg_port: int = Field(default=5433, alias="BULKOPS_DEV_PG_PORT")
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if not self.oidc_issuer:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("BULKOPS_OIDC_CLIENT_ID", self.oidc_client_id),
+                ("BULKOPS_OIDC_CLIENT_SECRET", self.oidc_client_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"BULKOPS_OIDC_ISSUER is set, so {' and '.join(missing)} must be too")
+        if bool(self.oidc_tenant) == bool(self.oidc_tenant_claim):
+            raise ValueError(
+                "BULKOPS_OIDC_ISSUER is set: set exactly one of BULKOPS_OIDC_TENANT (every person of this "
+                "issuer signs in to that tenant) and BULKOPS_OIDC_TENANT_CLAIM (the ID token's claim "
+                "that names the tenant)"
+            )
+        if not self.oidc_group_roles:
+            raise ValueError(
+                "BULKOPS_OIDC_ISSUER is set, so BULKOPS_OIDC_GROUP_ROLES must map at least one group to a "
+                'role, e.g. {"bulkops-admins": "admin", "support": "operator"}'
+            )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
 
     @property
     def activity_slots(self) -> int:

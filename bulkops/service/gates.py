@@ -5,7 +5,6 @@ operation's row at create; the workflow's input takes them from that row.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bulkops.domain.model import WAITING_STATUSES, OperationStatus
 from bulkops.domain.requests import BulkOperationCreate
 from bulkops.domain.safety import Actor, Approval, ApprovalStatus, Prediction, TenantPolicy
+from bulkops.service.auth import creator_columns
 from bulkops.service.dry_run import dry_run
 from bulkops.store.tables import TENANTS
 
@@ -38,7 +38,7 @@ async def gate_values(
         "status": (OperationStatus.SCHEDULED if body.start_at else OperationStatus.PENDING).value,
         "start_at": body.start_at,
         "max_orders_per_second": body.max_orders_per_second or policy.default_max_orders_per_second,
-        "created_by_key_id": uuid.UUID(actor.key_id) if actor.key_id else None,
+        **creator_columns(actor),
     }
     if (
         policy.approval_types
@@ -68,6 +68,7 @@ def gate_input(row: Any) -> dict[str, Any]:
         "start_at": row.start_at,
         "approval_expires_at": approval.expires_at if pending and approval else None,
         "created_by_key_id": str(row.created_by_key_id) if row.created_by_key_id else None,
+        "created_by_user_id": str(row.created_by_user_id) if row.created_by_user_id else None,
         "max_orders_per_second": row.max_orders_per_second,
         "revert_of": row.revert_of,
     }

@@ -2,7 +2,7 @@
 behind (approval, `start_at`, pace), control actions carrying who asked, reverts, and the audit trail.
 
 Roles are checked at the edge (`api.deps.require_role`); what depends on the operation (the key that
-created it may not approve it) is checked here, and again by the workflow's update validators.
+created it, or its person, may not approve it) is checked here, and again by the workflow's update validators.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from temporalio.service import RPCError
 
 from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.domain.representation import Progress
-from bulkops.domain.safety import Actor, AuditAction, AuditEventRead, Role, TenantPolicy
+from bulkops.domain.safety import Actor, AuditAction, AuditEventRead, TenantPolicy, decision_refusal
 from bulkops.service import auth
 from bulkops.service.errors import Conflict, Forbidden
 from bulkops.service.gates import load_policy
@@ -40,10 +40,9 @@ CONTROLS = {
 
 
 class SafetyService:
-    def __init__(self, operations: OperationService, key_cache: auth.KeyCache) -> None:
+    def __init__(self, operations: OperationService) -> None:
         self.ops = operations
         self.sessionmaker = operations.sessionmaker
-        self.key_cache = key_cache
 
     async def policy(self, tenant_id: str) -> TenantPolicy:
         async with self.sessionmaker() as session:
@@ -56,24 +55,6 @@ class SafetyService:
             )
         return policy
 
-    async def keys(self, tenant_id: str) -> list[Any]:
-        async with self.sessionmaker() as session:
-            return await auth.list_keys(session, tenant_id)
-
-    async def add_key(self, tenant_id: str, role: Role, name: str | None) -> tuple[str, Any]:
-        """A new key (shown only now) and its row."""
-        async with self.sessionmaker() as session, session.begin():
-            key = await auth.add_key(session, tenant_id, name, role)
-            rows = await auth.list_keys(session, tenant_id)
-        return key, next(r for r in rows if r.key_hash == auth.hash_key(key))
-
-    async def revoke_key(self, tenant_id: str, key_id: uuid.UUID) -> bool:
-        async with self.sessionmaker() as session, session.begin():
-            revoked = await auth.revoke_tenant_key(session, tenant_id, key_id)
-        if revoked:
-            self.key_cache.forget(str(key_id))  # at once in this process; elsewhere within the cache's bound
-        return revoked
-
     async def control(
         self, tenant_id: str, operation_id: uuid.UUID, name: str, actor: Actor
     ) -> tuple[Any, Progress]:
@@ -85,8 +66,11 @@ class SafetyService:
         if name in ("approve", "reject"):
             if row.approval is None:
                 raise Conflict("this operation needs no approval")
-            if row.created_by_key_id is not None and str(row.created_by_key_id) == actor.key_id:
-                raise Forbidden(f"the key that created an operation cannot {name} it; ask another approver")
+            creator_user = str(row.created_by_user_id) if row.created_by_user_id else None
+            creator_key = str(row.created_by_key_id) if row.created_by_key_id else None
+            refusal = decision_refusal(actor, creator_user, creator_key, name)
+            if refusal is not None:
+                raise Forbidden(refusal)
         try:
             live = await self.ops.handle(operation_id).execute_update(
                 CONTROLS[name], actor, result_type=Progress
@@ -125,7 +109,7 @@ class SafetyService:
                     None,
                     extra={
                         "revert_of": original_id,
-                        "created_by_key_id": uuid.UUID(actor.key_id) if actor.key_id else None,
+                        **auth.creator_columns(actor),
                         "max_orders_per_second": original.max_orders_per_second,
                     },
                 )
