@@ -1,9 +1,12 @@
-"""Retrying an operation's failures: a new operation over exactly the failed orders that no other
-retry covers, each order retried at most once at a time and never again once a retry succeeded.
+"""Retrying an operation's failures: a new operation over exactly the failed orders its lineage has
+not dealt with, each order retried at most once at a time and never again once it succeeded.
 
-Serialised in the database: every retry of one original locks the original's row first, so of two
-requests at once the second sees the first's targets and finds nothing left (409 naming it), and a
-repeated `Idempotency-Key` finds the operation the first request made.
+A lineage is an original and every retry and revert made from it or from them (`lineage_id`, the
+root's id): retrying any operation of it selects against all of it. Serialised in the database:
+every retry locks the lineage root's row first, so of two requests at once anywhere in one chain
+the second sees the first's targets and finds nothing left (409 naming it), and a repeated
+`Idempotency-Key` finds the operation the first request made. The new operation passes the tenant's
+approval gate on exactly the targets it selected, like a create.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from bulkops.service.limits import admit
 from bulkops.service.starting import by_idempotency_key, insert_row
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
-from bulkops.store.selection import failed_items, retry_targets
-from bulkops.store.tables import NOT_TERMINAL, OPERATIONS, TARGETS
+from bulkops.store.selection import failed_items, live_in_lineage, retry_targets
+from bulkops.store.tables import OPERATIONS, TARGETS
 
 OPS = OPERATIONS
 
@@ -51,15 +54,7 @@ async def insert_retry(
     """The retry's row and targets, committed; and whether it is new (False: a repeated key)."""
     try:
         async with sessionmaker() as session, session.begin():
-            original = (
-                await session.execute(
-                    select(OPS)
-                    .where(OPS.c.id == req.original_id, OPS.c.tenant_id == req.tenant_id)
-                    .with_for_update()
-                )
-            ).one_or_none()
-            if original is None:
-                raise NotFound
+            original = await lock_lineage(session, req.tenant_id, req.original_id)
             if req.idempotency_key:
                 existing = await by_idempotency_key(session, req.tenant_id, req.idempotency_key)
                 if existing is not None:
@@ -75,6 +70,18 @@ async def insert_retry(
         return _replayed(existing, req), False
 
 
+async def lock_lineage(session: AsyncSession, tenant_id: str, operation_id: uuid.UUID) -> Any:
+    """The tenant's operation, after locking its lineage root's row: whatever is made from any
+    operation of one lineage is made one at a time."""
+    lineage_id = await session.scalar(
+        select(OPS.c.lineage_id).where(OPS.c.id == operation_id, OPS.c.tenant_id == tenant_id)
+    )
+    if lineage_id is None:
+        raise NotFound
+    await session.execute(select(OPS.c.id).where(OPS.c.id == lineage_id).with_for_update())
+    return (await session.execute(select(OPS).where(OPS.c.id == operation_id))).one()
+
+
 def _check_original(original: Any) -> None:
     if not OperationStatus(original.status).terminal:
         raise Conflict("the operation has not ended yet; retry it once it has")
@@ -85,7 +92,7 @@ def _check_original(original: Any) -> None:
 
 async def _insert(session: AsyncSession, settings: Settings, req: RetryRequest, original: Any) -> Any:
     op_id = uuid.uuid4()
-    await _check_something_left(session, req, op_id)
+    await _check_something_left(session, req, original.lineage_id, op_id)
     await admit(session, req.tenant_id, original.max_concurrency, settings)
     row = await insert_row(
         session,
@@ -101,12 +108,13 @@ async def _insert(session: AsyncSession, settings: Settings, req: RetryRequest, 
         original.notify_url,
         req.idempotency_key,
         req.digest(),
+        lineage_id=original.lineage_id,
         extra={
             "created_by_key_id": uuid.UUID(req.actor.key_id) if req.actor.key_id else None,
             "max_orders_per_second": original.max_orders_per_second,
         },
     )
-    stmt = retry_targets(op_id, req.original_id, req.all_failed)
+    stmt = retry_targets(op_id, req.original_id, original.lineage_id, req.all_failed)
     added = await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
     total = int(added.rowcount or 0)  # type: ignore[attr-defined]
     row = (
@@ -120,10 +128,11 @@ async def _insert(session: AsyncSession, settings: Settings, req: RetryRequest, 
     return row
 
 
-async def _check_something_left(session: AsyncSession, req: RetryRequest, op_id: uuid.UUID) -> None:
-    left = await session.scalar(
-        select(func.count()).select_from(retry_targets(op_id, req.original_id, req.all_failed).subquery())
-    )
+async def _check_something_left(
+    session: AsyncSession, req: RetryRequest, lineage_id: uuid.UUID, op_id: uuid.UUID
+) -> None:
+    targets = retry_targets(op_id, req.original_id, lineage_id, req.all_failed)
+    left = await session.scalar(select(func.count()).select_from(targets.subquery()))
     if left:
         return
     what = "failed" if req.all_failed else "retryable failed"
@@ -131,9 +140,7 @@ async def _check_something_left(session: AsyncSession, req: RetryRequest, op_id:
         select(func.count()).select_from(failed_items(req.original_id, req.all_failed).subquery())
     ):
         raise Conflict(f"the operation has no {what} orders to retry")
-    live = await session.scalar(
-        select(OPS.c.id).where(OPS.c.retry_of == req.original_id, NOT_TERMINAL).order_by(OPS.c.created_at)
-    )
+    live = await session.scalar(live_in_lineage(lineage_id, op_id))
     if live is not None:
         raise Conflict(f"its {what} orders are already being retried by operation {live}")
     raise Conflict(f"its {what} orders were all retried successfully already")

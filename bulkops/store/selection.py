@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
 
 from bulkops.domain.model import ItemStatus
 from bulkops.domain.requests import OrderFilter
-from bulkops.store.tables import ITEMS, OPERATIONS, ORDERS, TARGETS, not_terminal
+from bulkops.store.tables import ITEMS, NOT_TERMINAL, OPERATIONS, ORDERS, TARGETS, not_terminal
 
 
 def filter_clause(tenant_id: str, flt: OrderFilter) -> Any:
@@ -48,32 +48,49 @@ def failed_items(original_id: uuid.UUID, all_failed: bool) -> Select[Any]:
     return select(ITEMS.c.order_id, ITEMS.c.seq).where(_failed(original_id, all_failed))
 
 
-def retry_targets(operation_id: uuid.UUID, original_id: uuid.UUID, all_failed: bool) -> Select[Any]:
-    """(operation_id, seq, order_id) of the original's failures that no other retry of it covers: one
-    that has not ended, or one whose outcome for the order is a success."""
-    other, done = OPERATIONS.alias("other_retry"), ITEMS.alias("retry_outcome")
-    succeeded = (
-        select(done.c.order_id)
-        .where(
-            done.c.operation_id == other.c.id,
-            done.c.order_id == TARGETS.c.order_id,
-            done.c.status == ItemStatus.SUCCEEDED.value,
-        )
-        .exists()
-    )
-    covered = (
-        select(TARGETS.c.order_id)
-        .join(other, other.c.id == TARGETS.c.operation_id)
-        .where(
-            other.c.retry_of == original_id,
-            other.c.id != operation_id,
-            TARGETS.c.order_id == ITEMS.c.order_id,
-            or_(not_terminal(other), succeeded),
-        )
-        .exists()
-    )
+def retry_targets(
+    operation_id: uuid.UUID, original_id: uuid.UUID, lineage_id: uuid.UUID, all_failed: bool
+) -> Select[Any]:
+    """(operation_id, seq, order_id) of the original's failures that its lineage (the chain of
+    retries from one root) has not dealt with: no operation of it succeeded on the order, and none
+    that has not ended targets it."""
     return select(
         literal(operation_id).label("operation_id"),
         func.row_number().over(order_by=ITEMS.c.seq).label("seq"),
         ITEMS.c.order_id,
-    ).where(_failed(original_id, all_failed), ~covered)
+    ).where(_failed(original_id, all_failed), ~_dealt_with(operation_id, lineage_id))
+
+
+def _dealt_with(operation_id: uuid.UUID, lineage_id: uuid.UUID) -> ColumnElement[bool]:
+    other, done = OPERATIONS.alias("lineage_op"), ITEMS.alias("lineage_outcome")
+    succeeded = (
+        select(done.c.order_id)
+        .join(other, other.c.id == done.c.operation_id)
+        .where(
+            other.c.lineage_id == lineage_id,
+            done.c.order_id == ITEMS.c.order_id,
+            done.c.status == ItemStatus.SUCCEEDED.value,
+        )
+        .exists()
+    )
+    live = (
+        select(TARGETS.c.order_id)
+        .join(other, other.c.id == TARGETS.c.operation_id)
+        .where(
+            other.c.lineage_id == lineage_id,
+            other.c.id != operation_id,
+            TARGETS.c.order_id == ITEMS.c.order_id,
+            not_terminal(other),
+        )
+        .exists()
+    )
+    return or_(succeeded, live)
+
+
+def live_in_lineage(lineage_id: uuid.UUID, but: uuid.UUID) -> Select[Any]:
+    """The lineage's operations that have not ended (other than `but`), oldest first."""
+    return (
+        select(OPERATIONS.c.id)
+        .where(OPERATIONS.c.lineage_id == lineage_id, OPERATIONS.c.id != but, NOT_TERMINAL)
+        .order_by(OPERATIONS.c.created_at)
+    )
