@@ -14,8 +14,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.safety import TenantPolicy
-from bulkops.service.gates import WAITING, load_policy
+from bulkops.service.gates import WAITING
 from bulkops.settings import Settings
+from bulkops.store.gating import load_policy
 from bulkops.store.tables import NOT_TERMINAL, OPERATIONS, TENANTS
 
 OPS = OPERATIONS

@@ -17,18 +17,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.domain.safety import Actor, AuditAction
-from bulkops.service.errors import Conflict, NotFound
+from bulkops.service.errors import Conflict
 from bulkops.service.limits import admit
-from bulkops.service.starting import by_idempotency_key, insert_row
+from bulkops.service.lineage import made_from
+from bulkops.service.starting import insert_row
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
-from bulkops.store.selection import failed_items, live_in_lineage, retry_targets
+from bulkops.store.gating import hold_on_targets
+from bulkops.store.selection import failed_items, fix_targets, live_in_lineage, retry_targets
 from bulkops.store.tables import OPERATIONS, TARGETS
 
 OPS = OPERATIONS
@@ -52,34 +53,12 @@ async def insert_retry(
     sessionmaker: async_sessionmaker, settings: Settings, req: RetryRequest
 ) -> tuple[Any, bool]:
     """The retry's row and targets, committed; and whether it is new (False: a repeated key)."""
-    try:
-        async with sessionmaker() as session, session.begin():
-            original = await lock_lineage(session, req.tenant_id, req.original_id)
-            if req.idempotency_key:
-                existing = await by_idempotency_key(session, req.tenant_id, req.idempotency_key)
-                if existing is not None:
-                    return _replayed(existing, req), False
-            _check_original(original)
-            return await _insert(session, settings, req, original), True
-    except IntegrityError:
-        # The same key was taken meanwhile by a create (a retry would have waited for the lock).
-        async with sessionmaker() as session:
-            existing = await by_idempotency_key(session, req.tenant_id, req.idempotency_key or "")
-        if existing is None:
-            raise
-        return _replayed(existing, req), False
 
+    async def make(session: AsyncSession, original: Any) -> Any:
+        _check_original(original)
+        return await _insert(session, settings, req, original)
 
-async def lock_lineage(session: AsyncSession, tenant_id: str, operation_id: uuid.UUID) -> Any:
-    """The tenant's operation, after locking its lineage root's row: whatever is made from any
-    operation of one lineage is made one at a time."""
-    lineage_id = await session.scalar(
-        select(OPS.c.lineage_id).where(OPS.c.id == operation_id, OPS.c.tenant_id == tenant_id)
-    )
-    if lineage_id is None:
-        raise NotFound
-    await session.execute(select(OPS.c.id).where(OPS.c.id == lineage_id).with_for_update())
-    return (await session.execute(select(OPS).where(OPS.c.id == operation_id))).one()
+    return await made_from(sessionmaker, req, make)
 
 
 def _check_original(original: Any) -> None:
@@ -115,11 +94,9 @@ async def _insert(session: AsyncSession, settings: Settings, req: RetryRequest, 
         },
     )
     stmt = retry_targets(op_id, req.original_id, original.lineage_id, req.all_failed)
-    added = await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
-    total = int(added.rowcount or 0)  # type: ignore[attr-defined]
-    row = (
-        await session.execute(update(OPS).where(OPS.c.id == op_id).values(total_count=total).returning(OPS))
-    ).one()
+    await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
+    # Like a create: the tenant's approval policy decides on exactly the orders it will retry.
+    row = await hold_on_targets(session, await fix_targets(session, op_id), req.actor.name)
     detail = {"retry": str(op_id), "all_failed": req.all_failed, "total_count": row.total_count}
     await insert_event(session, req.original_id, f"retried:{op_id}", AuditAction.RETRIED, req.actor, detail)
     await insert_event(
@@ -144,9 +121,3 @@ async def _check_something_left(
     if live is not None:
         raise Conflict(f"its {what} orders are already being retried by operation {live}")
     raise Conflict(f"its {what} orders were all retried successfully already")
-
-
-def _replayed(existing: Any, req: RetryRequest) -> Any:
-    if existing.request_hash != req.digest():
-        raise Conflict("this Idempotency-Key was already used with a different request")
-    return existing

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, insert, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.model import ItemStatus
 from bulkops.domain.requests import OrderFilter
@@ -34,6 +35,31 @@ def filter_targets(operation_id: uuid.UUID, tenant_id: str, flt: OrderFilter) ->
         func.row_number().over(order_by=(ORDERS.c.created_at, ORDERS.c.id)).label("seq"),
         ORDERS.c.id,
     ).where(filter_clause(tenant_id, flt))
+
+
+async def fix_targets(session: AsyncSession, operation_id: uuid.UUID) -> Any:
+    """Stamp the operation's snapshotted targets as its selection (`selected_at`, `total_count`): from
+    now on its selection is exactly these rows. Returns the row."""
+    total = select(func.count()).select_from(TARGETS).where(TARGETS.c.operation_id == operation_id)
+    return (
+        await session.execute(
+            update(OPERATIONS)
+            .where(OPERATIONS.c.id == operation_id)
+            .values(total_count=total.scalar_subquery(), selected_at=func.now())
+            .returning(OPERATIONS)
+        )
+    ).one()
+
+
+async def snapshot(session: AsyncSession, row: Any) -> Any:
+    """The operation's selection snapshotted into its targets, once: a filter is evaluated now unless
+    it was already (an id list's targets were written with its row). Returns the row."""
+    if row.selected_at is not None:
+        return row
+    if row.selection.get("filter") is not None:
+        stmt = filter_targets(row.id, row.tenant_id, OrderFilter.model_validate(row.selection["filter"]))
+        await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
+    return await fix_targets(session, row.id)
 
 
 def _failed(original_id: uuid.UUID, all_failed: bool) -> ColumnElement[bool]:
