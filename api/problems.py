@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bulkops.service.errors import BadCursor, Conflict, Forbidden, Gone, NotFound, Unavailable
+from bulkops.service.errors import BadCursor, Conflict, Forbidden, Gone, Invalid, NotFound, Unavailable
 from bulkops.service.feeds import TooManyStreams
 from bulkops.service.limits import LimitExceeded
 
@@ -74,6 +74,9 @@ REFUSALS: dict[type[Exception], Callable[[Any], Problem]] = {
     Gone: lambda exc: Problem(410, str(exc)),
     Forbidden: lambda exc: Problem(403, str(exc)),
     BadCursor: lambda _: Problem(400, "cursor is not valid"),
+    Invalid: lambda exc: Problem(
+        422, str(exc), errors=[{"loc": ["body", exc.field], "msg": exc.detail, "type": "value_error"}]
+    ),
     LimitExceeded: _limit,
     TooManyStreams: lambda exc: Problem(429, str(exc), headers=_retry_after(exc.retry_after_s)),
     Unavailable: lambda exc: Problem(503, str(exc), headers=_retry_after(START_RETRY_AFTER_S)),

@@ -19,6 +19,7 @@ from bulkops.domain.representation import Progress
 from bulkops.domain.safety import Actor, AuditEventRead, Role, TenantPolicy
 from bulkops.service import auth
 from bulkops.service.errors import Conflict, Forbidden
+from bulkops.service.limits import check_ceilings
 from bulkops.service.operations import OperationService
 from bulkops.service.reverting import RevertRequest, insert_revert
 from bulkops.store.audit import list_events
@@ -47,6 +48,7 @@ class SafetyService:
             return await load_policy(session, tenant_id)
 
     async def set_policy(self, tenant_id: str, policy: TenantPolicy) -> TenantPolicy:
+        check_ceilings(policy, self.ops.settings)
         async with self.sessionmaker() as session, session.begin():
             await session.execute(
                 update(TENANTS).where(TENANTS.c.id == tenant_id).values(policy=policy.model_dump(mode="json"))
