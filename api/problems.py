@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bulkops.domain.requests import MAX_JSON_DEPTH
 from bulkops.service.errors import BadCursor, Conflict, Forbidden, Gone, Invalid, NotFound, Unavailable
 from bulkops.service.feeds import TooManyStreams
 from bulkops.service.limits import LimitExceeded
@@ -63,6 +64,7 @@ def _limit(exc: LimitExceeded) -> Problem:
     return Problem(429, exc.detail, headers=_retry_after(exc.retry_after_s))
 
 
+TOO_DEEP = f"the JSON body nests too deeply (at most {MAX_JSON_DEPTH} levels)"
 # Seconds a client waits before repeating a request whose operation could not be started.
 START_RETRY_AFTER_S = 5
 
@@ -180,6 +182,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):
+            # FastAPI's JSON parse of a body nested beyond Python's recursion limit: not valid here.
+            return problem_response(
+                422, TOO_DEEP, errors=[{"loc": ["body"], "msg": TOO_DEEP, "type": "json"}]
+            )
         return problem_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
