@@ -41,6 +41,8 @@ class SnapshotInput(BaseModel):
 
 class SnapshotResult(BaseModel):
     total_count: int
+    # Set when the gate, deciding on the selection just snapshotted, held the operation for approval.
+    approval_expires_at: datetime | None = None
 
 
 class Checkpoint(Counters):

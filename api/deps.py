@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import Problem
@@ -108,3 +108,5 @@ OperatorDep = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 ApproverDep = Annotated[Principal, Depends(require_role(Role.APPROVER))]
 AdminDep = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 BaseUrlDep = Annotated[str, Depends(_base_url)]
+# Create, retry and revert: the same key with the same request is the same operation.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

@@ -13,7 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bulkops.service.errors import BadCursor, Conflict, Forbidden, Gone, NotFound, Unavailable
+from bulkops.domain.requests import MAX_JSON_DEPTH
+from bulkops.service.errors import BadCursor, Conflict, Forbidden, Gone, Invalid, NotFound, Unavailable
 from bulkops.service.feeds import TooManyStreams
 from bulkops.service.limits import LimitExceeded
 
@@ -59,6 +60,7 @@ def _limit(exc: LimitExceeded) -> Problem:
     return Problem(429, exc.detail, headers=_retry_after(exc.retry_after_s))
 
 
+TOO_DEEP = f"the JSON body nests too deeply (at most {MAX_JSON_DEPTH} levels)"
 # Seconds a client waits before repeating a request whose operation could not be started.
 START_RETRY_AFTER_S = 5
 
@@ -70,6 +72,9 @@ REFUSALS: dict[type[Exception], Callable[[Any], Problem]] = {
     Gone: lambda exc: Problem(410, str(exc)),
     Forbidden: lambda exc: Problem(403, str(exc)),
     BadCursor: lambda _: Problem(400, "cursor is not valid"),
+    Invalid: lambda exc: Problem(
+        422, str(exc), errors=[{"loc": ["body", exc.field], "msg": exc.detail, "type": "value_error"}]
+    ),
     LimitExceeded: _limit,
     TooManyStreams: lambda exc: Problem(429, str(exc), headers=_retry_after(exc.retry_after_s)),
     Unavailable: lambda exc: Problem(503, str(exc), headers=_retry_after(START_RETRY_AFTER_S)),
@@ -173,6 +178,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):
+            # FastAPI's JSON parse of a body nested beyond Python's recursion limit: not valid here.
+            return problem_response(
+                422, TOO_DEEP, errors=[{"loc": ["body"], "msg": TOO_DEEP, "type": "json"}]
+            )
         return problem_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)

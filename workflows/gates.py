@@ -8,7 +8,7 @@ A mixin of `BulkOperationWorkflow` (deterministic code only): it uses the workfl
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.audit import record
     from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput
+    from workflows.search_attributes import OPERATION_STATUS
 
 
 class InvalidTransition(Exception):
@@ -126,10 +127,22 @@ class Gates:
             self._show(OperationStatus.PENDING, "waiting for a slot")
             await self._persist_status()
 
-    async def _await_approval(self) -> None:
-        created = self.inp.created_at or workflow.now()
-        deadline = self.inp.approval_expires_at or created
-        self._show(OperationStatus.AWAITING_APPROVAL, f"awaiting approval since {created.isoformat()}")
+    async def _hold(self, expires_at: datetime) -> None:
+        """Held for approval when it started (the gate decided on the selection it snapshotted then):
+        wait for a decision like an operation held at create, the row already says so."""
+        self.approval = ApprovalStatus.PENDING
+        workflow.upsert_search_attributes(
+            [OPERATION_STATUS.value_set(OperationStatus.AWAITING_APPROVAL.value)]
+        )
+        await self._await_approval(expires_at, workflow.now())
+        if not self.cancel_requested and self.s.status != OperationStatus.PENDING:
+            self._show(OperationStatus.PENDING, "waiting for a slot")
+            await self._persist_status()
+
+    async def _await_approval(self, deadline: datetime | None = None, since: datetime | None = None) -> None:
+        since = since or self.inp.created_at or workflow.now()
+        deadline = deadline or self.inp.approval_expires_at or since
+        self._show(OperationStatus.AWAITING_APPROVAL, f"awaiting approval since {since.isoformat()}")
         remaining = deadline - workflow.now()
         try:
             if remaining <= timedelta(0):

@@ -5,7 +5,7 @@ trail. Imports nothing of ours but the domain, so every layer (and the workflow)
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -73,6 +73,30 @@ class TenantPolicy(BaseModel):
     max_concurrency_total: int | None = Field(
         default=None, ge=1, description="sum of max_concurrency over the operations that have not ended"
     )
+
+    @property
+    def gates_anything(self) -> bool:
+        """Whether any operation may need approval under this policy (else no forecast is needed)."""
+        return bool(
+            self.approval_types
+            or self.approval_over_orders is not None
+            or self.approval_over_refund_cents is not None
+        )
+
+    def approval_for(
+        self, operation_type: OperationType, prediction: Prediction, requested_by: str | None, now: datetime
+    ) -> Approval | None:
+        """The pending approval an operation with this prediction needs, or None."""
+        reasons = self.approval_reasons(operation_type, prediction)
+        if not reasons:
+            return None
+        return Approval(
+            reasons=reasons,
+            policy=self.model_dump(mode="json"),
+            prediction=prediction,
+            requested_by=requested_by,
+            expires_at=now + timedelta(seconds=self.approval_window_s),
+        )
 
     def approval_reasons(self, operation_type: OperationType, prediction: Prediction) -> list[str]:
         reasons = []

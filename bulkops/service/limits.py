@@ -14,8 +14,10 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.safety import TenantPolicy
-from bulkops.service.gates import WAITING, load_policy
+from bulkops.service.errors import Invalid
+from bulkops.service.gates import WAITING
 from bulkops.settings import Settings
+from bulkops.store.gating import load_policy
 from bulkops.store.tables import NOT_TERMINAL, OPERATIONS, TENANTS
 
 OPS = OPERATIONS
@@ -44,12 +46,40 @@ class TenantLimits:
 
     @classmethod
     def of(cls, settings: Settings, policy: TenantPolicy) -> TenantLimits:
-        """The tenant's policy where it sets a limit, else the default from `Settings`."""
+        """The tenant's policy where it sets a limit, else the default from `Settings`; never above
+        that default (a policy stored before the ceilings were checked is held to them too)."""
+        caps = ceilings(settings)
         return cls(
-            creates_per_minute=policy.max_creates_per_minute or settings.tenant_creates_per_minute,
-            max_waiting=policy.max_waiting_operations or settings.tenant_max_waiting,
-            max_concurrency_total=policy.max_concurrency_total or settings.tenant_max_concurrency,
+            **{
+                limit: min(getattr(policy, field) or caps[field], caps[field])
+                for limit, field in _POLICY_FIELDS.items()
+            }
         )
+
+
+# Each limit and the policy field that may lower it.
+_POLICY_FIELDS = {
+    "creates_per_minute": "max_creates_per_minute",
+    "max_waiting": "max_waiting_operations",
+    "max_concurrency_total": "max_concurrency_total",
+}
+
+
+def ceilings(settings: Settings) -> dict[str, int]:
+    """The deployment's caps, by policy field: a tenant's policy may lower them, never raise them."""
+    return {
+        "max_creates_per_minute": settings.tenant_creates_per_minute,
+        "max_waiting_operations": settings.tenant_max_waiting,
+        "max_concurrency_total": settings.tenant_max_concurrency,
+    }
+
+
+def check_ceilings(policy: TenantPolicy, settings: Settings) -> None:
+    """`Invalid` (422) for a policy limit above the deployment's cap."""
+    for field, cap in ceilings(settings).items():
+        value = getattr(policy, field)
+        if value is not None and value > cap:
+            raise Invalid(field, f"{value} is above this deployment's ceiling of {cap}; it may only lower it")
 
 
 async def admit(session: AsyncSession, tenant_id: str, max_concurrency: int, settings: Settings) -> None:

@@ -43,6 +43,8 @@ from bulkops.service.retrying import RetryRequest, insert_retry
 from bulkops.service.starting import by_idempotency_key, forget, insert_ids, insert_row, start_workflow
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
+from bulkops.store.gating import hold_on_targets
+from bulkops.store.selection import snapshot
 from bulkops.store.tables import OPERATIONS
 
 STREAM_POLL_S = 0.25  # an operation's feed reads it at most four times a second
@@ -115,7 +117,7 @@ class OperationService:
             else {"filter": body.filter.model_dump(mode="json", exclude_none=True) if body.filter else {}}
         )
         actor = actor or Actor()
-        gate = await safety.gate_values(self.sessionmaker, tenant_id, body, actor)
+        gate, snapshot_now = await safety.gate_values(self.sessionmaker, tenant_id, body, actor)
         op_id = uuid.uuid4()
         try:
             async with self.sessionmaker() as session, session.begin():
@@ -139,6 +141,9 @@ class OperationService:
                 )
                 if body.order_ids is not None:
                     await insert_ids(session, op_id, body.order_ids)
+                if body.order_ids is not None or snapshot_now:
+                    # Its targets are fixed now: the gate decides on exactly them.
+                    row = await hold_on_targets(session, await snapshot(session, row), actor.name)
                 await insert_event(
                     session, op_id, "created", AuditAction.CREATED, actor, _created_detail(row)
                 )

@@ -177,6 +177,11 @@ class BulkOperation(Base):
     initiated_by: Mapped[str | None] = mapped_column(String(200))
     retry_of: Mapped[uuid.UUID | None] = mapped_column(UUID)
     revert_of: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    # The root of its chain of retries and reverts (an original is its own): a retry selects against
+    # the whole lineage, under a lock on the root's row.
+    lineage_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    # When its targets were snapshotted (the gate decides on them; a filter is never evaluated again).
+    selected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The API key that created it, and its person (neither may approve it), and who that was (`Actor`).
     created_by_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
@@ -201,6 +206,7 @@ class BulkOperation(Base):
         Index("ix_bulk_operations_unpurged", "completed_at", postgresql_where=text("purged_at IS NULL")),
         # A retry's selection excludes the failures that other retries of the same original cover.
         Index("ix_bulk_operations_retry_of", "retry_of", postgresql_where=text("retry_of IS NOT NULL")),
+        Index("ix_bulk_operations_lineage", "lineage_id"),
         # The operations of a tenant that have not ended: what its admission limits count.
         Index(
             "ix_bulk_operations_tenant_open",
@@ -264,6 +270,18 @@ class BulkOperationEvent(Base):
     __table_args__ = (UniqueConstraint("operation_id", "event_key", name="uq_events_operation_key"),)
 
 
+class BulkStream(Base):
+    """One open event stream of a tenant, in whichever API process serves it; a row whose
+    `expires_at` passed (its process died without giving it back) no longer counts."""
+
+    __tablename__ = "bulk_streams"
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    opened_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_bulk_streams_tenant", "tenant_id", "expires_at"),)
+
+
 # Core handles for statements that need no ORM objects (typed as Table for insert/update/delete).
 TENANTS = cast(Table, Tenant.__table__)
 API_KEYS = cast(Table, ApiKey.__table__)
@@ -275,6 +293,7 @@ OPERATIONS = cast(Table, BulkOperation.__table__)
 TARGETS = cast(Table, BulkOperationTarget.__table__)
 ITEMS = cast(Table, BulkOperationItem.__table__)
 EVENTS = cast(Table, BulkOperationEvent.__table__)
+STREAMS = cast(Table, BulkStream.__table__)
 
 
 def not_terminal(operations: Any = OPERATIONS) -> ColumnElement[bool]:

@@ -7,7 +7,7 @@ exactly what they could do, and two keys that were two approvers stay two people
 audit events name the person their key became.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 from collections.abc import Sequence
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0008'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
