@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9464, alias="BULKOPS_WORKER_METRICS_PORT")
     # Loopback unless told otherwise (compose listens on the stack's private network, unpublished).
     worker_metrics_host: str = Field(default="127.0.0.1", alias="BULKOPS_WORKER_METRICS_HOST")
+    # SIGTERM (a deploy, `docker stop`): the worker stops taking work and waits this long for the orders
+    # and deliveries it holds; those still running are then cancelled (rolled back) and handed back to
+    # Temporal, which retries them at once on another worker. Keep it below the supervisor's kill
+    # timeout (compose's stop_grace_period, 30 s; `bulkops dev` waits this plus 5 s).
+    worker_shutdown_s: float = Field(default=15.0, gt=0, alias="BULKOPS_WORKER_SHUTDOWN_S")
     worker_role: Literal["all", "workflows", "activities"] = Field(default="all", alias="BULKOPS_WORKER_ROLE")
     # Activity slots; 0: as many as the order pool has connections. A task the worker holds but cannot
     # run waits in a first-come queue inside it, where neither the task queue's fairness nor other
