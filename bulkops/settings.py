@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9464, alias="BULKOPS_WORKER_METRICS_PORT")
     # Loopback unless told otherwise (compose listens on the stack's private network, unpublished).
     worker_metrics_host: str = Field(default="127.0.0.1", alias="BULKOPS_WORKER_METRICS_HOST")
+    # The Temporal SDK's own metrics (task slots, pollers, latencies), served by the SDK on their own
+    # port of the worker's metrics host; 0 turns them off.
+    worker_sdk_metrics_port: int = Field(default=9465, ge=0, alias="BULKOPS_WORKER_SDK_METRICS_PORT")
+    # `json`: one JSON object a line (with trace, tenant, operation and workflow ids) from the API,
+    # the worker and the workflows; `text` (the default) for people at a terminal.
+    log_format: Literal["text", "json"] = Field(default="text", alias="BULKOPS_LOG_FORMAT")
     worker_role: Literal["all", "workflows", "activities"] = Field(default="all", alias="BULKOPS_WORKER_ROLE")
     # Activity slots; 0: as many as the order pool has connections. A task the worker holds but cannot
     # run waits in a first-come queue inside it, where neither the task queue's fairness nor other
