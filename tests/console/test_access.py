@@ -33,7 +33,7 @@ async def test_another_tenant_sees_nothing_and_gets_404s(harness: Harness, page:
     assert "event: progress" not in await stream.text() and "event: completed" not in await stream.text()
 
     # The first tenant sees its operation.
-    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_role("button", name="Sign out", exact=True).click()
     await page.wait_for_url("**/console/login")
     await sign_in(page, first.api_key)
     await expect(page.locator(f'tr[data-op="{op["id"]}"]')).to_be_visible()
@@ -74,7 +74,7 @@ async def test_cookie_csrf_and_sign_out(harness: Harness, context: BrowserContex
     await expect(page.locator(f'tr[data-op="{op["id"]}"]')).to_be_visible()  # still signed in
 
     # Sign-out replaces the session: the console and the API no longer know this browser.
-    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_role("button", name="Sign out", exact=True).click()
     await page.wait_for_url("**/console/login")
     assert (await page.request.get(url)).status == 401
     await page.goto("/console/operations")
