@@ -4,6 +4,7 @@ trail. Imports nothing of ours but the domain, so every layer (and the workflow)
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -31,6 +32,19 @@ class Role(StrEnum):
 
 
 _RANK = {role: rank for rank, role in enumerate(Role)}
+
+# Loose on purpose (identity providers hand out addresses a strict rule would refuse): one `@`,
+# something on both sides, no spaces or control characters.
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
+
+
+def checked_email(email: str) -> str:
+    """A person's email address, trimmed; ValueError when it is not one."""
+    email = email.strip()
+    if not _EMAIL.fullmatch(email) or len(email) > 320:
+        raise ValueError(f"not an email address: {email!r}")
+    return email
+
 
 # `failure_reason` of an operation that never ran because nobody (or a refusal) approved it.
 APPROVAL_REJECTED = "APPROVAL_REJECTED"
