@@ -21,10 +21,13 @@ async def _minted(admin: Tenant, **body: Any) -> Tenant:
     return Tenant(admin.id, r.json()["api_key"], admin.webhook_secret, admin.http)
 
 
-async def _held_cancel(h: Harness, creator: Tenant, n: int) -> tuple[dict[str, Any], list[Any]]:
-    ids = await h.seed(creator, n, status="PAID")
+async def _held(
+    h: Harness, creator: Tenant, operation_type: str, n: int, **seed: Any
+) -> tuple[dict[str, Any], list[Any]]:
+    """`creator`'s operation over n new PAID orders, held for approval by the tenant's policy."""
+    ids = await h.seed(creator, n, status="PAID", **seed)
     body = {
-        "operation_type": "BULK_CANCEL",
+        "operation_type": operation_type,
         "order_ids": [str(i) for i in ids],
         "parameters": {"reason": "x"},
     }
@@ -37,7 +40,7 @@ async def test_the_creators_own_keys_and_service_keys_cannot_approve(crew: Crew)
     h, admin, _olga, anna = crew
     await h.start_worker()
     await set_policy(admin, approval_types=["BULK_CANCEL"])
-    op, ids = await _held_cancel(h, admin, 4)
+    op, ids = await _held(h, admin, "BULK_CANCEL", 4)
     url = f"/v1/bulk-operations/{op['id']}"
 
     # The admin mints a second key named "anna" for themself, of each role that may approve: it is
@@ -86,14 +89,7 @@ async def test_two_approvals_at_once_one_wins(crew: Crew) -> None:
     await h.start_worker()
     bob = await key(h, admin, Role.APPROVER, "bob")
     await set_policy(admin, approval_types=["BULK_REFUND"])
-    ids = await h.seed(admin, 6, status="PAID", total_cents=500)
-    body = {
-        "operation_type": "BULK_REFUND",
-        "order_ids": [str(i) for i in ids],
-        "parameters": {"reason": "x"},
-    }
-    op = await h.start(olga, body)
-    assert op["status"] == "AWAITING_APPROVAL", op
+    op, ids = await _held(h, olga, "BULK_REFUND", 6, total_cents=500)
 
     answers = await asyncio.gather(
         anna.post(f"/v1/bulk-operations/{op['id']}/approve"),
