@@ -8,7 +8,6 @@ forgets them at once (`KeyCache`), other API processes within BULKOPS_AUTH_CACHE
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -16,15 +15,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bulkops.domain.safety import Role
+from bulkops.domain.safety import Role, checked_email
 from bulkops.service import auth
 from bulkops.service.auth import KeyCache, Principal
 from bulkops.service.errors import Conflict, Forbidden, NotFound
 from bulkops.service.sessions import USER_DISABLED, SessionService, end_user_sessions
 from bulkops.store.tables import User
 
-# Loose on purpose: identity providers hand out addresses this would otherwise refuse.
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _USER_COLUMNS = (
     User.id,
     User.tenant_id,
@@ -38,13 +35,6 @@ _USER_COLUMNS = (
 )
 
 
-def _check_email(email: str) -> str:
-    email = email.strip()
-    if not EMAIL.fullmatch(email):
-        raise ValueError(f"not an email address: {email!r}")
-    return email
-
-
 async def insert_user(
     session: AsyncSession,
     tenant_id: str,
@@ -56,7 +46,7 @@ async def insert_user(
     subject: str | None = None,
 ) -> Any:
     """A new user (in the caller's transaction); `Conflict` when the tenant has that email already."""
-    email = _check_email(email)
+    email = checked_email(email)
     taken = await session.scalar(
         select(User.id).where(User.tenant_id == tenant_id, func.lower(User.email) == email.lower())
     )
@@ -249,8 +239,10 @@ class PeopleService:
         unknown to the tenant is created with `role`. A known user's role and name follow the
         provider's at every sign-in. A disabled user, or an email bound to another subject, is
         `Forbidden`, and so is a token without a usable email address."""
-        if not EMAIL.fullmatch(email.strip()):
-            raise Forbidden("the identity provider sent no usable email address for this person")
+        try:
+            email = checked_email(email)
+        except ValueError:
+            raise Forbidden("the identity provider sent no usable email address for this person") from None
         async with self.sessionmaker() as session, session.begin():
             user = (
                 await session.execute(
