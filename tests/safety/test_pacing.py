@@ -42,7 +42,8 @@ async def test_pace_holds_across_pause_and_continue_as_new(harness: Harness) -> 
     r = await a.post(f"/v1/bulk-operations/{op['id']}/resume")
     assert r.status_code == 200, r.text
     final = await h.wait_end(a, op["id"], timeout=90)
-    assert (final["status"], final["processed_count"], final["success_count"]) == ("COMPLETED", ORDERS, ORDERS)
+    counts = (final["status"], final["processed_count"], final["success_count"])
+    assert counts == ("COMPLETED", ORDERS, ORDERS)
     progress = await h.client.get_workflow_handle(f"bulk-op-{op['id']}").query("progress")
     assert progress["run"] > 1, "the operation should have continued as new while paced"
 
