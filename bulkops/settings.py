@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
     # Webhooks to loopback, private and link-local addresses (off: server-side request forgery).
     webhook_allow_private: bool = Field(default=False, alias="BULKOPS_WEBHOOK_ALLOW_PRIVATE")
+    # Ports webhooks may target (comma-separated; "*": any): the web's own unless configured.
+    webhook_ports: str = Field(default="80,443", pattern=r"^(\*|\d+(,\d+)*)$", alias="BULKOPS_WEBHOOK_PORTS")
     # Deliveries run on their own task queue ("<task queue>-webhooks") with their own slots, so slow
     # receivers can hold at most this many per worker and never an order's slot.
     webhook_max_concurrent: int = Field(default=20, ge=1, alias="BULKOPS_WEBHOOK_MAX_CONCURRENT")
@@ -128,6 +130,13 @@ class Settings(BaseSettings):
                 "BULKOPS_DATABASE_URL is not set (bulkops dev starts an embedded PostgreSQL and sets it)"
             )
         return self.database_url
+
+    @property
+    def webhook_port_set(self) -> frozenset[int] | None:
+        """The ports webhooks may target; None: any."""
+        if self.webhook_ports.strip() == "*":
+            return None
+        return frozenset(int(p) for p in self.webhook_ports.split(","))
 
     @property
     def webhook_task_queue(self) -> str:

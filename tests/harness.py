@@ -77,7 +77,8 @@ def stack_settings(stack: Stack, queue: str = "test", **overrides: Any) -> Setti
         BULKOPS_DATABASE_URL=stack.database_url,
         TEMPORAL_ADDRESS=stack.temporal.address,
         BULKOPS_TASK_QUEUE=f"{queue}-{uuid.uuid4().hex[:12]}",
-        **{"BULKOPS_DB_POOL_SIZE": 10, **overrides},
+        # The tests' webhook receivers listen on free local ports (their own test sets the default).
+        **{"BULKOPS_DB_POOL_SIZE": 10, "BULKOPS_WEBHOOK_PORTS": "*", **overrides},
     )
 
 
