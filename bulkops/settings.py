@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     tenant_creates_per_minute: int = Field(default=60, ge=1, alias="BULKOPS_TENANT_CREATES_PER_MINUTE")
     tenant_max_waiting: int = Field(default=100, ge=1, alias="BULKOPS_TENANT_MAX_WAITING")
     tenant_max_concurrency: int = Field(default=1000, ge=1, alias="BULKOPS_TENANT_MAX_CONCURRENCY")
+    # API keys and orders a tenant may create per minute (429 with Retry-After above them).
+    tenant_keys_per_minute: int = Field(default=20, ge=1, alias="BULKOPS_TENANT_KEYS_PER_MINUTE")
+    tenant_orders_per_minute: int = Field(default=20_000, ge=1, alias="BULKOPS_TENANT_ORDERS_PER_MINUTE")
     # How soon a slot held by an operation that was terminated (not ended by bulkops) is reclaimed.
     tenant_slot_check_s: float = Field(default=60.0, gt=0, alias="BULKOPS_TENANT_SLOT_CHECK_S")
     # How long a read waits for the workflow's live counters before it answers the row's checkpoint.

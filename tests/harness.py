@@ -134,6 +134,7 @@ class Harness:
         self.settings = self.settings.model_copy(update=updates)
         self.app.state.services.settings = self.settings
         self.app.state.services.operations.settings = self.settings
+        self.app.state.services.orders.settings = self.settings
         return self.settings
 
     # --- worker ----------------------------------------------------------------------------------

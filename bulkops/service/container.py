@@ -45,7 +45,7 @@ class Services:
                 sessionmaker=sessionmaker,
                 client=client,
                 operations=operations,
-                orders=OrderService(sessionmaker),
+                orders=OrderService(sessionmaker, settings),
                 safety=SafetyService(operations, keys),
                 keys=keys,
             )

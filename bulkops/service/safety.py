@@ -19,12 +19,12 @@ from bulkops.domain.representation import Progress
 from bulkops.domain.safety import Actor, AuditEventRead, Role, TenantPolicy
 from bulkops.service import auth
 from bulkops.service.errors import Conflict, Forbidden
-from bulkops.service.limits import check_ceilings
+from bulkops.service.limits import check_ceilings, within_rate
 from bulkops.service.operations import OperationService
 from bulkops.service.reverting import RevertRequest, insert_revert
 from bulkops.store.audit import list_events
 from bulkops.store.gating import load_policy
-from bulkops.store.tables import OPERATIONS, TENANTS
+from bulkops.store.tables import API_KEYS, OPERATIONS, TENANTS
 from workflows.contracts import APPROVE_UPDATE, CANCEL_UPDATE, PAUSE_UPDATE, REJECT_UPDATE, RESUME_UPDATE
 
 OPS = OPERATIONS
@@ -62,6 +62,8 @@ class SafetyService:
     async def add_key(self, tenant_id: str, role: Role, name: str | None) -> tuple[str, Any]:
         """A new key (shown only now) and its row."""
         async with self.sessionmaker() as session, session.begin():
+            per_minute = self.ops.settings.tenant_keys_per_minute
+            await within_rate(session, API_KEYS, tenant_id, per_minute, 1, "keys")
             key = await auth.add_key(session, tenant_id, name, role)
             rows = await auth.list_keys(session, tenant_id)
         return key, next(r for r in rows if r.key_hash == auth.hash_key(key))
