@@ -211,18 +211,6 @@ class BulkOperationEvent(Base):
     __table_args__ = (UniqueConstraint("operation_id", "event_key", name="uq_events_operation_key"),)
 
 
-class BulkStream(Base):
-    """One open event stream of a tenant, in whichever API process serves it; a row whose
-    `expires_at` passed (its process died without giving it back) no longer counts."""
-
-    __tablename__ = "bulk_streams"
-    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
-    opened_at: Mapped[datetime] = _now()
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_bulk_streams_tenant", "tenant_id", "expires_at"),)
-
-
 # Core handles for statements that need no ORM objects (typed as Table for insert/update/delete).
 TENANTS = cast(Table, Tenant.__table__)
 API_KEYS = cast(Table, ApiKey.__table__)
@@ -232,7 +220,6 @@ OPERATIONS = cast(Table, BulkOperation.__table__)
 TARGETS = cast(Table, BulkOperationTarget.__table__)
 ITEMS = cast(Table, BulkOperationItem.__table__)
 EVENTS = cast(Table, BulkOperationEvent.__table__)
-STREAMS = cast(Table, BulkStream.__table__)
 
 
 def not_terminal(operations: Any = OPERATIONS) -> ColumnElement[bool]:
