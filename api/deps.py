@@ -15,6 +15,7 @@ from bulkops.service.auth import Principal
 from bulkops.service.container import Services
 from bulkops.service.operations import OperationService
 from bulkops.service.orders import OrderService
+from bulkops.service.people import PeopleService
 from bulkops.service.safety import SafetyService
 from bulkops.settings import Settings
 
@@ -87,6 +88,10 @@ def _safety(request: Request) -> SafetyService:
     return _services(request).safety
 
 
+def _people(request: Request) -> PeopleService:
+    return _services(request).people
+
+
 def _base_url(request: Request) -> str:
     """Links' base: the configured public URL (BULKOPS_PUBLIC_API_URL), never the request's `Host`
     header, which the client chooses (and so would choose where other readers' links point)."""
@@ -98,6 +103,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 ServiceDep = Annotated[OperationService, Depends(_operations)]
 OrdersDep = Annotated[OrderService, Depends(_orders)]
 SafetyDep = Annotated[SafetyService, Depends(_safety)]
+PeopleDep = Annotated[PeopleService, Depends(_people)]
 # Reads need any valid key; the others a role (viewer < operator < approver < admin).
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 OperatorDep = Annotated[Principal, Depends(require_role(Role.OPERATOR))]

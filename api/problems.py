@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,22 +21,6 @@ from bulkops.service.limits import LimitExceeded
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
-TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    410: "Gone",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
 
 class Problem(Exception):
     def __init__(
@@ -48,8 +33,19 @@ class Problem(Exception):
         **extra: Any,
     ) -> None:
         super().__init__(detail)
-        self.status, self.detail, self.title, self.extra = status, detail, title, extra
+        self.status = status
+        self.detail = detail
+        self.title = title
         self.headers = headers
+        self.extra = extra
+
+
+def _phrase(status: int) -> str:
+    """The status's reason phrase (the problem's default `title`)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _retry_after(seconds: int) -> dict[str, str]:
@@ -100,7 +96,7 @@ def problem_response(
 ) -> JSONResponse:
     body = {
         "type": f"https://bulkops.dev/problems/{status}",
-        "title": title or TITLES.get(status, "Error"),
+        "title": title or _phrase(status),
         "status": status,
         "detail": detail,
         **extra,

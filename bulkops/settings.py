@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bulkops.domain.model import (
@@ -13,6 +13,7 @@ from bulkops.domain.model import (
     DEFAULT_ACTIVITY_TIMEOUT_S,
     DEFAULT_MAX_EVENTS_PER_RUN,
 )
+from bulkops.domain.safety import Role
 
 
 class Settings(BaseSettings):
@@ -78,6 +79,11 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9464, alias="BULKOPS_WORKER_METRICS_PORT")
     # Loopback unless told otherwise (compose listens on the stack's private network, unpublished).
     worker_metrics_host: str = Field(default="127.0.0.1", alias="BULKOPS_WORKER_METRICS_HOST")
+    # SIGTERM (a deploy, `docker stop`): the worker stops taking work and waits this long for the orders
+    # and deliveries it holds; those still running are then cancelled (rolled back) and handed back to
+    # Temporal, which retries them at once on another worker. Keep it below the supervisor's kill
+    # timeout (compose's stop_grace_period, 30 s; `bulkops dev` waits this plus 5 s).
+    worker_shutdown_s: float = Field(default=15.0, gt=0, alias="BULKOPS_WORKER_SHUTDOWN_S")
     worker_role: Literal["all", "workflows", "activities"] = Field(default="all", alias="BULKOPS_WORKER_ROLE")
     # Activity slots; 0: as many as the order pool has connections. A task the worker holds but cannot
     # run waits in a first-come queue inside it, where neither the task queue's fairness nor other
@@ -94,13 +100,16 @@ class Settings(BaseSettings):
     activity_max_attempts: int = Field(
         default=DEFAULT_ACTIVITY_MAX_ATTEMPTS, ge=1, alias="BULKOPS_ACTIVITY_MAX_ATTEMPTS"
     )
-    # A per-order attempt holds one short transaction; after a worker dies its attempts are retried
-    # once this expires, so it bounds how long a crash stalls the orders that were in flight.
     # Run the per-order activity as a local activity (a marker in history, no task-queue round trip).
     local_activities: bool = Field(default=False, alias="BULKOPS_LOCAL_ACTIVITIES")
+    # A per-order attempt holds one short transaction; after a worker dies its attempts are retried
+    # once this expires, so it bounds how long a crash stalls the orders that were in flight.
     activity_timeout_s: float = Field(
         default=DEFAULT_ACTIVITY_TIMEOUT_S, gt=0, alias="BULKOPS_ACTIVITY_TIMEOUT_S"
     )
+    # How long a workflow's next task waits for the worker that ran its last one (which has it cached)
+    # before any worker may take it: after a worker dies, its workflows stall this long.
+    worker_sticky_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_WORKER_STICKY_TIMEOUT_S")
     # A whole delivery attempt (connect, send, answer) ends within this.
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
     # Webhooks to loopback, private and link-local addresses (off: server-side request forgery).
@@ -117,11 +126,62 @@ class Settings(BaseSettings):
     # Signs the operator console's session cookies and CSRF tokens. Unset: a random secret per API
     # process (sessions end when it restarts; set it when several API processes share the traffic).
     console_secret: SecretStr | None = Field(default=None, alias="BULKOPS_CONSOLE_SECRET")
+    # A console session ends this long after sign-in (absolute), or after this long without a request.
     console_session_hours: float = Field(default=8.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_HOURS")
+    console_session_idle_minutes: float = Field(
+        default=60.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_IDLE_MINUTES"
+    )
+    # Signing in to the console with an API key (the embedded default); false leaves OpenID Connect.
+    console_key_signin: bool = Field(default=True, alias="BULKOPS_CONSOLE_KEY_SIGNIN")
+    # OpenID Connect sign-in to the console (README, "Signing in with your identity provider"): the
+    # issuer (its /.well-known/openid-configuration is read), this app's client at it, and how a
+    # verified ID token maps to a tenant (fixed, or from a claim) and a role (groups claim → role map).
+    oidc_issuer: str | None = Field(default=None, alias="BULKOPS_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, alias="BULKOPS_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="BULKOPS_OIDC_CLIENT_SECRET")
+    oidc_provider_name: str | None = Field(default=None, alias="BULKOPS_OIDC_PROVIDER_NAME")
+    oidc_scopes: str = Field(default="openid email profile", alias="BULKOPS_OIDC_SCOPES")
+    oidc_tenant: str | None = Field(default=None, alias="BULKOPS_OIDC_TENANT")
+    oidc_tenant_claim: str | None = Field(default=None, alias="BULKOPS_OIDC_TENANT_CLAIM")
+    oidc_groups_claim: str = Field(default="groups", alias="BULKOPS_OIDC_GROUPS_CLAIM")
+    # JSON {"<group>": "<role>"}; a person in several mapped groups gets the highest of their roles,
+    # one in none is refused.
+    oidc_group_roles: dict[str, Role] = Field(default_factory=dict, alias="BULKOPS_OIDC_GROUP_ROLES")
     # Ports of the embedded services `bulkops dev` starts (the API port is BULKOPS_API_PORT).
     dev_temporal_port: int = Field(default=7233, alias="BULKOPS_DEV_TEMPORAL_PORT")
     dev_ui_port: int = Field(default=8233, alias="BULKOPS_DEV_UI_PORT")
     dev_pg_port: int = Field(default=5433, alias="BULKOPS_DEV_PG_PORT")
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if not self.oidc_issuer:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("BULKOPS_OIDC_CLIENT_ID", self.oidc_client_id),
+                ("BULKOPS_OIDC_CLIENT_SECRET", self.oidc_client_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"BULKOPS_OIDC_ISSUER is set, so {' and '.join(missing)} must be too")
+        if bool(self.oidc_tenant) == bool(self.oidc_tenant_claim):
+            raise ValueError(
+                "BULKOPS_OIDC_ISSUER is set: set exactly one of BULKOPS_OIDC_TENANT (every person of this "
+                "issuer signs in to that tenant) and BULKOPS_OIDC_TENANT_CLAIM (the ID token's claim "
+                "that names the tenant)"
+            )
+        if not self.oidc_group_roles:
+            raise ValueError(
+                "BULKOPS_OIDC_ISSUER is set, so BULKOPS_OIDC_GROUP_ROLES must map at least one group to a "
+                'role, e.g. {"bulkops-admins": "admin", "support": "operator"}'
+            )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
 
     @property
     def activity_slots(self) -> int:

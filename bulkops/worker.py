@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 from importlib.metadata import version
 from typing import Any
@@ -36,7 +37,7 @@ from workflows.tenant_coordinator import TenantCoordinatorWorkflow
 
 log = logging.getLogger("bulkops.worker")
 
-WORKFLOWS = [BulkOperationWorkflow, TenantCoordinatorWorkflow, RetentionWorkflow]
+WORKFLOWS: Sequence[type] = (BulkOperationWorkflow, TenantCoordinatorWorkflow, RetentionWorkflow)
 
 
 def worker_tuning(settings: Settings) -> dict[str, Any]:
@@ -49,14 +50,30 @@ def worker_tuning(settings: Settings) -> dict[str, Any]:
         "disable_eager_activity_execution": settings.eager_activities == 0,
         # A poll per free slot: with fewer, a backlog drains no faster than a few polls per round trip.
         "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(settings.activity_slots),
+        "sticky_queue_schedule_to_start_timeout": timedelta(seconds=settings.worker_sticky_timeout_s),
     }
+
+
+class _MainWorker(Worker):
+    """The task queue's worker: its shutdown also drains the webhook deliveries' worker beside it, at
+    the same time, so that together they stop within one graceful shutdown time."""
+
+    beside: Worker | None = None
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(super().shutdown(), *([self.beside.shutdown()] if self.beside else []))
 
 
 @contextlib.asynccontextmanager
 async def build_worker(
-    settings: Settings, client: Client, *, order_activities: OrderActivities | None = None
+    settings: Settings,
+    client: Client,
+    *,
+    order_activities: OrderActivities | None = None,
+    workflows: Sequence[type] = WORKFLOWS,
 ) -> AsyncIterator[Worker]:
-    """Everything a worker needs, torn down in reverse. Tests pass their own `order_activities`."""
+    """Everything a worker needs, torn down in reverse. Tests pass their own `order_activities`, and
+    a release's `workflows` (registered under the same names) to deploy it beside running operations."""
     engine = make_engine(settings)
     sessionmaker = make_sessionmaker(engine)
     # A worker runs workflows, activities, or both (the default). Split roles keep the light
@@ -64,10 +81,11 @@ async def build_worker(
     role = settings.worker_role
     async with contextlib.AsyncExitStack() as stack:
         activities: list[Callable[..., Any]] = []
+        beside: Worker | None = None
         if role in ("all", "activities"):
             http = await stack.enter_async_context(webhook_client(settings))
             hooks = WebhookActivities(sessionmaker, settings, http)
-            await stack.enter_async_context(_webhook_worker(settings, client, hooks))
+            beside = await stack.enter_async_context(_webhook_worker(settings, client, hooks))
             if order_activities is None:
                 order_activities = OrderActivities(await stack.enter_async_context(make_order_pool(settings)))
             ops = OperationActivities(sessionmaker)
@@ -90,17 +108,18 @@ async def build_worker(
                 revert.revert_order,
                 RetentionActivities(sessionmaker, settings).purge_expired,
             ]
-        worker = Worker(
+        worker = _MainWorker(
             client,
             task_queue=settings.task_queue,
-            workflows=WORKFLOWS if role in ("all", "workflows") else [],
+            workflows=list(workflows) if role in ("all", "workflows") else [],
             activities=activities,
             **worker_tuning(settings),
             # An explicit build id spares the SDK hashing every loaded module at start-up (seconds).
             build_id=f"bulkops-{version('bulkops')}",
-            graceful_shutdown_timeout=timedelta(seconds=5),
-            interceptors=[MetricsInterceptor(sessionmaker)],
+            graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_s),
+            interceptors=[MetricsInterceptor()],
         )
+        worker.beside = beside
         try:
             yield worker
         finally:
@@ -110,7 +129,7 @@ async def build_worker(
 @contextlib.asynccontextmanager
 async def _webhook_worker(
     settings: Settings, client: Client, hooks: WebhookActivities
-) -> AsyncIterator[None]:
+) -> AsyncIterator[Worker]:
     """Deliveries poll their own task queue with their own slots, beside the main worker: a receiver
     that never answers can hold a webhook slot, never one that processes orders."""
     worker = Worker(
@@ -119,24 +138,46 @@ async def _webhook_worker(
         activities=[hooks.deliver_webhook],
         max_concurrent_activities=settings.webhook_max_concurrent,
         build_id=f"bulkops-{version('bulkops')}",
-        graceful_shutdown_timeout=timedelta(seconds=5),
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_s),
     )
     task = asyncio.create_task(worker.run())
     try:
-        yield
+        yield worker
     finally:
         await worker.shutdown()
         await asyncio.gather(task, return_exceptions=True)
 
 
 async def run_worker(settings: Settings) -> None:
+    """Poll until SIGTERM or SIGINT, then drain (README, Releasing workflow changes)."""
     client = await connect(settings)
     start_metrics_server(settings.worker_metrics_port, settings.worker_metrics_host)
     async with build_worker(settings, client) as worker:
+        _drain_on_signals(worker, settings.worker_shutdown_s)
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         await worker.run()
+    log.info("worker stopped")
+
+
+def _drain_on_signals(worker: Worker, grace_s: float) -> None:
+    """The first SIGTERM or SIGINT starts a graceful shutdown: no new tasks are polled, the orders
+    and deliveries in hand get `grace_s` to finish, and what is still running is then cancelled (its
+    transaction rolls back) and reported to Temporal as failed, so it is retried at once elsewhere.
+    Python's default for SIGTERM would end the process on the spot, leaving each of those attempts
+    to its start-to-close timeout."""
+    loop = asyncio.get_running_loop()
+    draining: list[asyncio.Task[None]] = []
+
+    def drain(sig: signal.Signals) -> None:
+        if not draining:
+            log.info("%s: draining the worker (up to %.0f s)", sig.name, grace_s)
+            draining.append(loop.create_task(worker.shutdown()))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, drain, sig)
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    aio.run(run_worker(Settings()))
+    with contextlib.suppress(KeyboardInterrupt):  # (a Ctrl-C before the worker is polling)
+        aio.run(run_worker(Settings()))

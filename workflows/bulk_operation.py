@@ -14,36 +14,35 @@ from collections import deque
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import (
-        FETCH_TARGETS,
-        SET_STATUS,
-        FetchTargetsInput,
-        FetchTargetsResult,
-        OrderOutcome,
-        SetStatusInput,
-        Target,
-    )
-    from bulkops.domain.model import FAILURE_THRESHOLD_EXCEEDED, OperationStatus, final_status
-    from bulkops.domain.representation import Progress
-    from bulkops.domain.safety import Actor, ApprovalStatus, AuditAction
-    from workflows.audit import record
-    from workflows.contracts import (
-        BULK_OPERATION_WORKFLOW,
-        CANCEL_UPDATE,
-        GRANT_SIGNAL,
-        PAUSE_UPDATE,
-        PROGRESS_QUERY,
-        RESUME_UPDATE,
-        BulkOperationInput,
-        RunState,
-    )
-    from workflows.endings import finalize, notify, release_slot, request_slot
-    from workflows.gates import Gates, InvalidTransition, initial_status
-    from workflows.order_steps import BOOKKEEPING_RETRY, SHORT, count_outcome, run_order, threshold_exceeded
-    from workflows.pacing import Pacer, run_budget_spent, sleep_unless
-    from workflows.progress import ProgressTracker
-    from workflows.search_attributes import OPERATION_STATUS
+from activities.contracts import (
+    FETCH_TARGETS,
+    SET_STATUS,
+    FetchTargetsInput,
+    FetchTargetsResult,
+    OrderOutcome,
+    SetStatusInput,
+    Target,
+)
+from bulkops.domain.model import FAILURE_THRESHOLD_EXCEEDED, OperationStatus, final_status
+from bulkops.domain.representation import Progress
+from bulkops.domain.safety import Actor, ApprovalStatus, AuditAction
+from workflows.audit import record
+from workflows.contracts import (
+    BULK_OPERATION_WORKFLOW,
+    CANCEL_UPDATE,
+    GRANT_SIGNAL,
+    PAUSE_UPDATE,
+    PROGRESS_QUERY,
+    RESUME_UPDATE,
+    BulkOperationInput,
+    RunState,
+)
+from workflows.endings import finalize, notify, release_slot, request_slot
+from workflows.gates import Gates, InvalidTransition, initial_status
+from workflows.order_steps import BOOKKEEPING_RETRY, SHORT, count_outcome, run_order, threshold_exceeded
+from workflows.pacing import Pacer, run_budget_spent, sleep_unless
+from workflows.progress import ProgressTracker
+from workflows.search_attributes import OPERATION_STATUS
 
 
 # Unsandboxed: the sandbox re-enters its exec'd module for every payload the workflow encodes (a

@@ -18,7 +18,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import SNAPSHOT_SELECTION, SnapshotInput, SnapshotResult
     from bulkops.domain.model import OperationStatus
     from bulkops.domain.representation import Progress
-    from bulkops.domain.safety import APPROVAL_EXPIRED, APPROVAL_REJECTED, Actor, ApprovalStatus, AuditAction
+    from bulkops.domain.safety import (
+        APPROVAL_EXPIRED,
+        APPROVAL_REJECTED,
+        Actor,
+        ApprovalStatus,
+        AuditAction,
+        decision_refusal,
+    )
     from workflows.audit import record
     from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput
     from workflows.order_steps import BOOKKEEPING_RETRY
@@ -85,8 +92,9 @@ class Gates:
     def _check_decision(self, actor: Actor, verb: str) -> None:
         if self.approval is not ApprovalStatus.PENDING or self.cancel_requested or self.finalized:
             raise InvalidTransition(f"cannot {verb} an operation that is not awaiting approval")
-        if actor.key_id is not None and actor.key_id == self.inp.created_by_key_id:
-            raise InvalidTransition(f"the key that created an operation cannot {verb} it")
+        refusal = decision_refusal(actor, self.inp.created_by_user_id, self.inp.created_by_key_id, verb)
+        if refusal is not None:
+            raise InvalidTransition(refusal)
 
     async def _audit(
         self, action: AuditAction, actor: Actor | None = None, detail: dict[str, Any] | None = None, **kw: Any
@@ -207,6 +215,9 @@ def _decision(status: ApprovalStatus, actor: Actor) -> dict[str, Any]:
         "status": status.value,
         "decided_by": actor.name,
         "decided_by_key_id": actor.key_id,
+        "decided_by_user_id": actor.user_id,
+        "decided_by_key_name": actor.key_name,
+        "decided_by_session_id": actor.session_id,
         "decided_at": workflow.now().isoformat(),
         "comment": actor.comment,
     }

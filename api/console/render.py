@@ -111,6 +111,13 @@ async def checked_form(request: Request, console: Console) -> Any:
     return form
 
 
+def safe_next(path: object) -> str:
+    # Only a path inside the console: never an open redirect to another site.
+    if isinstance(path, str) and path.startswith("/console") and not path.startswith("//"):
+        return path
+    return "/console/operations"
+
+
 def sign_in_url(next_path: str) -> str:
     return f"/console/login?next={quote(next_path, safe='')}"
 

@@ -111,19 +111,9 @@ def worker(parent_pid: ParentPid = None) -> None:
     admin.need_db(settings)
     _setup_logging()
     _exit_with_parent(parent_pid)
-
-    async def main() -> None:
-        # SIGTERM (docker stop, `bulkops dev`) shuts down like Ctrl-C: cancelling run() drains the worker.
-        task = asyncio.current_task()
-        assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        try:
-            await run_worker(settings)
-        except asyncio.CancelledError:
-            pass
-
+    # SIGTERM (docker stop, `bulkops dev`) and Ctrl-C drain the worker (bulkops.worker.run_worker).
     try:
-        aio.run(main())
+        aio.run(run_worker(settings))
     except KeyboardInterrupt:
         pass
 

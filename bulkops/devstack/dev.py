@@ -134,7 +134,9 @@ class DevStack:
             update["console_secret"] = SecretStr(self._console_secret())
         self.settings = s = s.model_copy(update=update)
         env = child_env(s)
-        self.stack.callback(lambda: _stop_children(list(self.children.values())))
+        # A worker drains for up to its graceful shutdown time (BULKOPS_WORKER_SHUTDOWN_S) after SIGTERM.
+        grace = self.settings.worker_shutdown_s + 5
+        self.stack.callback(lambda: _stop_children(list(self.children.values()), grace))
         for name in ("worker", "api"):
             cmd = [sys.executable, "-m", "bulkops.cli", name, "--parent-pid", str(os.getpid())]
             self.children[name] = subprocess.Popen(cmd, env=env, start_new_session=True)
@@ -176,8 +178,7 @@ class DevStack:
         temporal.start()
         self.stack.callback(pid_file.unlink, missing_ok=True)
         self.stack.callback(temporal.stop)
-        assert temporal.proc is not None
-        pid_file.write_text(str(temporal.proc.pid))
+        pid_file.write_text(str(temporal.pid))
         return temporal
 
     def _demo_tenant(self) -> None:

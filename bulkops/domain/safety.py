@@ -25,6 +25,10 @@ class Role(StrEnum):
     def allows(self, required: Role) -> bool:
         return _RANK[self] >= _RANK[required]
 
+    def at_most(self, ceiling: Role) -> Role:
+        """This role, bounded by `ceiling` (a personal key's by its person's)."""
+        return self if ceiling.allows(self) else ceiling
+
 
 _RANK = {role: rank for rank, role in enumerate(Role)}
 
@@ -140,6 +144,9 @@ class Approval(BaseModel):
     expires_at: datetime
     decided_by: str | None = None
     decided_by_key_id: str | None = None
+    decided_by_user_id: str | None = None
+    decided_by_key_name: str | None = None
+    decided_by_session_id: str | None = None
     decided_at: datetime | None = None
     comment: str | None = None
 
@@ -160,11 +167,49 @@ class AuditAction(StrEnum):
 
 
 class Actor(BaseModel):
-    """Who asked for an action: the API key's id and name (none for the system's own transitions)."""
+    """Who asked for an action (none of it for the system's own transitions): the person (`user_id`,
+    and `name` their name) — or, for a service key, no person and `name` the key's name — and the API
+    key or console session they acted through."""
 
     key_id: str | None = None
     name: str | None = None
     comment: str | None = Field(default=None, max_length=1000)
+    user_id: str | None = None
+    key_name: str | None = None
+    session_id: str | None = None
+    service: bool = False
+
+    @property
+    def label(self) -> str | None:
+        """How the console and `initiated_by` name it: the person, and what they acted through."""
+        if self.name is None:
+            return None
+        if self.service:
+            return f"{self.name} (service key)"
+        if self.session_id is not None and self.key_id is None:
+            return f"{self.name} (console session)"
+        return f"{self.name} (key {self.key_name})" if self.key_name else self.name
+
+    def same_person(self, user_id: str | None, key_id: str | None) -> bool:
+        """Whether this is the person (or, for what predates people, the key) that `user_id` and
+        `key_id` name: such an actor may not approve or reject what they created."""
+        if self.user_id is not None and self.user_id == user_id:
+            return True
+        return self.key_id is not None and self.key_id == key_id
+
+
+def decision_refusal(
+    actor: Actor, creator_user_id: str | None, creator_key_id: str | None, verb: str
+) -> str | None:
+    """Why `actor` may not `verb` (approve or reject) an operation its creator created, or None."""
+    if actor.service:
+        return f"a service key cannot {verb} an operation; a person must, with their own key or the console"
+    if actor.same_person(creator_user_id, creator_key_id):
+        return (
+            f"the person who created an operation cannot {verb} it, whichever key or session they use; "
+            "ask another approver"
+        )
+    return None
 
 
 class AuditEventRead(BaseModel):
@@ -173,6 +218,9 @@ class AuditEventRead(BaseModel):
     action: AuditAction
     actor_key_id: str | None
     actor_name: str | None
+    actor_user_id: str | None = None
+    actor_key_name: str | None = None
+    actor_session_id: str | None = None
     at: datetime
     detail: dict[str, Any]
 

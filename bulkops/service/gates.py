@@ -11,7 +11,6 @@ the policy says so.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from bulkops.domain.model import WAITING_STATUSES, OperationStatus
 from bulkops.domain.requests import BulkOperationCreate
 from bulkops.domain.safety import Actor, Approval, ApprovalStatus, Prediction
+from bulkops.service.auth import creator_columns
 from bulkops.service.dry_run import dry_run
 from bulkops.store.gating import load_policy
 
@@ -38,7 +38,7 @@ async def gate_values(
         "status": (OperationStatus.SCHEDULED if body.start_at else OperationStatus.PENDING).value,
         "start_at": body.start_at,
         "max_orders_per_second": body.max_orders_per_second or policy.default_max_orders_per_second,
-        "created_by_key_id": uuid.UUID(actor.key_id) if actor.key_id else None,
+        **creator_columns(actor),
     }
     snapshot_now = False
     if body.filter is not None and body.start_at is None and policy.gates_anything:
@@ -57,6 +57,7 @@ def gate_input(row: Any) -> dict[str, Any]:
         "start_at": row.start_at,
         "approval_expires_at": approval.expires_at if pending and approval else None,
         "created_by_key_id": str(row.created_by_key_id) if row.created_by_key_id else None,
+        "created_by_user_id": str(row.created_by_user_id) if row.created_by_user_id else None,
         "max_orders_per_second": row.max_orders_per_second,
         "revert_of": row.revert_of,
     }

@@ -29,6 +29,7 @@ from bulkops.domain.model import (
 from bulkops.domain.representation import BulkOperationRead, DryRunRead
 from bulkops.domain.requests import BulkOperationCreate, ExportParameters
 from bulkops.domain.safety import Actor, AuditAction
+from bulkops.infra.metrics import record_started
 from bulkops.infra.netpolicy import Resolver, check_webhook_url
 from bulkops.service import gates as safety
 from bulkops.service import listing
@@ -187,11 +188,12 @@ class OperationService:
         if ended(row):
             return self.reads.view(row, None, base)
         live = await self.reads.query(row.id)
-        if live is None or live.status.terminal:
-            # The checkpoint as it is now, not as it was before the wait; or the summary row, which
-            # is written before the workflow shows its end.
-            row, live = await self.get_row(row.tenant_id, row.id), None
-        return self.reads.view(row, live, base)
+        if live is not None and not live.status.terminal:
+            return self.reads.view(row, live, base)
+        # The checkpoint as it is now, not as it was before the wait; or the summary row, which is
+        # written before the workflow shows its end.
+        current = await self.get_row(row.tenant_id, row.id)
+        return self.reads.view(current, None, base)
 
     def follow(self, row: Any, base: str = "") -> AsyncIterator[BulkOperationRead]:
         """The operation's views as they change, the final view last, for any number of event
@@ -254,18 +256,21 @@ class OperationService:
             await self._start(row)
 
     async def _start(self, row: Any, *, forget_on_failure: bool = False) -> None:
+        """Start the row's workflow. `forget_on_failure`: the row is new (create, retry, revert), so a
+        start that surely failed removes it, and one that succeeded counts as an operation started."""
         try:
             await start_workflow(self.client, self.settings, row)
         except Exception as exc:
             # The start may have failed after the server took it (a timeout): ask before forgetting.
             exists = await self._workflow_exists(row.id)
-            if exists:
-                log.warning("operation %s: its start failed (%s), but its workflow runs", row.id, exc)
-                return
-            if exists is False and forget_on_failure:
-                await forget(self.sessionmaker, row.id)
-            log.warning("operation %s: its workflow did not start: %s", row.id, exc)
-            raise Unavailable("the operation could not be started now; send the request again") from exc
+            if not exists:
+                if exists is False and forget_on_failure:
+                    await forget(self.sessionmaker, row.id)
+                log.warning("operation %s: its workflow did not start: %s", row.id, exc)
+                raise Unavailable("the operation could not be started now; send the request again") from exc
+            log.warning("operation %s: its start failed (%s), but its workflow runs", row.id, exc)
+        if forget_on_failure:
+            record_started(row.operation_type)
 
     async def _workflow_exists(self, operation_id: uuid.UUID) -> bool | None:
         """Whether the operation's workflow exists (None: Temporal cannot say now)."""

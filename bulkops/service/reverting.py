@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.domain.safety import Actor, AuditAction
+from bulkops.service.auth import creator_columns
 from bulkops.service.errors import Conflict
 from bulkops.service.limits import admit
 from bulkops.service.lineage import made_from
@@ -87,7 +88,7 @@ async def _insert(session: AsyncSession, settings: Settings, req: RevertRequest,
         lineage_id=original.lineage_id,
         extra={
             "revert_of": original.id,
-            "created_by_key_id": uuid.UUID(req.actor.key_id) if req.actor.key_id else None,
+            **creator_columns(req.actor),
             "max_orders_per_second": original.max_orders_per_second,
         },
     )

@@ -2,7 +2,7 @@
 behind (approval, `start_at`, pace), control actions carrying who asked, reverts, and the audit trail.
 
 Roles are checked at the edge (`api.deps.require_role`); what depends on the operation (the key that
-created it may not approve it) is checked here, and again by the workflow's update validators.
+created it, or its person, may not approve it) is checked here, and again by the workflow's update validators.
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ from temporalio.service import RPCError
 
 from bulkops.domain.model import OperationStatus
 from bulkops.domain.representation import Progress
-from bulkops.domain.safety import Actor, AuditEventRead, Role, TenantPolicy
-from bulkops.service import auth
+from bulkops.domain.safety import Actor, AuditEventRead, TenantPolicy, decision_refusal
 from bulkops.service.errors import Conflict, Forbidden
-from bulkops.service.limits import check_ceilings, within_rate
+from bulkops.service.limits import check_ceilings
 from bulkops.service.operations import OperationService
 from bulkops.service.reverting import RevertRequest, insert_revert
 from bulkops.store.audit import list_events
 from bulkops.store.gating import load_policy
-from bulkops.store.tables import API_KEYS, OPERATIONS, TENANTS
+from bulkops.store.tables import OPERATIONS, TENANTS
 from workflows.contracts import APPROVE_UPDATE, CANCEL_UPDATE, PAUSE_UPDATE, REJECT_UPDATE, RESUME_UPDATE
 
 OPS = OPERATIONS
@@ -38,10 +37,9 @@ CONTROLS = {
 
 
 class SafetyService:
-    def __init__(self, operations: OperationService, key_cache: auth.KeyCache) -> None:
+    def __init__(self, operations: OperationService) -> None:
         self.ops = operations
         self.sessionmaker = operations.sessionmaker
-        self.key_cache = key_cache
 
     async def policy(self, tenant_id: str) -> TenantPolicy:
         async with self.sessionmaker() as session:
@@ -55,26 +53,6 @@ class SafetyService:
             )
         return policy
 
-    async def keys(self, tenant_id: str) -> list[Any]:
-        async with self.sessionmaker() as session:
-            return await auth.list_keys(session, tenant_id)
-
-    async def add_key(self, tenant_id: str, role: Role, name: str | None) -> tuple[str, Any]:
-        """A new key (shown only now) and its row."""
-        async with self.sessionmaker() as session, session.begin():
-            per_minute = self.ops.settings.tenant_keys_per_minute
-            await within_rate(session, API_KEYS, tenant_id, per_minute, 1, "keys")
-            key = await auth.add_key(session, tenant_id, name, role)
-            rows = await auth.list_keys(session, tenant_id)
-        return key, next(r for r in rows if r.key_hash == auth.hash_key(key))
-
-    async def revoke_key(self, tenant_id: str, key_id: uuid.UUID) -> bool:
-        async with self.sessionmaker() as session, session.begin():
-            revoked = await auth.revoke_tenant_key(session, tenant_id, key_id)
-        if revoked:
-            self.key_cache.forget(str(key_id))  # at once in this process; elsewhere within the cache's bound
-        return revoked
-
     async def control(
         self, tenant_id: str, operation_id: uuid.UUID, name: str, actor: Actor
     ) -> tuple[Any, Progress]:
@@ -86,8 +64,11 @@ class SafetyService:
         if name in ("approve", "reject"):
             if row.approval is None:
                 raise Conflict("this operation needs no approval")
-            if row.created_by_key_id is not None and str(row.created_by_key_id) == actor.key_id:
-                raise Forbidden(f"the key that created an operation cannot {name} it; ask another approver")
+            creator_user = str(row.created_by_user_id) if row.created_by_user_id else None
+            creator_key = str(row.created_by_key_id) if row.created_by_key_id else None
+            refusal = decision_refusal(actor, creator_user, creator_key, name)
+            if refusal is not None:
+                raise Forbidden(refusal)
         try:
             live = await self.ops.handle(operation_id).execute_update(
                 CONTROLS[name], actor, result_type=Progress

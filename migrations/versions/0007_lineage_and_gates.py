@@ -1,10 +1,11 @@
-"""lineage of retries and reverts, the gate's snapshot time
+"""lineage of retries and reverts, the gate's snapshot time, open event streams
 
 - `bulk_operations.lineage_id`: the root operation of a chain of retries and reverts (an original is
   its own root), backfilled by walking `retry_of` / `revert_of` up to the root; indexed, since a
   retry selects against the whole lineage and locks its root's row.
 - `bulk_operations.selected_at`: when the selection was snapshotted into `bulk_operation_targets`
   (the gate decides on that snapshot; a filter is never evaluated again after it).
+- `bulk_streams`: one row per open event stream (per tenant, across API processes), with its expiry.
 
 Revision ID: 0007
 Revises: 0006
@@ -44,9 +45,21 @@ def upgrade() -> None:
     )
     op.alter_column("bulk_operations", "lineage_id", nullable=False)
     op.create_index("ix_bulk_operations_lineage", "bulk_operations", ["lineage_id"], unique=False)
+    op.create_table(
+        "bulk_streams",
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("tenant_id", sa.String(length=64), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_bulk_streams_tenant", "bulk_streams", ["tenant_id", "expires_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_bulk_streams_tenant", table_name="bulk_streams")
+    op.drop_table("bulk_streams")
     op.drop_index("ix_bulk_operations_lineage", table_name="bulk_operations")
     op.drop_column("bulk_operations", "selected_at")
     op.drop_column("bulk_operations", "lineage_id")
