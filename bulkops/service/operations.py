@@ -111,7 +111,10 @@ class OperationService:
         if body.notify_url is not None:
             resolver = Resolver(self.settings.webhook_dns_server, self.settings.webhook_dns_port)
             await check_webhook_url(
-                str(body.notify_url), allow_private=self.settings.webhook_allow_private, resolver=resolver
+                str(body.notify_url),
+                allow_private=self.settings.webhook_allow_private,
+                ports=self.settings.webhook_port_set,
+                resolver=resolver,
             )
         selection: dict[str, Any] = (
             {"order_ids_count": len(body.order_ids)}

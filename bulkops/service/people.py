@@ -19,8 +19,10 @@ from bulkops.domain.safety import Role, checked_email
 from bulkops.service import auth
 from bulkops.service.auth import KeyCache, Principal
 from bulkops.service.errors import Conflict, Forbidden, NotFound
+from bulkops.service.limits import within_rate
 from bulkops.service.sessions import USER_DISABLED, SessionService, end_user_sessions
-from bulkops.store.tables import User
+from bulkops.settings import Settings
+from bulkops.store.tables import API_KEYS, User
 
 _USER_COLUMNS = (
     User.id,
@@ -113,11 +115,16 @@ async def add_personal_key(
 
 class PeopleService:
     def __init__(
-        self, sessionmaker: async_sessionmaker, key_cache: KeyCache, sessions: SessionService
+        self,
+        sessionmaker: async_sessionmaker,
+        key_cache: KeyCache,
+        sessions: SessionService,
+        settings: Settings,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.key_cache = key_cache
         self.sessions = sessions
+        self.settings = settings
 
     # --- users --------------------------------------------------------------------------------------
 
@@ -206,6 +213,8 @@ class PeopleService:
                 f"a key's role is at most the caller's ({caller.role.value}); asked for {role.value}"
             )
         async with self.sessionmaker() as session, session.begin():
+            per_minute = self.settings.tenant_keys_per_minute
+            await within_rate(session, API_KEYS, tenant_id, per_minute, 1, "keys")
             if service:
                 key = await auth.add_key(session, tenant_id, name, role, service=True)
             else:
