@@ -126,6 +126,18 @@ class Approval(BaseModel):
     decided_at: datetime | None = None
     comment: str | None = None
 
+    @property
+    def decider(self) -> Actor | None:
+        if self.decided_by is None:
+            return None
+        return Actor(
+            key_id=self.decided_by_key_id,
+            name=self.decided_by,
+            user_id=self.decided_by_user_id,
+            key_name=self.decided_by_key_name,
+            session_id=self.decided_by_session_id,
+        )
+
 
 class AuditAction(StrEnum):
     CREATED = "created"
@@ -162,8 +174,12 @@ class Actor(BaseModel):
             return None
         if self.service:
             return f"{self.name} (service key)"
-        if self.session_id is not None and self.key_id is None:
-            return f"{self.name} (console session)"
+        if self.session_id is not None:
+            return (
+                f"{self.name} (console, key {self.key_name})"
+                if self.key_name
+                else f"{self.name} (console, single sign-on)"
+            )
         return f"{self.name} (key {self.key_name})" if self.key_name else self.name
 
     def same_person(self, user_id: str | None, key_id: str | None) -> bool:
@@ -197,6 +213,21 @@ class AuditEventRead(BaseModel):
     actor_user_id: str | None = None
     actor_key_name: str | None = None
     actor_session_id: str | None = None
+
+    @property
+    def actor(self) -> Actor | None:
+        """Who, as an `Actor` (a key without a person is a service key); None: bulkops itself."""
+        if self.actor_name is None and self.actor_key_id is None:
+            return None
+        return Actor(
+            key_id=self.actor_key_id,
+            name=self.actor_name,
+            user_id=self.actor_user_id,
+            key_name=self.actor_key_name,
+            session_id=self.actor_session_id,
+            service=self.actor_user_id is None and self.actor_key_id is not None,
+        )
+
     at: datetime
     detail: dict[str, Any]
 
