@@ -56,6 +56,18 @@ async def test_a_person_signs_in_at_the_provider_and_gets_their_groups_role(
                         callbacks.append(request.url)
 
                 page.on("request", seen)
+                # The console's own pages keep a clean browser console, as in every browser test
+                # (the provider's development pages are not ours to judge).
+                errors: list[str] = []
+                page.on(
+                    "console",
+                    lambda msg: (
+                        errors.append(f"{msg.text} ({msg.location.get('url')})")
+                        if msg.type == "error" and str(msg.location.get("url", "")).startswith(base)
+                        else None
+                    ),
+                )
+                page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
                 await page.goto(f"/console/operations/{op_id}")
                 await page.get_by_role("link", name=f"Sign in with {PROVIDER_NAME}").click()
 
@@ -75,6 +87,7 @@ async def test_a_person_signs_in_at_the_provider_and_gets_their_groups_role(
                 await expect(page.get_by_role("button", name="Cancel")).to_be_visible()
                 await expect(page.get_by_role("button", name="Approve")).to_have_count(0)
                 await expect(page.get_by_role("button", name="Reject")).to_have_count(0)
+                assert not errors, errors
 
                 async with h.sessionmaker() as session:
                     user = (
