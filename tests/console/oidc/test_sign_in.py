@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from api.console.oidc import PENDING_COOKIE
 from bulkops.store.tables import User
+from tests.console.helpers import screenshot
 from tests.console.oidc.conftest import PROVIDER_NAME, OidcApp, OidcProvider
 from tests.harness import Harness
 from tests.safety.keys import set_policy
@@ -69,6 +70,7 @@ async def test_a_person_signs_in_at_the_provider_and_gets_their_groups_role(
                 )
                 page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
                 await page.goto(f"/console/operations/{op_id}")
+                await screenshot(page, "sign-in.png")
                 await page.get_by_role("link", name=f"Sign in with {PROVIDER_NAME}").click()
 
                 # The provider's own page, on its own site.
