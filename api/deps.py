@@ -96,7 +96,9 @@ def _people(request: Request) -> PeopleService:
 
 
 def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """Links' base: the configured public URL (BULKOPS_PUBLIC_API_URL), never the request's `Host`
+    header, which the client chooses (and so would choose where other readers' links point)."""
+    return _settings(request).api_base_url()
 
 
 ServicesDep = Annotated[Services, Depends(_services)]

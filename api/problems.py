@@ -55,8 +55,8 @@ def _retry_after(seconds: int) -> dict[str, str]:
 def _limit(exc: LimitExceeded) -> Problem:
     """429 with Retry-After; 422 on the field when the request alone is above the limit."""
     if exc.permanent:
-        error = {"loc": ["body", "max_concurrency"], "msg": exc.detail, "type": "limit"}
-        return Problem(422, f"max_concurrency: {exc.detail}", errors=[error])
+        error = {"loc": ["body", exc.field], "msg": exc.detail, "type": "limit"}
+        return Problem(422, f"{exc.field}: {exc.detail}", errors=[error])
     return Problem(429, exc.detail, headers=_retry_after(exc.retry_after_s))
 
 
@@ -121,8 +121,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 # The routes that create an operation (operation ids from `api.app`): admission limits, and a start
 # that Temporal did not take.
 LIMITED = frozenset({"operations-create", "operations-retry", "operations-revert"})
-# Event streams: a tenant's open streams are capped (429).
-STREAMS = frozenset({"operations-events"})
+# Event streams (open streams are capped), key and order creation (per minute): 429.
+STREAMS = frozenset({"operations-events", "tenant-create_key", "orders-create"})
+# Routes whose body names a resource of the tenant (a key's `user_id`): 404 when it is not there.
+NAMES_IN_BODY = frozenset({"tenant-create_key"})
 ERROR_STATUSES = {
     400: "the cursor is not valid",
     401: "no valid API key",
@@ -151,7 +153,8 @@ def _document_problems(app: FastAPI) -> None:
             for op in item.values():
                 statuses = {422} if "422" in op.get("responses", {}) else set()
                 if path.startswith("/v1/"):
-                    statuses |= {401, 400, 403, 409} | ({404} if "{" in path else set())
+                    named = "{" in path or op.get("operationId") in NAMES_IN_BODY
+                    statuses |= {401, 400, 403, 409} | ({404} if named else set())
                     statuses |= {413} if "requestBody" in op else set()
                     # Creating an operation (create, retry, revert) counts against the tenant's limits.
                     statuses |= {429, 503} if op.get("operationId") in LIMITED else set()

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     tenant_creates_per_minute: int = Field(default=60, ge=1, alias="BULKOPS_TENANT_CREATES_PER_MINUTE")
     tenant_max_waiting: int = Field(default=100, ge=1, alias="BULKOPS_TENANT_MAX_WAITING")
     tenant_max_concurrency: int = Field(default=1000, ge=1, alias="BULKOPS_TENANT_MAX_CONCURRENCY")
+    # API keys and orders a tenant may create per minute (429 with Retry-After above them).
+    tenant_keys_per_minute: int = Field(default=20, ge=1, alias="BULKOPS_TENANT_KEYS_PER_MINUTE")
+    tenant_orders_per_minute: int = Field(default=20_000, ge=1, alias="BULKOPS_TENANT_ORDERS_PER_MINUTE")
     # How soon a slot held by an operation that was terminated (not ended by bulkops) is reclaimed.
     tenant_slot_check_s: float = Field(default=60.0, gt=0, alias="BULKOPS_TENANT_SLOT_CHECK_S")
     # How long a read waits for the workflow's live counters before it answers the row's checkpoint.
@@ -117,6 +120,8 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
     # Webhooks to loopback, private and link-local addresses (off: server-side request forgery).
     webhook_allow_private: bool = Field(default=False, alias="BULKOPS_WEBHOOK_ALLOW_PRIVATE")
+    # Ports webhooks may target (comma-separated; "*": any): the web's own unless configured.
+    webhook_ports: str = Field(default="80,443", pattern=r"^(\*|\d+(,\d+)*)$", alias="BULKOPS_WEBHOOK_PORTS")
     # Deliveries run on their own task queue ("<task queue>-webhooks") with their own slots, so slow
     # receivers can hold at most this many per worker and never an order's slot.
     webhook_max_concurrent: int = Field(default=20, ge=1, alias="BULKOPS_WEBHOOK_MAX_CONCURRENT")
@@ -194,6 +199,13 @@ class Settings(BaseSettings):
                 "BULKOPS_DATABASE_URL is not set (bulkops dev starts an embedded PostgreSQL and sets it)"
             )
         return self.database_url
+
+    @property
+    def webhook_port_set(self) -> frozenset[int] | None:
+        """The ports webhooks may target; None: any."""
+        if self.webhook_ports.strip() == "*":
+            return None
+        return frozenset(int(p) for p in self.webhook_ports.split(","))
 
     @property
     def webhook_task_queue(self) -> str:

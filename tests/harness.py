@@ -78,7 +78,13 @@ def stack_settings(stack: Stack, queue: str = "test", **overrides: Any) -> Setti
         BULKOPS_DATABASE_URL=stack.database_url,
         TEMPORAL_ADDRESS=stack.temporal.address,
         BULKOPS_TASK_QUEUE=f"{queue}-{uuid.uuid4().hex[:12]}",
-        **{"BULKOPS_DB_POOL_SIZE": 10, "BULKOPS_WORKER_STICKY_TIMEOUT_S": 2, **overrides},
+        # The tests' webhook receivers listen on free local ports (their own test sets the default).
+        **{
+            "BULKOPS_DB_POOL_SIZE": 10,
+            "BULKOPS_WORKER_STICKY_TIMEOUT_S": 2,
+            "BULKOPS_WEBHOOK_PORTS": "*",
+            **overrides,
+        },
     )
 
 
@@ -134,6 +140,8 @@ class Harness:
         self.settings = self.settings.model_copy(update=updates)
         self.app.state.services.settings = self.settings
         self.app.state.services.operations.settings = self.settings
+        self.app.state.services.orders.settings = self.settings
+        self.app.state.services.people.settings = self.settings
         return self.settings
 
     # --- worker ----------------------------------------------------------------------------------

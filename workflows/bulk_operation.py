@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -18,13 +17,10 @@ from temporalio.exceptions import ActivityError
 from activities.contracts import (
     FETCH_TARGETS,
     SET_STATUS,
-    SNAPSHOT_SELECTION,
     FetchTargetsInput,
     FetchTargetsResult,
     OrderOutcome,
     SetStatusInput,
-    SnapshotInput,
-    SnapshotResult,
     Target,
 )
 from bulkops.domain.model import FAILURE_THRESHOLD_EXCEEDED, OperationStatus, final_status
@@ -166,35 +162,6 @@ class BulkOperationWorkflow(Gates):
                 )
                 workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
         return await self._finish()
-
-    async def _snapshot(self) -> SnapshotResult | None:
-        """The selection snapshotted once the slot is granted (a queue of waiting operations costs no
-        target rows), or None when cancelled first. A filter evaluated only now is gated on what it
-        selected: held for approval, the operation gives its slot back while it waits, then queues
-        again (its snapshot stays as the approver saw it)."""
-        while True:
-            await self._wait_for_slot()
-            if self.cancel_requested:
-                return None
-            snap = await workflow.execute_activity(
-                SNAPSHOT_SELECTION,
-                SnapshotInput(
-                    operation_id=self.inp.operation_id,
-                    tenant_id=self.inp.tenant_id,
-                    operation_type=self.inp.operation_type,
-                    parameters=self.inp.parameters,
-                ),
-                result_type=SnapshotResult,
-                start_to_close_timeout=timedelta(minutes=10),
-                retry_policy=BOOKKEEPING_RETRY,
-            )
-            if snap.approval_expires_at is None or self.approval is not None:
-                return snap
-            await self._release_slot()
-            self.s.slot_granted = False
-            await self._hold(snap.approval_expires_at)
-            if self.cancel_requested:
-                return None
 
     async def _wait_for_slot(self) -> None:
         if not self.inp.use_fairness or self.s.slot_granted:

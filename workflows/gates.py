@@ -1,6 +1,7 @@
 """What an operation waits for before it may touch anything: a second person's approval (the
 `approve` / `reject` updates, expiring after the policy's window) and its `start_at`. Both waits are
-durable timers; nothing is snapshotted or processed until both gates are open.
+durable timers; nothing is processed until both gates are open. An operation whose selection is
+snapshotted only as it starts is gated on that snapshot then, and may be held for approval there.
 
 A mixin of `BulkOperationWorkflow` (deterministic code only): it uses the workflow's `inp`, run state
 `s`, progress tracker `t`, `cancel_requested`, `finalized`, `progress()` and `_persist_status()`.
@@ -14,6 +15,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contracts import SNAPSHOT_SELECTION, SnapshotInput, SnapshotResult
     from bulkops.domain.model import OperationStatus
     from bulkops.domain.representation import Progress
     from bulkops.domain.safety import (
@@ -26,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.audit import record
     from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput
+    from workflows.order_steps import BOOKKEEPING_RETRY
     from workflows.search_attributes import OPERATION_STATUS
 
 
@@ -53,6 +56,12 @@ class Gates:
         raise NotImplementedError
 
     async def _persist_status(self, status: OperationStatus | None = None) -> None:
+        raise NotImplementedError
+
+    async def _wait_for_slot(self) -> None:
+        raise NotImplementedError
+
+    async def _release_slot(self) -> None:
         raise NotImplementedError
 
     # --- updates --------------------------------------------------------------------------------------
@@ -126,6 +135,35 @@ class Gates:
         if not self.cancel_requested and self.s.status != OperationStatus.PENDING:
             self._show(OperationStatus.PENDING, "waiting for a slot")
             await self._persist_status()
+
+    async def _snapshot(self) -> SnapshotResult | None:
+        """The selection snapshotted once the slot is granted (a queue of waiting operations costs no
+        target rows), or None when cancelled first. A filter evaluated only now is gated on what it
+        selected: held for approval, the operation gives its slot back while it waits, then queues
+        again (its snapshot stays as the approver saw it)."""
+        while True:
+            await self._wait_for_slot()
+            if self.cancel_requested:
+                return None
+            snap = await workflow.execute_activity(
+                SNAPSHOT_SELECTION,
+                SnapshotInput(
+                    operation_id=self.inp.operation_id,
+                    tenant_id=self.inp.tenant_id,
+                    operation_type=self.inp.operation_type,
+                    parameters=self.inp.parameters,
+                ),
+                result_type=SnapshotResult,
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+            if snap.approval_expires_at is None or self.approval is not None:
+                return snap
+            await self._release_slot()
+            self.s.slot_granted = False
+            await self._hold(snap.approval_expires_at)
+            if self.cancel_requested:
+                return None
 
     async def _hold(self, expires_at: datetime) -> None:
         """Held for approval when it started (the gate decided on the selection it snapshotted then):

@@ -102,10 +102,11 @@ class OidcClient:
             raise SignInFailed(502, "Sign-in unavailable", f"{self.name} is not configured correctly.")
         return found
 
-    def claims_options(self) -> dict[str, Any]:
-        # Authlib checks `aud` only when told to, and the issuer against discovery unless pinned.
+    def claims_options(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        # Authlib checks `aud` only when told to. The issuer is the discovery document's, which
+        # `metadata()` has checked against the configured one (spelt as the provider spells it).
         return {
-            "iss": {"essential": True, "value": self.settings.oidc_issuer},
+            "iss": {"essential": True, "value": metadata["issuer"]},
             "aud": {"essential": True, "value": self.settings.oidc_client_id},
         }
 
@@ -119,8 +120,8 @@ def redirect_uri(request: Request, settings: Settings) -> str:
 
 
 def install(app: FastAPI, settings: Settings, secret: str) -> None:
-    """`secret` signs the pending sign-in's cookie."""
-    """Sign-in through the issuer in BULKOPS_OIDC_ISSUER (nothing when it is unset)."""
+    """Sign-in through the issuer in BULKOPS_OIDC_ISSUER (nothing when it is unset); `secret` signs
+    the pending sign-in's cookie."""
     if not settings.oidc_enabled:
         app.state.console_oidc = None
         return
@@ -176,14 +177,14 @@ async def start(request: Request, client: OidcClient, next_path: str) -> Respons
 
 async def verified_claims(request: Request, client: OidcClient) -> dict[str, Any]:
     """The callback's ID token claims once every check has passed; SignInFailed otherwise."""
-    await client.metadata()
+    metadata = await client.metadata()
     iss = request.query_params.get("iss")
     if iss is not None and iss.rstrip("/") != client.issuer:
         # RFC 9207: an answer that names another issuer is a mix-up, whoever sent it.
         raise SignInFailed(400, "Sign-in refused", "This answer did not come from the configured provider.")
     try:
         token = await client.app.authorize_access_token(
-            request, claims_options=client.claims_options(), leeway=LEEWAY_S
+            request, claims_options=client.claims_options(metadata), leeway=LEEWAY_S
         )
     except MismatchingStateError as exc:
         raise SignInFailed(

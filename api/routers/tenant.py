@@ -7,11 +7,12 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.deps import AdminDep, PeopleDep, PrincipalDep, SafetyDep
 from api.problems import Problem
-from bulkops.domain.safety import Role, TenantPolicy
+from bulkops.domain.safety import Role, TenantPolicy, checked_email
+from bulkops.service.errors import NotFound
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
 _TEXT = r"^[^\x00]*$"
@@ -61,9 +62,11 @@ class UserRead(BaseModel):
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")
+    email: str = Field(min_length=3, max_length=320, description="unique in the tenant, whatever its case")
     name: str | None = Field(default=None, min_length=1, max_length=200, pattern=_TEXT)
     role: Role
+
+    _email = field_validator("email")(checked_email)
 
 
 class UserUpdate(BaseModel):
@@ -95,7 +98,11 @@ async def get_keys(principal: AdminDep, people: PeopleDep) -> list[KeyRead]:
 async def create_key(body: KeyCreate, principal: AdminDep, people: PeopleDep) -> KeyCreated:
     """Add an API key (admin keys); the key itself is in this answer only. Without `user_id` or
     `service` it is the caller's own person's; a personal key's role is at most its person's."""
-    key, row = await people.add_key(principal, body.role, body.name, body.user_id, body.service)
+    try:
+        key, row = await people.add_key(principal, body.role, body.name, body.user_id, body.service)
+    except NotFound:  # an id in the body, not the path: the request is what is wrong
+        error = {"loc": ["body", "user_id"], "msg": "no such user in this tenant", "type": "value_error"}
+        raise Problem(422, "user_id: no such user in this tenant", errors=[error]) from None
     return KeyCreated(**KeyRead.model_validate(row, from_attributes=True).model_dump(), api_key=key)
 
 

@@ -65,6 +65,11 @@ class BulkOperationRead(Counters):
     workflow_id: str
     links: Links
 
+    @property
+    def started_by(self) -> str | None:
+        """Who created it, as the console names them: the person and the key or session."""
+        return (self.created_by.label if self.created_by else None) or self.initiated_by
+
 
 class DryRunRead(BaseModel):
     dry_run: Literal[True] = True

@@ -115,7 +115,9 @@ class OrderFilter(_Strict):
     statuses: list[OrderStatus] | None = Field(default=None, min_length=1)
     created_from: datetime | None = None
     created_to: datetime | None = None
-    tags_any: list[str] | None = Field(default=None, min_length=1)
+    tags_any: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, min_length=1, max_length=100
+    )
     customer_email: str | None = Field(default=None, max_length=320)
 
 

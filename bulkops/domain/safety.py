@@ -4,6 +4,7 @@ trail. Imports nothing of ours but the domain, so every layer (and the workflow)
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -31,6 +32,19 @@ class Role(StrEnum):
 
 
 _RANK = {role: rank for rank, role in enumerate(Role)}
+
+# Loose on purpose (identity providers hand out addresses a strict rule would refuse): one `@`,
+# something on both sides, no spaces or control characters.
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
+
+
+def checked_email(email: str) -> str:
+    """A person's email address, trimmed; ValueError when it is not one."""
+    email = email.strip()
+    if not _EMAIL.fullmatch(email) or len(email) > 320:
+        raise ValueError(f"not an email address: {email!r}")
+    return email
+
 
 # `failure_reason` of an operation that never ran because nobody (or a refusal) approved it.
 APPROVAL_REJECTED = "APPROVAL_REJECTED"
@@ -150,6 +164,18 @@ class Approval(BaseModel):
     decided_at: datetime | None = None
     comment: str | None = None
 
+    @property
+    def decider(self) -> Actor | None:
+        if self.decided_by is None:
+            return None
+        return Actor(
+            key_id=self.decided_by_key_id,
+            name=self.decided_by,
+            user_id=self.decided_by_user_id,
+            key_name=self.decided_by_key_name,
+            session_id=self.decided_by_session_id,
+        )
+
 
 class AuditAction(StrEnum):
     CREATED = "created"
@@ -186,8 +212,12 @@ class Actor(BaseModel):
             return None
         if self.service:
             return f"{self.name} (service key)"
-        if self.session_id is not None and self.key_id is None:
-            return f"{self.name} (console session)"
+        if self.session_id is not None:
+            return (
+                f"{self.name} (console, key {self.key_name})"
+                if self.key_name
+                else f"{self.name} (console, single sign-on)"
+            )
         return f"{self.name} (key {self.key_name})" if self.key_name else self.name
 
     def same_person(self, user_id: str | None, key_id: str | None) -> bool:
@@ -221,6 +251,21 @@ class AuditEventRead(BaseModel):
     actor_user_id: str | None = None
     actor_key_name: str | None = None
     actor_session_id: str | None = None
+
+    @property
+    def actor(self) -> Actor | None:
+        """Who, as an `Actor` (a key without a person is a service key); None: bulkops itself."""
+        if self.actor_name is None and self.actor_key_id is None:
+            return None
+        return Actor(
+            key_id=self.actor_key_id,
+            name=self.actor_name,
+            user_id=self.actor_user_id,
+            key_name=self.actor_key_name,
+            session_id=self.actor_session_id,
+            service=self.actor_user_id is None and self.actor_key_id is not None,
+        )
+
     at: datetime
     detail: dict[str, Any]
 

@@ -53,11 +53,11 @@ class Services:
                 sessionmaker=sessionmaker,
                 client=client,
                 operations=operations,
-                orders=OrderService(sessionmaker),
+                orders=OrderService(sessionmaker, settings),
                 safety=SafetyService(operations),
                 keys=keys,
                 sessions=console_sessions,
-                people=PeopleService(sessionmaker, keys, console_sessions),
+                people=PeopleService(sessionmaker, keys, console_sessions, settings),
             )
         finally:
             await engine.dispose()

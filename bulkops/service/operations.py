@@ -58,13 +58,15 @@ def request_hash(body: BulkOperationCreate) -> str:
 
 
 def _created_detail(row: Any) -> dict[str, Any]:
-    return {
-        "status": row.status,
-        "operation_type": row.operation_type,
-        "total_count": row.total_count,
-        "start_at": row.start_at.isoformat() if row.start_at else None,
-        "approval_reasons": (row.approval or {}).get("reasons"),
-    }
+    # Only what is known: a filter's count comes with its snapshot, most operations have no start_at.
+    detail: dict[str, Any] = {"status": row.status, "operation_type": row.operation_type}
+    if row.total_count:
+        detail["total_count"] = row.total_count
+    if row.start_at:
+        detail["start_at"] = row.start_at.isoformat()
+    if row.approval:
+        detail["approval_reasons"] = row.approval.get("reasons")
+    return detail
 
 
 @dataclass
@@ -109,7 +111,10 @@ class OperationService:
         if body.notify_url is not None:
             resolver = Resolver(self.settings.webhook_dns_server, self.settings.webhook_dns_port)
             await check_webhook_url(
-                str(body.notify_url), allow_private=self.settings.webhook_allow_private, resolver=resolver
+                str(body.notify_url),
+                allow_private=self.settings.webhook_allow_private,
+                ports=self.settings.webhook_port_set,
+                resolver=resolver,
             )
         selection: dict[str, Any] = (
             {"order_ids_count": len(body.order_ids)}

@@ -8,7 +8,6 @@ forgets them at once (`KeyCache`), other API processes within BULKOPS_AUTH_CACHE
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -16,15 +15,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bulkops.domain.safety import Role
+from bulkops.domain.safety import Role, checked_email
 from bulkops.service import auth
 from bulkops.service.auth import KeyCache, Principal
 from bulkops.service.errors import Conflict, Forbidden, NotFound
+from bulkops.service.limits import within_rate
 from bulkops.service.sessions import USER_DISABLED, SessionService, end_user_sessions
-from bulkops.store.tables import User
+from bulkops.settings import Settings
+from bulkops.store.tables import API_KEYS, User
 
-# Loose on purpose: identity providers hand out addresses this would otherwise refuse.
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _USER_COLUMNS = (
     User.id,
     User.tenant_id,
@@ -38,13 +37,6 @@ _USER_COLUMNS = (
 )
 
 
-def _check_email(email: str) -> str:
-    email = email.strip()
-    if not EMAIL.fullmatch(email):
-        raise ValueError(f"not an email address: {email!r}")
-    return email
-
-
 async def insert_user(
     session: AsyncSession,
     tenant_id: str,
@@ -56,7 +48,7 @@ async def insert_user(
     subject: str | None = None,
 ) -> Any:
     """A new user (in the caller's transaction); `Conflict` when the tenant has that email already."""
-    email = _check_email(email)
+    email = checked_email(email)
     taken = await session.scalar(
         select(User.id).where(User.tenant_id == tenant_id, func.lower(User.email) == email.lower())
     )
@@ -123,11 +115,16 @@ async def add_personal_key(
 
 class PeopleService:
     def __init__(
-        self, sessionmaker: async_sessionmaker, key_cache: KeyCache, sessions: SessionService
+        self,
+        sessionmaker: async_sessionmaker,
+        key_cache: KeyCache,
+        sessions: SessionService,
+        settings: Settings,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.key_cache = key_cache
         self.sessions = sessions
+        self.settings = settings
 
     # --- users --------------------------------------------------------------------------------------
 
@@ -216,6 +213,8 @@ class PeopleService:
                 f"a key's role is at most the caller's ({caller.role.value}); asked for {role.value}"
             )
         async with self.sessionmaker() as session, session.begin():
+            per_minute = self.settings.tenant_keys_per_minute
+            await within_rate(session, API_KEYS, tenant_id, per_minute, 1, "keys")
             if service:
                 key = await auth.add_key(session, tenant_id, name, role, service=True)
             else:
@@ -249,8 +248,10 @@ class PeopleService:
         unknown to the tenant is created with `role`. A known user's role and name follow the
         provider's at every sign-in. A disabled user, or an email bound to another subject, is
         `Forbidden`, and so is a token without a usable email address."""
-        if not EMAIL.fullmatch(email.strip()):
-            raise Forbidden("the identity provider sent no usable email address for this person")
+        try:
+            email = checked_email(email)
+        except ValueError:
+            raise Forbidden("the identity provider sent no usable email address for this person") from None
         async with self.sessionmaker() as session, session.begin():
             user = (
                 await session.execute(

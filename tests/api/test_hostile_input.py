@@ -79,14 +79,11 @@ async def test_deeply_nested_json_answers_422(harness: Harness, web: httpx.Async
     for depth in (40, 5000, 200_000):
         deep = nested(depth)
         raw = json.dumps(deep) if depth < 900 else '{"k":' * depth + '"leaf"' + "}" * depth
-        update = '{"operation_type": "BULK_UPDATE", "order_ids": ["%s"], "parameters": {"metadata": %s}}' % (
-            ids[0],
-            raw,
-        )
+        update = f'{{"operation_type": "BULK_UPDATE", "order_ids": ["{ids[0]}"], "parameters": {{"metadata": {raw}}}}}'
         for method, path, content in (
             ("POST", "/v1/bulk-operations", update),
-            ("POST", "/v1/orders", '{"orders": [{"total_cents": 1, "metadata": %s}]}' % raw),
-            ("PUT", "/v1/tenant/policy", '{"approval_types": %s}' % raw),
+            ("POST", "/v1/orders", f'{{"orders": [{{"total_cents": 1, "metadata": {raw}}}]}}'),
+            ("PUT", "/v1/tenant/policy", f'{{"approval_types": {raw}}}'),
         ):
             r = await t.http.request(
                 method,

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
+from bulkops.devstack.postgres import free_port
 from tests.console.oidc.conftest import PROVIDER_NAME, OidcApp
 from tests.console.oidc.minting import KID, Authorization, MintingIssuer, minting_issuer
 from tests.harness import Harness
@@ -179,3 +180,10 @@ async def test_key_sign_in_can_be_turned_off(oidc_app: OidcApp) -> None:
         assert not await _signed_in(h.http)
         # The API itself still takes the key.
         assert (await tenant.get("/v1/bulk-operations")).status_code == 200
+
+
+async def test_a_provider_that_cannot_be_reached_is_a_page_not_a_500(oidc_app: OidcApp) -> None:
+    async with oidc_app(f"http://127.0.0.1:{free_port()}") as h:
+        answer = await h.http.get("/console/login/oidc")
+        assert answer.status_code == 502 and f"{PROVIDER_NAME} could not be reached" in answer.text
+        assert answer.headers["content-type"].startswith("text/html")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from api.console.oidc import PENDING_COOKIE
 from bulkops.store.tables import User
+from tests.console.helpers import screenshot
 from tests.console.oidc.conftest import PROVIDER_NAME, OidcApp, OidcProvider
 from tests.harness import Harness
 from tests.safety.keys import set_policy
@@ -56,7 +57,20 @@ async def test_a_person_signs_in_at_the_provider_and_gets_their_groups_role(
                         callbacks.append(request.url)
 
                 page.on("request", seen)
+                # The console's own pages keep a clean browser console, as in every browser test
+                # (the provider's development pages are not ours to judge).
+                errors: list[str] = []
+                page.on(
+                    "console",
+                    lambda msg: (
+                        errors.append(f"{msg.text} ({msg.location.get('url')})")
+                        if msg.type == "error" and str(msg.location.get("url", "")).startswith(base)
+                        else None
+                    ),
+                )
+                page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
                 await page.goto(f"/console/operations/{op_id}")
+                await screenshot(page, "sign-in.png")
                 await page.get_by_role("link", name=f"Sign in with {PROVIDER_NAME}").click()
 
                 # The provider's own page, on its own site.
@@ -75,6 +89,7 @@ async def test_a_person_signs_in_at_the_provider_and_gets_their_groups_role(
                 await expect(page.get_by_role("button", name="Cancel")).to_be_visible()
                 await expect(page.get_by_role("button", name="Approve")).to_have_count(0)
                 await expect(page.get_by_role("button", name="Reject")).to_have_count(0)
+                assert not errors, errors
 
                 async with h.sessionmaker() as session:
                     user = (
