@@ -116,6 +116,11 @@ def log_config(settings: Settings, *, tenant_attribute: str | None = None) -> di
 def setup_logging(settings: Settings, *, tenant_attribute: str | None = None) -> None:
     """Configure this process's logging (entry points call it once, before they log)."""
     logging.config.dictConfig(log_config(settings, tenant_attribute=tenant_attribute))
+    configure_temporal_loggers(settings)
+
+
+def configure_temporal_loggers(settings: Settings) -> None:
+    """What Temporal's workflow and activity loggers add to each record, for this log format."""
     # The full workflow Info rides on workflow records, so the formatter can find the tenant.
     workflow.logger.full_workflow_info_on_extra = settings.log_format == "json"
     # The ids are fields of their own: the text appended to each message would say them twice.

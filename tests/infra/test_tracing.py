@@ -4,58 +4,23 @@ linked to the previous run."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from bulkops.infra.temporal_client import connect
-from bulkops.infra.tracing import Telemetry
-from tests.harness import Harness, Stack, stack_settings
+from tests.harness import Stack
+from tests.infra.traced import Traced, eventually, named, traced_harness
 from tests.support import FlakyOrders
 from tests.webhooks.receivers import receiver
 
 
-@dataclass
-class Traced:
-    h: Harness
-    exporter: InMemorySpanExporter
-
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
-
-
 @pytest.fixture
 async def traced(stack: Stack) -> AsyncIterator[Traced]:
-    """A harness whose app, client and worker trace into an in-memory exporter (no global provider)."""
-    provider = TracerProvider()
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    telemetry = Telemetry(provider)
-    settings = stack_settings(
-        stack, BULKOPS_ACTIVITY_MAX_ATTEMPTS=3, BULKOPS_AUTH_CACHE_S=0, BULKOPS_WEBHOOK_ALLOW_PRIVATE=True
-    )
-    client = await connect(settings, telemetry)
-    async with Harness.open(stack, client, settings, telemetry) as h:
-        yield Traced(h, exporter)
-    provider.shutdown()
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-
-
-def named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
-    return [s for s in spans if s.name == name]
+    async with traced_harness(stack) as t:
+        yield t
 
 
 def parent_of(span: ReadableSpan) -> int | None:
@@ -135,7 +100,10 @@ async def test_one_create_is_one_trace(traced: Traced) -> None:
     assert set(by_order) == {str(i) for i in paid + shipped}
     first, second = sorted(by_order[str(retried)], key=lambda s: s.start_time or 0)
     assert first.attributes is not None and second.attributes is not None
-    assert (first.attributes["temporalActivityAttempt"], second.attributes["temporalActivityAttempt"]) == (1, 2)
+    assert (first.attributes["temporalActivityAttempt"], second.attributes["temporalActivityAttempt"]) == (
+        1,
+        2,
+    )
     assert parent_of(first) == parent_of(second), "both attempts answer the same scheduled activity"
     assert first.status.status_code == StatusCode.ERROR and second.status.status_code != StatusCode.ERROR
     assert not sql_under(spans, first), "the faulty attempt failed before its transaction"
@@ -158,7 +126,9 @@ async def test_continue_as_new_starts_a_linked_trace(traced: Traced) -> None:
     t = await h.tenant()
     ids = await h.seed(t, 120)
     await h.start_worker()
-    op = await h.start(t, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 10})
+    op = await h.start(
+        t, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 10}
+    )
     assert (await h.wait_end(t, op["id"]))["success_count"] == 120
     await eventually(lambda: bool(named(traced.spans(), "CompleteWorkflow:BulkOperationWorkflow")))
     spans = traced.spans()
@@ -172,7 +142,10 @@ async def test_continue_as_new_starts_a_linked_trace(traced: Traced) -> None:
     assert set(roots) == traces - {http.context.trace_id}
     for root in roots.values():
         assert root.parent is None and len(root.links) == 1
-        assert root.links[0].context.trace_id in traces and root.links[0].context.trace_id != root.context.trace_id
+        assert (
+            root.links[0].context.trace_id in traces
+            and root.links[0].context.trace_id != root.context.trace_id
+        )
     # Every activity attempt sits in its run's trace, never in the first one's.
     attempts = named(ours, "RunActivity:process_order")
     assert {a.context.trace_id for a in attempts} == traces
