@@ -131,7 +131,10 @@ class Harness:
         engine = make_engine(settings, pool_size=5)
         app = create_app(settings, telemetry or Telemetry())
         configure = telemetry.instrument_connection if telemetry else None
-        async with app.router.lifespan_context(app), make_order_pool(settings, size=10, configure=configure) as pool:
+        async with (
+            app.router.lifespan_context(app),
+            make_order_pool(settings, size=10, configure=configure) as pool,
+        ):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bulkops.test") as http:
                 h = cls(stack, client, settings, engine, make_sessionmaker(engine), http, pool, app=app)
