@@ -4,15 +4,17 @@ linked to the previous run."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.harness import Stack
-from tests.infra.traced import Traced, eventually, named, traced_harness
+from tests.infra.traced import Traced, eventually, named, picture, traced_harness
 from tests.support import FlakyOrders
 from tests.webhooks.receivers import receiver
 
@@ -118,6 +120,8 @@ async def test_one_create_is_one_trace(traced: Traced) -> None:
     assert len(posts) == 1 and posts[0].name == "POST", [s.name for s in posts]
     assert sql_under(spans, webhook), "the delivery's bookkeeping SQL is under its attempt"
     assert "traceparent" in rx.hits[0].headers, "the receiver can join the trace"
+    if target := os.environ.get("BULKOPS_TRACE_PICTURE"):  # how the README's picture is made
+        Path(target).write_text(picture(spans, trace_id) + "\n")  # noqa: ASYNC240 (once, by hand)
 
 
 async def test_continue_as_new_starts_a_linked_trace(traced: Traced) -> None:
