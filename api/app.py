@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.console.mount import install as install_console
 from api.routers import controls, events, exports, health, metrics, operations, orders, tenant
+from bulkops.infra.tracing import Telemetry
 from bulkops.service.container import Services
 from bulkops.settings import Settings
 
@@ -58,14 +59,19 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, telemetry: Telemetry | None = None) -> FastAPI:
+    """`telemetry`: this process's tracing (default: from the OTLP environment, off without one)."""
     settings = settings or Settings()
+    owned = telemetry is None
+    telemetry = telemetry or Telemetry.from_environment("bulkops-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Services.open(settings) as services:
+        async with Services.open(settings, telemetry) as services:
             app.state.services = services
             yield
+        if owned:
+            telemetry.shutdown()
 
     app = FastAPI(
         title="bulkops",
@@ -87,4 +93,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exports.router)
     app.include_router(metrics.router)
     install_console(app, settings)
+    telemetry.instrument_app(app)
     return app

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.problems import Problem
 from api.session import COOKIE, CSRF_HEADER, SAFE_METHODS, sessions, signed_in
 from bulkops.domain.safety import Role
+from bulkops.infra.tracing import tag_current
 from bulkops.service.auth import Principal
 from bulkops.service.container import Services
 from bulkops.service.operations import OperationService
@@ -50,6 +51,7 @@ async def _principal(
     principal = await _services(request).authenticate(credentials.credentials.strip())
     if principal is None:
         raise Problem(401, "the API key is not valid")
+    tag_current({"tenant_id": principal.tenant_id})
     return principal
 
 
@@ -61,6 +63,7 @@ async def _console_principal(request: Request) -> Principal:
     if found is None:
         raise Problem(401, "the console session has ended; sign in again")
     session, principal = found
+    tag_current({"tenant_id": principal.tenant_id})
     if request.method not in SAFE_METHODS and not sessions(request).csrf_ok(
         session, request.headers.get(CSRF_HEADER)
     ):

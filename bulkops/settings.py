@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     # Temporal, which retries them at once on another worker. Keep it below the supervisor's kill
     # timeout (compose's stop_grace_period, 30 s; `bulkops dev` waits this plus 5 s).
     worker_shutdown_s: float = Field(default=15.0, gt=0, alias="BULKOPS_WORKER_SHUTDOWN_S")
+    # The Temporal SDK's own metrics (task slots, pollers, latencies), served by the SDK on their own
+    # port of the worker's metrics host; 0 turns them off.
+    worker_sdk_metrics_port: int = Field(default=9465, ge=0, alias="BULKOPS_WORKER_SDK_METRICS_PORT")
+    # `json`: one JSON object a line (with trace, tenant, operation and workflow ids) from the API,
+    # the worker and the workflows; `text` (the default) for people at a terminal.
+    log_format: Literal["text", "json"] = Field(default="text", alias="BULKOPS_LOG_FORMAT")
     worker_role: Literal["all", "workflows", "activities"] = Field(default="all", alias="BULKOPS_WORKER_ROLE")
     # Activity slots; 0: as many as the order pool has connections. A task the worker holds but cannot
     # run waits in a first-come queue inside it, where neither the task queue's fairness nor other

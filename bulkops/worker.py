@@ -15,7 +15,8 @@ from importlib.metadata import version
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker
 
 from activities.audit import AuditActivities
 from activities.fairness import FairnessActivities
@@ -26,13 +27,17 @@ from activities.revert import RevertActivities
 from activities.sweep import OrphanSweeper
 from activities.webhooks import WebhookActivities
 from bulkops.infra import aio
+from bulkops.infra.logs import setup_logging
 from bulkops.infra.metrics import MetricsInterceptor, start_metrics_server
 from bulkops.infra.temporal_client import connect
+from bulkops.infra.temporal_tracing import worker_interceptors
+from bulkops.infra.tracing import Telemetry
 from bulkops.infra.webhook_http import webhook_client
 from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_order_pool, make_sessionmaker
 from workflows.bulk_operation import BulkOperationWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.search_attributes import TENANT_ID
 from workflows.tenant_coordinator import TenantCoordinatorWorkflow
 
 log = logging.getLogger("bulkops.worker")
@@ -71,11 +76,22 @@ async def build_worker(
     *,
     order_activities: OrderActivities | None = None,
     workflows: Sequence[type] = WORKFLOWS,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[Worker]:
     """Everything a worker needs, torn down in reverse. Tests pass their own `order_activities`, and
-    a release's `workflows` (registered under the same names) to deploy it beside running operations."""
+    a release's `workflows` (registered under the same names) to deploy it beside running operations.
+
+    With `telemetry` on, the SQL and the webhook's HTTP are traced; the Temporal spans come from the
+    client's tracing interceptor (`connect(settings, telemetry)`), which the workers inherit."""
+    telemetry = telemetry or Telemetry()
     engine = make_engine(settings)
+    telemetry.instrument_engine(engine)
+    # Ids on spans and log records, inside the client's tracing interceptor and around the metrics'.
     sessionmaker = make_sessionmaker(engine)
+    interceptors: list[Interceptor] = [
+        *worker_interceptors(settings, telemetry),
+        MetricsInterceptor(),
+    ]
     # A worker runs workflows, activities, or both (the default). Split roles keep the light
     # workflow work (and so progress queries) off the event loop that runs the orders.
     role = settings.worker_role
@@ -84,10 +100,14 @@ async def build_worker(
         beside: Worker | None = None
         if role in ("all", "activities"):
             http = await stack.enter_async_context(webhook_client(settings))
+            telemetry.instrument_http(http)
             hooks = WebhookActivities(sessionmaker, settings, http)
-            beside = await stack.enter_async_context(_webhook_worker(settings, client, hooks))
+            beside = await stack.enter_async_context(_webhook_worker(settings, client, hooks, interceptors))
             if order_activities is None:
-                order_activities = OrderActivities(await stack.enter_async_context(make_order_pool(settings)))
+                pool = make_order_pool(
+                    settings, configure=telemetry.instrument_connection if telemetry.enabled else None
+                )
+                order_activities = OrderActivities(await stack.enter_async_context(pool))
             ops = OperationActivities(sessionmaker)
             fairness = FairnessActivities(client, settings)
             audit = AuditActivities(sessionmaker)
@@ -117,7 +137,7 @@ async def build_worker(
             # An explicit build id spares the SDK hashing every loaded module at start-up (seconds).
             build_id=f"bulkops-{version('bulkops')}",
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_s),
-            interceptors=[MetricsInterceptor()],
+            interceptors=interceptors,
         )
         worker.beside = beside
         try:
@@ -128,7 +148,7 @@ async def build_worker(
 
 @contextlib.asynccontextmanager
 async def _webhook_worker(
-    settings: Settings, client: Client, hooks: WebhookActivities
+    settings: Settings, client: Client, hooks: WebhookActivities, interceptors: list[Interceptor]
 ) -> AsyncIterator[Worker]:
     """Deliveries poll their own task queue with their own slots, beside the main worker: a receiver
     that never answers can hold a webhook slot, never one that processes orders."""
@@ -137,6 +157,7 @@ async def _webhook_worker(
         task_queue=settings.webhook_task_queue,
         activities=[hooks.deliver_webhook],
         max_concurrent_activities=settings.webhook_max_concurrent,
+        interceptors=interceptors,
         build_id=f"bulkops-{version('bulkops')}",
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_s),
     )
@@ -148,14 +169,35 @@ async def _webhook_worker(
         await asyncio.gather(task, return_exceptions=True)
 
 
+def sdk_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime that serves the SDK's own metrics on BULKOPS_WORKER_SDK_METRICS_PORT (None:
+    off, or the port is taken, which is logged, not fatal, like the worker's own metrics port)."""
+    if not settings.worker_sdk_metrics_port:
+        return None
+    address = f"{settings.worker_metrics_host}:{settings.worker_sdk_metrics_port}"
+    # Seconds and `_total` counters, like the rest of the Prometheus world (and bulkops' own metrics).
+    config = PrometheusConfig(bind_address=address, counters_total_suffix=True, durations_as_seconds=True)
+    try:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=config))
+    except ValueError as exc:
+        log.warning("Temporal SDK metrics not served on %s: %s", address, exc)
+        return None
+    log.info("Temporal SDK metrics on http://%s/metrics", address)
+    return runtime
+
+
 async def run_worker(settings: Settings) -> None:
     """Poll until SIGTERM or SIGINT, then drain (README, Releasing workflow changes)."""
-    client = await connect(settings)
+    telemetry = Telemetry.from_environment("bulkops-worker")
+    client = await connect(settings, telemetry, sdk_runtime(settings))
     start_metrics_server(settings.worker_metrics_port, settings.worker_metrics_host)
-    async with build_worker(settings, client) as worker:
-        _drain_on_signals(worker, settings.worker_shutdown_s)
-        log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-        await worker.run()
+    try:
+        async with build_worker(settings, client, telemetry=telemetry) as worker:
+            _drain_on_signals(worker, settings.worker_shutdown_s)
+            log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+            await worker.run()
+    finally:
+        telemetry.shutdown()
     log.info("worker stopped")
 
 
@@ -177,7 +219,12 @@ def _drain_on_signals(worker: Worker, grace_s: float) -> None:
         loop.add_signal_handler(sig, drain, sig)
 
 
+def setup_worker_logging(settings: Settings) -> None:
+    setup_logging(settings, tenant_attribute=TENANT_ID.name)
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    setup_worker_logging(settings)
     with contextlib.suppress(KeyboardInterrupt):  # (a Ctrl-C before the worker is polling)
-        aio.run(run_worker(Settings()))
+        aio.run(run_worker(settings))

@@ -26,6 +26,7 @@ from api.app import create_app
 from bulkops.devstack.postgres import EmbeddedPostgres, free_port
 from bulkops.devstack.temporal import TemporalDevServer
 from bulkops.domain.model import TERMINAL_STATUSES, OperationStatus
+from bulkops.infra.tracing import Telemetry
 from bulkops.service.auth import create_tenant
 from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_order_pool, make_sessionmaker
@@ -119,16 +120,25 @@ class Harness:
     worker_task: asyncio.Task[None] | None = None
     worker: Worker | None = None
     _worker_cm: Any = None
+    telemetry: Telemetry | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, stack: Stack, client: Client, settings: Settings) -> AsyncIterator[Harness]:
+    async def open(
+        cls, stack: Stack, client: Client, settings: Settings, telemetry: Telemetry | None = None
+    ) -> AsyncIterator[Harness]:
+        """`telemetry` traces the app and the workers (pass a `client` connected with it too)."""
         engine = make_engine(settings, pool_size=5)
-        app = create_app(settings)
-        async with app.router.lifespan_context(app), make_order_pool(settings, size=10) as pool:
+        app = create_app(settings, telemetry or Telemetry())
+        configure = telemetry.instrument_connection if telemetry else None
+        async with (
+            app.router.lifespan_context(app),
+            make_order_pool(settings, size=10, configure=configure) as pool,
+        ):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bulkops.test") as http:
                 h = cls(stack, client, settings, engine, make_sessionmaker(engine), http, pool, app=app)
+                h.telemetry = telemetry
                 try:
                     yield h
                 finally:
@@ -147,7 +157,9 @@ class Harness:
     # --- worker ----------------------------------------------------------------------------------
 
     async def start_worker(self, order_activities: OrderActivities | None = None) -> None:
-        self._worker_cm = build_worker(self.settings, self.client, order_activities=order_activities)
+        self._worker_cm = build_worker(
+            self.settings, self.client, order_activities=order_activities, telemetry=self.telemetry
+        )
         self.worker = await self._worker_cm.__aenter__()
         self.worker_task = asyncio.create_task(self.worker.run())
 

@@ -149,6 +149,14 @@ class BulkOperationWorkflow(Gates):
         elif self.s.status == OperationStatus.PROCESSING:
             self.t.set_status(OperationStatus.PROCESSING, workflow.now())
 
+        # One line a run: where its logs (and its trace, a run's own) pick up after a continue-as-new.
+        workflow.logger.info(
+            "operation %s: run %s walks from order %s (%s processed)",
+            inp.operation_id,
+            self.s.runs,
+            self.s.cursor_seq,
+            self.s.processed_count,
+        )
         continue_as_new = False if self.cancel_requested else await self._walk()
         await workflow.wait_condition(lambda: self.in_flight == 0)
         if self.refused is not None:

@@ -41,12 +41,6 @@ err = Console(stderr=True)
 ParentPid = Annotated[int | None, typer.Option("--parent-pid", hidden=True)]
 
 
-def _setup_logging() -> None:
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-
 def _exit_with_parent(parent_pid: int | None) -> None:
     """Terminate this process (gracefully, by SIGTERM) once the parent that started it is gone."""
     if parent_pid is None:
@@ -76,14 +70,25 @@ def dev() -> None:
 def api(parent_pid: ParentPid = None) -> None:
     """Serve the HTTP API (uvicorn on BULKOPS_API_HOST:BULKOPS_API_PORT, BULKOPS_API_WORKERS processes)."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from api.app import create_app
+    from bulkops.infra.logs import log_config, setup_logging
 
     settings = Settings()
     admin.need_db(settings)
     _exit_with_parent(parent_pid)
+    # JSON logs: uvicorn's own records too (each of its worker processes applies the same config).
+    logs = log_config(settings) if settings.log_format == "json" else LOGGING_CONFIG
+    setup_logging(settings)
     if settings.api_workers == 1:
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+        uvicorn.run(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="info",
+            log_config=logs,
+        )
         return
     # Several processes behind one port: each builds its own app (and reads the same environment).
     # The console's signing secret must be one for all of them, or a sign-in made by one process
@@ -99,17 +104,18 @@ def api(parent_pid: ParentPid = None) -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
+        log_config=logs,
     )
 
 
 @app.command()
 def worker(parent_pid: ParentPid = None) -> None:
     """Run a Temporal worker for the bulk-operations task queue (same as `python worker.py`)."""
-    from bulkops.worker import run_worker
+    from bulkops.worker import run_worker, setup_worker_logging
 
     settings = Settings()
     admin.need_db(settings)
-    _setup_logging()
+    setup_worker_logging(settings)
     _exit_with_parent(parent_pid)
     # SIGTERM (docker stop, `bulkops dev`) and Ctrl-C drain the worker (bulkops.worker.run_worker).
     try:

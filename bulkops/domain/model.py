@@ -86,8 +86,18 @@ FAILURE_THRESHOLD_EXCEEDED = "FAILURE_THRESHOLD_EXCEEDED"
 MAX_ERROR_SAMPLE = 100
 
 
+OPERATION_WORKFLOW_PREFIX = "bulk-op-"
+
+
 def operation_workflow_id(operation_id: uuid.UUID) -> str:
-    return f"bulk-op-{operation_id}"
+    return f"{OPERATION_WORKFLOW_PREFIX}{operation_id}"
+
+
+def operation_id_of_workflow(workflow_id: str) -> str | None:
+    """The operation id in an operation's workflow id (`bulk-op-{id}`); None for other workflows."""
+    if workflow_id.startswith(OPERATION_WORKFLOW_PREFIX):
+        return workflow_id[len(OPERATION_WORKFLOW_PREFIX) :]
+    return None
 
 
 FAIRNESS_KEY_MAX_BYTES = 64  # Temporal's limit

@@ -64,6 +64,12 @@ OPERATIONS_RUNNING = Gauge(
     "Bulk operations not yet ended (waiting, PROCESSING or PAUSED)",
     ["operation_type", "status"],
 )
+OPERATIONS_IDLE = Gauge(
+    "bulkops_operations_idle_seconds",
+    "Longest time an open operation has gone without a change to its row: a status change, or a "
+    "checkpoint of its counters (one per page of targets, BulkOperationInput.page_size orders)",
+    ["operation_type", "status"],
+)
 RUNNING_STATUSES = tuple(sorted(s.value for s in OPEN_STATUSES))
 
 
@@ -72,19 +78,24 @@ def record_started(operation_type: str) -> None:
 
 
 async def refresh_running(sessionmaker: async_sessionmaker) -> None:
-    """Set the running gauge from Postgres: every combination is reported, zeros included."""
+    """Set the running and idle gauges from Postgres: every combination is reported, zeros included."""
+    # A scheduled operation's row last changed when it was created, but it waits for its start_at.
+    changed = func.greatest(OPS.c.created_at, OPS.c.start_at, OPS.c.progress_at)
+    idle = func.greatest(func.max(func.extract("epoch", func.now() - changed)), 0)
     async with sessionmaker() as session:
         rows = (
             await session.execute(
-                select(OPS.c.operation_type, OPS.c.status, func.count())
+                select(OPS.c.operation_type, OPS.c.status, func.count(), idle)
                 .where(OPS.c.status.in_(RUNNING_STATUSES))
                 .group_by(OPS.c.operation_type, OPS.c.status)
             )
         ).all()
-    counts = {(t, s): n for t, s, n in rows}
+    counts = {(t, s): (n, float(i)) for t, s, n, i in rows}
     for op_type in OperationType:
         for status in RUNNING_STATUSES:
-            OPERATIONS_RUNNING.labels(op_type.value, status).set(counts.get((op_type.value, status), 0))
+            n, i = counts.get((op_type.value, status), (0, 0.0))
+            OPERATIONS_RUNNING.labels(op_type.value, status).set(n)
+            OPERATIONS_IDLE.labels(op_type.value, status).set(i)
 
 
 def exposition() -> tuple[bytes, str]:

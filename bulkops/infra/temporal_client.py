@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
+from bulkops.infra.temporal_tracing import client_interceptors
+from bulkops.infra.tracing import Telemetry
 from bulkops.settings import Settings
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(
+    settings: Settings, telemetry: Telemetry | None = None, runtime: Runtime | None = None
+) -> Client:
+    """`telemetry` adds the tracing (and log id) interceptors, which the workers on this client
+    inherit; `runtime` is the worker's, when it exports the SDK's metrics."""
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -23,4 +30,6 @@ async def connect(settings: Settings) -> Client:
         api_key=settings.temporal_api_key,
         tls=tls,
         data_converter=pydantic_data_converter,
+        interceptors=client_interceptors(settings, telemetry or Telemetry()),
+        runtime=runtime,
     )

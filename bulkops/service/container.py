@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from bulkops.infra.metrics import refresh_running
 from bulkops.infra.temporal_client import connect
+from bulkops.infra.tracing import Telemetry
 from bulkops.service.auth import KeyCache, Principal
 from bulkops.service.operations import OperationService
 from bulkops.service.orders import OrderService
@@ -37,11 +38,13 @@ class Services:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, settings: Settings) -> AsyncIterator[Services]:
+    async def open(cls, settings: Settings, telemetry: Telemetry | None = None) -> AsyncIterator[Services]:
+        telemetry = telemetry or Telemetry()
         engine = make_engine(settings)
+        telemetry.instrument_engine(engine)
         try:
             sessionmaker = make_sessionmaker(engine)
-            client = await connect(settings)
+            client = await connect(settings, telemetry)
             operations = OperationService(sessionmaker, client, settings)
             keys = KeyCache(sessionmaker, settings.auth_cache_s)
             console_sessions = SessionService(sessionmaker, settings)

@@ -275,6 +275,7 @@ class OperationService:
             log.warning("operation %s: its start failed (%s), but its workflow runs", row.id, exc)
         if forget_on_failure:
             record_started(row.operation_type)
+            log.info("operation %s (%s) started for tenant %s", row.id, row.operation_type, row.tenant_id)
 
     async def _workflow_exists(self, operation_id: uuid.UUID) -> bool | None:
         """Whether the operation's workflow exists (None: Temporal cannot say now)."""

@@ -3,6 +3,9 @@ the plain psycopg pool of the per-order hot path."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -36,7 +39,12 @@ def conninfo(url: str) -> str:
     return "postgresql://" + async_url(url)[len("postgresql+psycopg://") :]
 
 
-def make_order_pool(settings: Settings, *, size: int | None = None) -> AsyncConnectionPool:
+def make_order_pool(
+    settings: Settings,
+    *,
+    size: int | None = None,
+    configure: Callable[[Any], Awaitable[None]] | None = None,
+) -> AsyncConnectionPool:
     """The per-order activity's pool, opened by its owner (`async with pool`).
 
     No check on checkout: a ping is one more round trip on every order (a third of the per-order
@@ -50,4 +58,5 @@ def make_order_pool(settings: Settings, *, size: int | None = None) -> AsyncConn
         max_size=size,
         open=False,
         name="orders",
+        configure=configure,  # each new connection (tracing instruments it)
     )

@@ -7,6 +7,7 @@ import uuid
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from bulkops.devstack.postgres import free_port
 from bulkops.infra.metrics import start_metrics_server
@@ -112,3 +113,21 @@ async def test_metrics_behind_a_token(harness: Harness) -> None:
     assert wrong.status_code == 401 and wrong.headers["content-type"].startswith("application/problem+json")
     ok = await h.http.get("/metrics", headers={"Authorization": f"Bearer {h.settings.metrics_token}"})
     assert ok.status_code == 200 and "bulkops_operations_running" in ok.text
+
+
+async def test_idle_gauge_is_the_longest_wait_since_the_rows_last_change(harness: Harness) -> None:
+    h = harness
+    a = await h.tenant()
+    (paid,) = await h.seed(a, 1)
+    op = await h.start(a, {"operation_type": "BULK_REFUND", "order_ids": [str(paid)]})  # no worker: PENDING
+    waiting = {"operation_type": "BULK_REFUND", "status": "PENDING"}
+    async with h.engine.begin() as conn:  # as if it had waited for a slot for an hour
+        await conn.execute(
+            text("UPDATE bulk_operations SET created_at = now() - interval '1 hour' WHERE id = :id"),
+            {"id": op["id"]},
+        )
+    assert 3600 <= value(await scrape(h), "bulkops_operations_idle_seconds", **waiting) < 3700
+    await h.start_worker()
+    await h.wait_end(a, op["id"])
+    # Ended, it waits no more (other operations of the session's stack may still wait, not for an hour).
+    assert value(await scrape(h), "bulkops_operations_idle_seconds", **waiting) < 3600
