@@ -15,7 +15,7 @@ from importlib.metadata import version
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Replayer, Worker
 
 from activities.audit import AuditActivities
 from activities.fairness import FairnessActivities
@@ -27,7 +27,7 @@ from activities.sweep import OrphanSweeper
 from activities.webhooks import WebhookActivities
 from bulkops.infra import aio
 from bulkops.infra.metrics import MetricsInterceptor, start_metrics_server
-from bulkops.infra.temporal_client import connect
+from bulkops.infra.temporal_client import DATA_CONVERTER, connect
 from bulkops.infra.webhook_http import webhook_client
 from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_order_pool, make_sessionmaker
@@ -38,6 +38,12 @@ from workflows.tenant_coordinator import TenantCoordinatorWorkflow
 log = logging.getLogger("bulkops.worker")
 
 WORKFLOWS: Sequence[type] = (BulkOperationWorkflow, TenantCoordinatorWorkflow, RetentionWorkflow)
+
+
+def replayer(workflows: Sequence[type] = WORKFLOWS) -> Replayer:
+    """Replays recorded histories with what a worker registers (tests/workflows/test_replay.py): a
+    change of workflow code that would break a running operation fails there, not in production."""
+    return Replayer(workflows=list(workflows), data_converter=DATA_CONVERTER)
 
 
 def worker_tuning(settings: Settings) -> dict[str, Any]:

@@ -7,6 +7,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bulkops.settings import Settings
 
+# The one converter of every payload: the client's, and so the workers' and the replayer's.
+DATA_CONVERTER = pydantic_data_converter
+
 
 async def connect(settings: Settings) -> Client:
     tls: TLSConfig | bool = False
@@ -22,5 +25,5 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         tls=tls,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
