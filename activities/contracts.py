@@ -41,6 +41,8 @@ class SnapshotInput(BaseModel):
 
 class SnapshotResult(BaseModel):
     total_count: int
+    # Set when the gate, deciding on the selection just snapshotted, held the operation for approval.
+    approval_expires_at: datetime | None = None
 
 
 class Checkpoint(Counters):
@@ -82,7 +84,16 @@ class ProcessOrderInput(BaseModel):
     parameters: dict[str, Any]
 
 
-class RecordFailureInput(BaseModel):
+class MetricLabels(BaseModel):
+    """What the worker's metrics and logs label an operation's bookkeeping with (its type and tenant),
+    so that they need no lookup; the activity itself takes its authority from the row. None in
+    inputs scheduled before these fields existed."""
+
+    operation_type: OperationType | None = None
+    tenant_id: str | None = None
+
+
+class RecordFailureInput(MetricLabels):
     operation_id: uuid.UUID
     order_id: uuid.UUID
     seq: int
@@ -102,7 +113,7 @@ class OrderOutcome(BaseModel):
         return v[:500] if v else v
 
 
-class FinalizeInput(Counters):
+class FinalizeInput(Counters, MetricLabels):
     operation_id: uuid.UUID
     status: OperationStatus
     failure_reason: str | None

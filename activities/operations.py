@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -33,8 +33,9 @@ from activities.contracts import (
 )
 from activities.orders import outcome_from_row
 from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorCode, ErrorSample, ItemStatus, OperationStatus
-from bulkops.domain.requests import OrderFilter
-from bulkops.store.selection import filter_targets
+from bulkops.domain.safety import Approval, ApprovalStatus
+from bulkops.store.gating import hold_on_targets
+from bulkops.store.selection import snapshot
 from bulkops.store.tables import ITEMS, NOT_TERMINAL, OPERATIONS, TARGETS
 
 OPS = OPERATIONS
@@ -62,28 +63,25 @@ class OperationActivities:
 
     @activity.defn(name=SNAPSHOT_SELECTION)
     async def snapshot_selection(self, inp: SnapshotInput) -> SnapshotResult:
+        """The selection snapshotted once (a filter is evaluated now unless its targets were fixed at
+        create), and the tenant's approval gate on exactly that snapshot when no gate has decided on
+        it yet: a held operation answers when its approval expires. Idempotent: a retried attempt
+        finds the snapshot and the approval the first one wrote."""
         async with self.sessionmaker() as session, session.begin():
             row = (
                 await session.execute(select(OPS).where(OPS.c.id == inp.operation_id).with_for_update())
             ).one_or_none()
-            op = Operation.of(inp.operation_id, row).verify(
+            Operation.of(inp.operation_id, row).verify(
                 tenant_id=inp.tenant_id, operation_type=inp.operation_type, parameters=inp.parameters
             )
-            count = await session.scalar(
-                select(func.count()).select_from(TARGETS).where(TARGETS.c.operation_id == inp.operation_id)
-            )
-            # The API writes explicit id lists (and a retry's failures) itself; a filter is snapshotted
-            # here, once.
-            if not count and row.selection.get("filter") is not None:
-                flt = OrderFilter.model_validate(row.selection["filter"])
-                stmt = filter_targets(op.id, op.tenant_id, flt)
-                await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
-            total = await session.scalar(
-                select(func.count()).select_from(TARGETS).where(TARGETS.c.operation_id == inp.operation_id)
-            )
-            await session.execute(update(OPS).where(OPS.c.id == inp.operation_id).values(total_count=total))
-        activity.logger.info("operation %s snapshotted %s targets", inp.operation_id, total)
-        return SnapshotResult(total_count=total or 0)
+            if row.selected_at is None:
+                row = await snapshot(session, row)
+                if row.approval is None:
+                    row = await hold_on_targets(session, row, row.initiated_by)
+        approval = Approval.model_validate(row.approval) if row.approval else None
+        held = approval.expires_at if approval and approval.status is ApprovalStatus.PENDING else None
+        activity.logger.info("operation %s snapshotted %s targets", inp.operation_id, row.total_count)
+        return SnapshotResult(total_count=row.total_count, approval_expires_at=held)
 
     @activity.defn(name=FETCH_TARGETS)
     async def fetch_targets(self, inp: FetchTargetsInput) -> FetchTargetsResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import Problem
@@ -15,6 +15,7 @@ from bulkops.service.auth import Principal
 from bulkops.service.container import Services
 from bulkops.service.operations import OperationService
 from bulkops.service.orders import OrderService
+from bulkops.service.people import PeopleService
 from bulkops.service.safety import SafetyService
 from bulkops.settings import Settings
 
@@ -87,8 +88,14 @@ def _safety(request: Request) -> SafetyService:
     return _services(request).safety
 
 
+def _people(request: Request) -> PeopleService:
+    return _services(request).people
+
+
 def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """Links' base: the configured public URL (BULKOPS_PUBLIC_API_URL), never the request's `Host`
+    header, which the client chooses (and so would choose where other readers' links point)."""
+    return _settings(request).api_base_url()
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
@@ -96,9 +103,12 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 ServiceDep = Annotated[OperationService, Depends(_operations)]
 OrdersDep = Annotated[OrderService, Depends(_orders)]
 SafetyDep = Annotated[SafetyService, Depends(_safety)]
+PeopleDep = Annotated[PeopleService, Depends(_people)]
 # Reads need any valid key; the others a role (viewer < operator < approver < admin).
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 OperatorDep = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 ApproverDep = Annotated[Principal, Depends(require_role(Role.APPROVER))]
 AdminDep = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 BaseUrlDep = Annotated[str, Depends(_base_url)]
+# Create, retry and revert: the same key with the same request is the same operation.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,28 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bulkops.service.errors import BadCursor, Conflict, Forbidden, Gone, NotFound, Unavailable
+from bulkops.domain.requests import MAX_JSON_DEPTH
+from bulkops.service.errors import BadCursor, Conflict, Forbidden, Gone, Invalid, NotFound, Unavailable
 from bulkops.service.feeds import TooManyStreams
 from bulkops.service.limits import LimitExceeded
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
-
-TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    410: "Gone",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 
 class Problem(Exception):
@@ -47,8 +33,19 @@ class Problem(Exception):
         **extra: Any,
     ) -> None:
         super().__init__(detail)
-        self.status, self.detail, self.title, self.extra = status, detail, title, extra
+        self.status = status
+        self.detail = detail
+        self.title = title
         self.headers = headers
+        self.extra = extra
+
+
+def _phrase(status: int) -> str:
+    """The status's reason phrase (the problem's default `title`)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _retry_after(seconds: int) -> dict[str, str]:
@@ -58,11 +55,12 @@ def _retry_after(seconds: int) -> dict[str, str]:
 def _limit(exc: LimitExceeded) -> Problem:
     """429 with Retry-After; 422 on the field when the request alone is above the limit."""
     if exc.permanent:
-        error = {"loc": ["body", "max_concurrency"], "msg": exc.detail, "type": "limit"}
-        return Problem(422, f"max_concurrency: {exc.detail}", errors=[error])
+        error = {"loc": ["body", exc.field], "msg": exc.detail, "type": "limit"}
+        return Problem(422, f"{exc.field}: {exc.detail}", errors=[error])
     return Problem(429, exc.detail, headers=_retry_after(exc.retry_after_s))
 
 
+TOO_DEEP = f"the JSON body nests too deeply (at most {MAX_JSON_DEPTH} levels)"
 # Seconds a client waits before repeating a request whose operation could not be started.
 START_RETRY_AFTER_S = 5
 
@@ -74,6 +72,9 @@ REFUSALS: dict[type[Exception], Callable[[Any], Problem]] = {
     Gone: lambda exc: Problem(410, str(exc)),
     Forbidden: lambda exc: Problem(403, str(exc)),
     BadCursor: lambda _: Problem(400, "cursor is not valid"),
+    Invalid: lambda exc: Problem(
+        422, str(exc), errors=[{"loc": ["body", exc.field], "msg": exc.detail, "type": "value_error"}]
+    ),
     LimitExceeded: _limit,
     TooManyStreams: lambda exc: Problem(429, str(exc), headers=_retry_after(exc.retry_after_s)),
     Unavailable: lambda exc: Problem(503, str(exc), headers=_retry_after(START_RETRY_AFTER_S)),
@@ -95,7 +96,7 @@ def problem_response(
 ) -> JSONResponse:
     body = {
         "type": f"https://bulkops.dev/problems/{status}",
-        "title": title or TITLES.get(status, "Error"),
+        "title": title or _phrase(status),
         "status": status,
         "detail": detail,
         **extra,
@@ -120,8 +121,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 # The routes that create an operation (operation ids from `api.app`): admission limits, and a start
 # that Temporal did not take.
 LIMITED = frozenset({"operations-create", "operations-retry", "operations-revert"})
-# Event streams: a tenant's open streams are capped (429).
-STREAMS = frozenset({"operations-events"})
+# Event streams (open streams are capped), key and order creation (per minute): 429.
+STREAMS = frozenset({"operations-events", "tenant-create_key", "orders-create"})
+# Routes whose body names a resource of the tenant (a key's `user_id`): 404 when it is not there.
+NAMES_IN_BODY = frozenset({"tenant-create_key"})
 ERROR_STATUSES = {
     400: "the cursor is not valid",
     401: "no valid API key",
@@ -150,7 +153,8 @@ def _document_problems(app: FastAPI) -> None:
             for op in item.values():
                 statuses = {422} if "422" in op.get("responses", {}) else set()
                 if path.startswith("/v1/"):
-                    statuses |= {401, 400, 403, 409} | ({404} if "{" in path else set())
+                    named = "{" in path or op.get("operationId") in NAMES_IN_BODY
+                    statuses |= {401, 400, 403, 409} | ({404} if named else set())
                     statuses |= {413} if "requestBody" in op else set()
                     # Creating an operation (create, retry, revert) counts against the tenant's limits.
                     statuses |= {429, 503} if op.get("operationId") in LIMITED else set()
@@ -177,6 +181,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):
+            # FastAPI's JSON parse of a body nested beyond Python's recursion limit: not valid here.
+            return problem_response(
+                422, TOO_DEEP, errors=[{"loc": ["body"], "msg": TOO_DEEP, "type": "json"}]
+            )
         return problem_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)

@@ -7,13 +7,10 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from bulkops.domain.representation import UiLinks, operation_view
-from bulkops.infra.metrics import record_started
 
 
 def accepted(row: Any, settings: UiLinks, base: str, *, created: bool = True) -> JSONResponse:
     """A new operation: 202 with its `Location` (200 when an Idempotency-Key found an earlier one)."""
-    if created:
-        record_started(row.operation_type)
     view = operation_view(row, settings, base=base)
     return JSONResponse(
         view.model_dump(mode="json"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bulkops.domain.model import (
@@ -13,6 +13,7 @@ from bulkops.domain.model import (
     DEFAULT_ACTIVITY_TIMEOUT_S,
     DEFAULT_MAX_EVENTS_PER_RUN,
 )
+from bulkops.domain.safety import Role
 
 
 class Settings(BaseSettings):
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     tenant_creates_per_minute: int = Field(default=60, ge=1, alias="BULKOPS_TENANT_CREATES_PER_MINUTE")
     tenant_max_waiting: int = Field(default=100, ge=1, alias="BULKOPS_TENANT_MAX_WAITING")
     tenant_max_concurrency: int = Field(default=1000, ge=1, alias="BULKOPS_TENANT_MAX_CONCURRENCY")
+    # API keys and orders a tenant may create per minute (429 with Retry-After above them).
+    tenant_keys_per_minute: int = Field(default=20, ge=1, alias="BULKOPS_TENANT_KEYS_PER_MINUTE")
+    tenant_orders_per_minute: int = Field(default=20_000, ge=1, alias="BULKOPS_TENANT_ORDERS_PER_MINUTE")
     # How soon a slot held by an operation that was terminated (not ended by bulkops) is reclaimed.
     tenant_slot_check_s: float = Field(default=60.0, gt=0, alias="BULKOPS_TENANT_SLOT_CHECK_S")
     # How long a read waits for the workflow's live counters before it answers the row's checkpoint.
@@ -96,17 +100,22 @@ class Settings(BaseSettings):
     activity_max_attempts: int = Field(
         default=DEFAULT_ACTIVITY_MAX_ATTEMPTS, ge=1, alias="BULKOPS_ACTIVITY_MAX_ATTEMPTS"
     )
-    # A per-order attempt holds one short transaction; after a worker dies its attempts are retried
-    # once this expires, so it bounds how long a crash stalls the orders that were in flight.
     # Run the per-order activity as a local activity (a marker in history, no task-queue round trip).
     local_activities: bool = Field(default=False, alias="BULKOPS_LOCAL_ACTIVITIES")
+    # A per-order attempt holds one short transaction; after a worker dies its attempts are retried
+    # once this expires, so it bounds how long a crash stalls the orders that were in flight.
     activity_timeout_s: float = Field(
         default=DEFAULT_ACTIVITY_TIMEOUT_S, gt=0, alias="BULKOPS_ACTIVITY_TIMEOUT_S"
     )
+    # How long a workflow's next task waits for the worker that ran its last one (which has it cached)
+    # before any worker may take it: after a worker dies, its workflows stall this long.
+    worker_sticky_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_WORKER_STICKY_TIMEOUT_S")
     # A whole delivery attempt (connect, send, answer) ends within this.
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="BULKOPS_WEBHOOK_TIMEOUT_S")
     # Webhooks to loopback, private and link-local addresses (off: server-side request forgery).
     webhook_allow_private: bool = Field(default=False, alias="BULKOPS_WEBHOOK_ALLOW_PRIVATE")
+    # Ports webhooks may target (comma-separated; "*": any): the web's own unless configured.
+    webhook_ports: str = Field(default="80,443", pattern=r"^(\*|\d+(,\d+)*)$", alias="BULKOPS_WEBHOOK_PORTS")
     # Deliveries run on their own task queue ("<task queue>-webhooks") with their own slots, so slow
     # receivers can hold at most this many per worker and never an order's slot.
     webhook_max_concurrent: int = Field(default=20, ge=1, alias="BULKOPS_WEBHOOK_MAX_CONCURRENT")
@@ -117,11 +126,62 @@ class Settings(BaseSettings):
     # Signs the operator console's session cookies and CSRF tokens. Unset: a random secret per API
     # process (sessions end when it restarts; set it when several API processes share the traffic).
     console_secret: SecretStr | None = Field(default=None, alias="BULKOPS_CONSOLE_SECRET")
+    # A console session ends this long after sign-in (absolute), or after this long without a request.
     console_session_hours: float = Field(default=8.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_HOURS")
+    console_session_idle_minutes: float = Field(
+        default=60.0, gt=0, alias="BULKOPS_CONSOLE_SESSION_IDLE_MINUTES"
+    )
+    # Signing in to the console with an API key (the embedded default); false leaves OpenID Connect.
+    console_key_signin: bool = Field(default=True, alias="BULKOPS_CONSOLE_KEY_SIGNIN")
+    # OpenID Connect sign-in to the console (README, "Signing in with your identity provider"): the
+    # issuer (its /.well-known/openid-configuration is read), this app's client at it, and how a
+    # verified ID token maps to a tenant (fixed, or from a claim) and a role (groups claim → role map).
+    oidc_issuer: str | None = Field(default=None, alias="BULKOPS_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, alias="BULKOPS_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="BULKOPS_OIDC_CLIENT_SECRET")
+    oidc_provider_name: str | None = Field(default=None, alias="BULKOPS_OIDC_PROVIDER_NAME")
+    oidc_scopes: str = Field(default="openid email profile", alias="BULKOPS_OIDC_SCOPES")
+    oidc_tenant: str | None = Field(default=None, alias="BULKOPS_OIDC_TENANT")
+    oidc_tenant_claim: str | None = Field(default=None, alias="BULKOPS_OIDC_TENANT_CLAIM")
+    oidc_groups_claim: str = Field(default="groups", alias="BULKOPS_OIDC_GROUPS_CLAIM")
+    # JSON {"<group>": "<role>"}; a person in several mapped groups gets the highest of their roles,
+    # one in none is refused.
+    oidc_group_roles: dict[str, Role] = Field(default_factory=dict, alias="BULKOPS_OIDC_GROUP_ROLES")
     # Ports of the embedded services `bulkops dev` starts (the API port is BULKOPS_API_PORT).
     dev_temporal_port: int = Field(default=7233, alias="BULKOPS_DEV_TEMPORAL_PORT")
     dev_ui_port: int = Field(default=8233, alias="BULKOPS_DEV_UI_PORT")
     dev_pg_port: int = Field(default=5433, alias="BULKOPS_DEV_PG_PORT")
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if not self.oidc_issuer:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("BULKOPS_OIDC_CLIENT_ID", self.oidc_client_id),
+                ("BULKOPS_OIDC_CLIENT_SECRET", self.oidc_client_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"BULKOPS_OIDC_ISSUER is set, so {' and '.join(missing)} must be too")
+        if bool(self.oidc_tenant) == bool(self.oidc_tenant_claim):
+            raise ValueError(
+                "BULKOPS_OIDC_ISSUER is set: set exactly one of BULKOPS_OIDC_TENANT (every person of this "
+                "issuer signs in to that tenant) and BULKOPS_OIDC_TENANT_CLAIM (the ID token's claim "
+                "that names the tenant)"
+            )
+        if not self.oidc_group_roles:
+            raise ValueError(
+                "BULKOPS_OIDC_ISSUER is set, so BULKOPS_OIDC_GROUP_ROLES must map at least one group to a "
+                'role, e.g. {"bulkops-admins": "admin", "support": "operator"}'
+            )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
 
     @property
     def activity_slots(self) -> int:
@@ -133,6 +193,13 @@ class Settings(BaseSettings):
                 "BULKOPS_DATABASE_URL is not set (bulkops dev starts an embedded PostgreSQL and sets it)"
             )
         return self.database_url
+
+    @property
+    def webhook_port_set(self) -> frozenset[int] | None:
+        """The ports webhooks may target; None: any."""
+        if self.webhook_ports.strip() == "*":
+            return None
+        return frozenset(int(p) for p in self.webhook_ports.split(","))
 
     @property
     def webhook_task_queue(self) -> str:

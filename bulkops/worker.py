@@ -56,6 +56,7 @@ def worker_tuning(settings: Settings) -> dict[str, Any]:
         "disable_eager_activity_execution": settings.eager_activities == 0,
         # A poll per free slot: with fewer, a backlog drains no faster than a few polls per round trip.
         "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(settings.activity_slots),
+        "sticky_queue_schedule_to_start_timeout": timedelta(seconds=settings.worker_sticky_timeout_s),
     }
 
 
@@ -122,7 +123,7 @@ async def build_worker(
             # An explicit build id spares the SDK hashing every loaded module at start-up (seconds).
             build_id=f"bulkops-{version('bulkops')}",
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_s),
-            interceptors=[MetricsInterceptor(sessionmaker)],
+            interceptors=[MetricsInterceptor()],
         )
         worker.beside = beside
         try:

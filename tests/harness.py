@@ -68,8 +68,9 @@ class Stack:
 
 
 def stack_settings(stack: Stack, queue: str = "test", **overrides: Any) -> Settings:
-    """Settings on `stack` with a task queue of its own (`queue`-<random>) and a pool of 10
-    connections; `overrides` by their environment names (BULKOPS_...)."""
+    """Settings on `stack` with a task queue of its own (`queue`-<random>), a pool of 10 connections
+    and a 2 s sticky timeout (a killed worker's workflows move on after 2 s, not 10); `overrides` by
+    their environment names (BULKOPS_...)."""
     # Settings ignores unknown names: a misspelt override would quietly test the default.
     names = {f.alias or name for name, f in Settings.model_fields.items()}
     assert set(overrides) <= names, set(overrides) - names
@@ -77,7 +78,13 @@ def stack_settings(stack: Stack, queue: str = "test", **overrides: Any) -> Setti
         BULKOPS_DATABASE_URL=stack.database_url,
         TEMPORAL_ADDRESS=stack.temporal.address,
         BULKOPS_TASK_QUEUE=f"{queue}-{uuid.uuid4().hex[:12]}",
-        **{"BULKOPS_DB_POOL_SIZE": 10, **overrides},
+        # The tests' webhook receivers listen on free local ports (their own test sets the default).
+        **{
+            "BULKOPS_DB_POOL_SIZE": 10,
+            "BULKOPS_WORKER_STICKY_TIMEOUT_S": 2,
+            "BULKOPS_WEBHOOK_PORTS": "*",
+            **overrides,
+        },
     )
 
 
@@ -133,6 +140,8 @@ class Harness:
         self.settings = self.settings.model_copy(update=updates)
         self.app.state.services.settings = self.settings
         self.app.state.services.operations.settings = self.settings
+        self.app.state.services.orders.settings = self.settings
+        self.app.state.services.people.settings = self.settings
         return self.settings
 
     # --- worker ----------------------------------------------------------------------------------

@@ -18,17 +18,21 @@ from bulkops.settings import Settings
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Settings | FastAPI, *, own_thread: bool = False) -> AsyncIterator[tuple[str, FastAPI]]:
+async def serve(
+    app: Settings | FastAPI, *, own_thread: bool = False, port: int | None = None
+) -> AsyncIterator[tuple[str, FastAPI]]:
     """Serve until the block ends; yields (base URL, app) once uvicorn has started.
 
     Given Settings, a fresh app with its own lifespan (engine, Temporal client) as `bulkops api` runs
     it; given an app, one whose lifespan already runs (the harness's), served without a second one.
     `own_thread`: uvicorn in a thread with its own event loop, for callers that block the test's loop
     (synchronous clients); otherwise a task in the test's loop, whose app objects the test may read.
+    `port`: this one rather than a free one (a URL registered elsewhere beforehand, e.g. at an OpenID
+    provider).
     """
     fresh = isinstance(app, Settings)
     served = create_app(app) if fresh else app
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         served,
         host="127.0.0.1",

@@ -1,5 +1,4 @@
-"""The layout's rules, checked: the import-linter contracts, no imports hidden inside functions, and no
-module over 300 lines (product code, tooling, scripts and tests)."""
+"""The layout's rules, checked: the import-linter contracts and no imports hidden inside functions."""
 
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ PRODUCT = [
     ROOT / "activities",
     ROOT / "api",
 ]
-MAX_LINES = 300
 
 
 def _product_files() -> list[Path]:
@@ -49,12 +47,3 @@ def test_no_imports_inside_functions() -> None:
                     if isinstance(inner, ast.Import | ast.ImportFrom)
                 ]
     assert hidden == []
-
-
-def test_no_module_over_300_lines() -> None:
-    """Product code, the tooling in the package, the scripts and the tests alike."""
-    files = set(_product_files())
-    for tree in ("bulkops", "scripts", "tests"):
-        files |= set((ROOT / tree).rglob("*.py"))
-    long = {str(p.relative_to(ROOT)): n for p in files if (n := len(p.read_text().splitlines())) > MAX_LINES}
-    assert long == {}

@@ -52,8 +52,8 @@ async def small_runs(stack: Stack, client: Client) -> AsyncIterator[Harness]:
 async def test_bench_json_matches_postgres_and_temporal(small_runs: Harness) -> None:
     h = small_runs
     await h.start_worker()
-    assert h.stack.temporal.proc is not None and h.stack.postgres is not None
-    parts = {"dev_server": [h.stack.temporal.proc.pid], "postgres": [postmaster_pid(h.stack.postgres.pgdata)]}
+    assert h.stack.temporal.pid is not None and h.stack.postgres is not None
+    parts = {"dev_server": [h.stack.temporal.pid], "postgres": [postmaster_pid(h.stack.postgres.pgdata)]}
     target = Target(h.settings, h.client, h.http, worker_pids=[os.getpid()], processes=parts)  # type: ignore[arg-type]
     out = await run_bench(
         BenchOptions(orders=N, op_type=OperationType.BULK_CANCEL, max_concurrency=50, with_ceiling=True),

@@ -11,11 +11,10 @@ from typing import Any
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import RECORD_EVENT, RecordEventInput
-    from bulkops.domain.safety import Actor, AuditAction
-    from workflows.contracts import BulkOperationInput
-    from workflows.order_steps import BOOKKEEPING_RETRY, SHORT
+from activities.contracts import RECORD_EVENT, RecordEventInput
+from bulkops.domain.safety import Actor, AuditAction
+from workflows.contracts import BulkOperationInput
+from workflows.order_steps import BOOKKEEPING_RETRY, SHORT
 
 
 async def record(

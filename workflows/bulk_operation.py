@@ -10,44 +10,39 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import (
-        FETCH_TARGETS,
-        SET_STATUS,
-        SNAPSHOT_SELECTION,
-        FetchTargetsInput,
-        FetchTargetsResult,
-        OrderOutcome,
-        SetStatusInput,
-        SnapshotInput,
-        SnapshotResult,
-        Target,
-    )
-    from bulkops.domain.model import FAILURE_THRESHOLD_EXCEEDED, OperationStatus, final_status
-    from bulkops.domain.representation import Progress
-    from bulkops.domain.safety import Actor, ApprovalStatus, AuditAction
-    from workflows.audit import record
-    from workflows.contracts import (
-        BULK_OPERATION_WORKFLOW,
-        CANCEL_UPDATE,
-        GRANT_SIGNAL,
-        PAUSE_UPDATE,
-        PROGRESS_QUERY,
-        RESUME_UPDATE,
-        BulkOperationInput,
-        RunState,
-    )
-    from workflows.endings import finalize, notify, release_slot, request_slot
-    from workflows.gates import Gates, InvalidTransition, initial_status
-    from workflows.order_steps import BOOKKEEPING_RETRY, SHORT, count_outcome, run_order, threshold_exceeded
-    from workflows.pacing import Pacer, run_budget_spent, sleep_unless
-    from workflows.progress import ProgressTracker
-    from workflows.search_attributes import OPERATION_STATUS
+from activities.contracts import (
+    FETCH_TARGETS,
+    SET_STATUS,
+    FetchTargetsInput,
+    FetchTargetsResult,
+    OrderOutcome,
+    SetStatusInput,
+    Target,
+)
+from bulkops.domain.model import FAILURE_THRESHOLD_EXCEEDED, OperationStatus, final_status
+from bulkops.domain.representation import Progress
+from bulkops.domain.safety import Actor, ApprovalStatus, AuditAction
+from workflows.audit import record
+from workflows.contracts import (
+    BULK_OPERATION_WORKFLOW,
+    CANCEL_UPDATE,
+    GRANT_SIGNAL,
+    PAUSE_UPDATE,
+    PROGRESS_QUERY,
+    RESUME_UPDATE,
+    BulkOperationInput,
+    RunState,
+)
+from workflows.endings import finalize, notify, release_slot, request_slot
+from workflows.gates import Gates, InvalidTransition, initial_status
+from workflows.order_steps import BOOKKEEPING_RETRY, SHORT, count_outcome, run_order, threshold_exceeded
+from workflows.pacing import Pacer, run_budget_spent, sleep_unless
+from workflows.progress import ProgressTracker
+from workflows.search_attributes import OPERATION_STATUS
 
 
 # Unsandboxed: the sandbox re-enters its exec'd module for every payload the workflow encodes (a
@@ -139,21 +134,8 @@ class BulkOperationWorkflow(Gates):
         if inp.state is None:
             await self._pass_gates()
         if inp.state is None and not self.cancel_requested:
-            await self._wait_for_slot()
-            if not self.cancel_requested:
-                # Only once the slot is granted: a queue of waiting operations costs no target rows.
-                snap = await workflow.execute_activity(
-                    SNAPSHOT_SELECTION,
-                    SnapshotInput(
-                        operation_id=inp.operation_id,
-                        tenant_id=inp.tenant_id,
-                        operation_type=inp.operation_type,
-                        parameters=inp.parameters,
-                    ),
-                    result_type=SnapshotResult,
-                    start_to_close_timeout=timedelta(minutes=10),
-                    retry_policy=BOOKKEEPING_RETRY,
-                )
+            snap = await self._snapshot()
+            if snap is not None:
                 self.s.total_count = snap.total_count
                 self.t.touch(workflow.now())
                 self.s.started_at = workflow.now()

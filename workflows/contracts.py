@@ -72,6 +72,7 @@ class BulkOperationInput(BaseModel):
     start_at: datetime | None = None
     approval_expires_at: datetime | None = None
     created_by_key_id: str | None = None
+    created_by_user_id: str | None = None
     max_orders_per_second: float | None = None
     revert_of: uuid.UUID | None = None
     # Knobs a test (or an operator of a small cluster) may turn; defaults suit production.

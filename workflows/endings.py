@@ -11,19 +11,18 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import (
-        DELIVER_WEBHOOK,
-        FINALIZE_OPERATION,
-        REQUEST_SLOT,
-        FinalizeInput,
-        WebhookInput,
-    )
-    from bulkops.domain.model import OperationStatus
-    from bulkops.domain.safety import AuditAction
-    from workflows.audit import record
-    from workflows.contracts import RELEASE_SIGNAL, BulkOperationInput, RunState, SlotRequest, coordinator_id
-    from workflows.order_steps import BOOKKEEPING_RETRY, SHORT
+from activities.contracts import (
+    DELIVER_WEBHOOK,
+    FINALIZE_OPERATION,
+    REQUEST_SLOT,
+    FinalizeInput,
+    WebhookInput,
+)
+from bulkops.domain.model import OperationStatus
+from bulkops.domain.safety import AuditAction
+from workflows.audit import record
+from workflows.contracts import RELEASE_SIGNAL, BulkOperationInput, RunState, SlotRequest, coordinator_id
+from workflows.order_steps import BOOKKEEPING_RETRY, SHORT
 
 
 async def finalize(inp: BulkOperationInput, s: RunState, final: OperationStatus, now: datetime) -> None:
@@ -35,6 +34,8 @@ async def finalize(inp: BulkOperationInput, s: RunState, final: OperationStatus,
         FINALIZE_OPERATION,
         FinalizeInput(
             operation_id=inp.operation_id,
+            operation_type=inp.operation_type,
+            tenant_id=inp.tenant_id,
             status=final,
             **s.counters(),
             failure_reason=s.failure_reason,

@@ -1,6 +1,7 @@
 """What an operation waits for before it may touch anything: a second person's approval (the
 `approve` / `reject` updates, expiring after the policy's window) and its `start_at`. Both waits are
-durable timers; nothing is snapshotted or processed until both gates are open.
+durable timers; nothing is processed until both gates are open. An operation whose selection is
+snapshotted only as it starts is gated on that snapshot then, and may be held for approval there.
 
 A mixin of `BulkOperationWorkflow` (deterministic code only): it uses the workflow's `inp`, run state
 `s`, progress tracker `t`, `cancel_requested`, `finalized`, `progress()` and `_persist_status()`.
@@ -8,17 +9,27 @@ A mixin of `BulkOperationWorkflow` (deterministic code only): it uses the workfl
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contracts import SNAPSHOT_SELECTION, SnapshotInput, SnapshotResult
     from bulkops.domain.model import OperationStatus
     from bulkops.domain.representation import Progress
-    from bulkops.domain.safety import APPROVAL_EXPIRED, APPROVAL_REJECTED, Actor, ApprovalStatus, AuditAction
+    from bulkops.domain.safety import (
+        APPROVAL_EXPIRED,
+        APPROVAL_REJECTED,
+        Actor,
+        ApprovalStatus,
+        AuditAction,
+        decision_refusal,
+    )
     from workflows.audit import record
     from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput
+    from workflows.order_steps import BOOKKEEPING_RETRY
+    from workflows.search_attributes import OPERATION_STATUS
 
 
 class InvalidTransition(Exception):
@@ -45,6 +56,12 @@ class Gates:
         raise NotImplementedError
 
     async def _persist_status(self, status: OperationStatus | None = None) -> None:
+        raise NotImplementedError
+
+    async def _wait_for_slot(self) -> None:
+        raise NotImplementedError
+
+    async def _release_slot(self) -> None:
         raise NotImplementedError
 
     # --- updates --------------------------------------------------------------------------------------
@@ -75,8 +92,9 @@ class Gates:
     def _check_decision(self, actor: Actor, verb: str) -> None:
         if self.approval is not ApprovalStatus.PENDING or self.cancel_requested or self.finalized:
             raise InvalidTransition(f"cannot {verb} an operation that is not awaiting approval")
-        if actor.key_id is not None and actor.key_id == self.inp.created_by_key_id:
-            raise InvalidTransition(f"the key that created an operation cannot {verb} it")
+        refusal = decision_refusal(actor, self.inp.created_by_user_id, self.inp.created_by_key_id, verb)
+        if refusal is not None:
+            raise InvalidTransition(refusal)
 
     async def _audit(
         self, action: AuditAction, actor: Actor | None = None, detail: dict[str, Any] | None = None, **kw: Any
@@ -118,10 +136,51 @@ class Gates:
             self._show(OperationStatus.PENDING, "waiting for a slot")
             await self._persist_status()
 
-    async def _await_approval(self) -> None:
-        created = self.inp.created_at or workflow.now()
-        deadline = self.inp.approval_expires_at or created
-        self._show(OperationStatus.AWAITING_APPROVAL, f"awaiting approval since {created.isoformat()}")
+    async def _snapshot(self) -> SnapshotResult | None:
+        """The selection snapshotted once the slot is granted (a queue of waiting operations costs no
+        target rows), or None when cancelled first. A filter evaluated only now is gated on what it
+        selected: held for approval, the operation gives its slot back while it waits, then queues
+        again (its snapshot stays as the approver saw it)."""
+        while True:
+            await self._wait_for_slot()
+            if self.cancel_requested:
+                return None
+            snap = await workflow.execute_activity(
+                SNAPSHOT_SELECTION,
+                SnapshotInput(
+                    operation_id=self.inp.operation_id,
+                    tenant_id=self.inp.tenant_id,
+                    operation_type=self.inp.operation_type,
+                    parameters=self.inp.parameters,
+                ),
+                result_type=SnapshotResult,
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+            if snap.approval_expires_at is None or self.approval is not None:
+                return snap
+            await self._release_slot()
+            self.s.slot_granted = False
+            await self._hold(snap.approval_expires_at)
+            if self.cancel_requested:
+                return None
+
+    async def _hold(self, expires_at: datetime) -> None:
+        """Held for approval when it started (the gate decided on the selection it snapshotted then):
+        wait for a decision like an operation held at create, the row already says so."""
+        self.approval = ApprovalStatus.PENDING
+        workflow.upsert_search_attributes(
+            [OPERATION_STATUS.value_set(OperationStatus.AWAITING_APPROVAL.value)]
+        )
+        await self._await_approval(expires_at, workflow.now())
+        if not self.cancel_requested and self.s.status != OperationStatus.PENDING:
+            self._show(OperationStatus.PENDING, "waiting for a slot")
+            await self._persist_status()
+
+    async def _await_approval(self, deadline: datetime | None = None, since: datetime | None = None) -> None:
+        since = since or self.inp.created_at or workflow.now()
+        deadline = deadline or self.inp.approval_expires_at or since
+        self._show(OperationStatus.AWAITING_APPROVAL, f"awaiting approval since {since.isoformat()}")
         remaining = deadline - workflow.now()
         try:
             if remaining <= timedelta(0):
@@ -156,6 +215,9 @@ def _decision(status: ApprovalStatus, actor: Actor) -> dict[str, Any]:
         "status": status.value,
         "decided_by": actor.name,
         "decided_by_key_id": actor.key_id,
+        "decided_by_user_id": actor.user_id,
+        "decided_by_key_name": actor.key_name,
+        "decided_by_session_id": actor.session_id,
         "decided_at": workflow.now().isoformat(),
         "comment": actor.comment,
     }

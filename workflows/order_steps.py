@@ -13,19 +13,18 @@ from temporalio import workflow
 from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import (
-        AUTHORITY_REFUSED,
-        PROCESS_ORDER,
-        RECORD_FAILURE,
-        REVERT_ORDER,
-        OrderOutcome,
-        ProcessOrderInput,
-        RecordFailureInput,
-        Target,
-    )
-    from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorSample, ItemStatus, fairness_key
-    from workflows.contracts import BulkOperationInput, RunState
+from activities.contracts import (
+    AUTHORITY_REFUSED,
+    PROCESS_ORDER,
+    RECORD_FAILURE,
+    REVERT_ORDER,
+    OrderOutcome,
+    ProcessOrderInput,
+    RecordFailureInput,
+    Target,
+)
+from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorSample, ItemStatus, fairness_key
+from workflows.contracts import BulkOperationInput, RunState
 
 SHORT = timedelta(seconds=30)
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -88,6 +87,8 @@ async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
             RECORD_FAILURE,
             RecordFailureInput(
                 operation_id=inp.operation_id,
+                operation_type=inp.operation_type,
+                tenant_id=inp.tenant_id,
                 order_id=target.order_id,
                 seq=target.seq,
                 message=message or "retries exhausted",

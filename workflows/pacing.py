@@ -10,8 +10,7 @@ from datetime import datetime
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import BulkOperationInput, RunState
+from workflows.contracts import BulkOperationInput, RunState
 
 # Orders are released in bursts of one second's worth (at least one order), one timer per burst rather
 # than one per order: Temporal fires timers at about one-second resolution, so a shorter wait would

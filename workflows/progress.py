@@ -9,11 +9,10 @@ from datetime import datetime
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import Checkpoint
-    from bulkops.domain.model import OperationStatus
-    from bulkops.domain.representation import Progress
-    from workflows.contracts import BulkOperationInput, RunState
+from activities.contracts import Checkpoint
+from bulkops.domain.model import OperationStatus
+from bulkops.domain.representation import Progress
+from workflows.contracts import BulkOperationInput, RunState
 
 
 class ProgressTracker:

@@ -11,9 +11,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import PURGE_EXPIRED, PurgeInput, PurgeResult
-    from workflows.contracts import RETENTION_WORKFLOW, RetentionInput
+from activities.contracts import PURGE_EXPIRED, PurgeInput, PurgeResult
+from workflows.contracts import RETENTION_WORKFLOW, RetentionInput
 
 HISTORY_LIMIT = 2_000
 

@@ -12,18 +12,17 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import CLOSED_SLOT_HOLDERS
-    from bulkops.domain.model import operation_workflow_id
-    from workflows.contracts import (
-        COORDINATOR_WORKFLOW,
-        GRANT_SIGNAL,
-        RELEASE_SIGNAL,
-        REQUEST_SIGNAL,
-        CoordinatorState,
-        HolderCheck,
-        SlotRequest,
-    )
+from activities.contracts import CLOSED_SLOT_HOLDERS
+from bulkops.domain.model import operation_workflow_id
+from workflows.contracts import (
+    COORDINATOR_WORKFLOW,
+    GRANT_SIGNAL,
+    RELEASE_SIGNAL,
+    REQUEST_SIGNAL,
+    CoordinatorState,
+    HolderCheck,
+    SlotRequest,
+)
 
 COORDINATOR_HISTORY_LIMIT = 2_000
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bulkops.domain.model import OperationType
-from bulkops.domain.requests import BulkOperationCreate
+from bulkops.domain.requests import MAX_JSON_DEPTH, BulkOperationCreate
 
 MAX_FILE_BYTES = 1_000_000
 _SPLIT = re.compile(r"[\s,;]+")
@@ -77,6 +77,8 @@ def _parameters(form: Any, op_type: OperationType) -> dict[str, Any]:
                 params["metadata"] = json.loads(_text(form, "update_metadata"))
             except json.JSONDecodeError as exc:
                 raise FormError([f"metadata: not JSON ({exc.msg})"]) from None
+            except RecursionError:
+                raise FormError([f"metadata: nested too deeply (at most {MAX_JSON_DEPTH} levels)"]) from None
         return params
     export: dict[str, Any] = {"format": _text(form, "export_format") or "csv"}
     if form.getlist("export_fields"):

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.console import new_operation, operation_page, pages
+from api.console import new_operation, oidc, operation_page, pages
 from api.console.render import STATIC, Console, CsrfRejected, SignInRequired, page, sign_in_url
 from api.problems import ANSWERED, Problem, as_problem
 from api.session import Sessions, sessions, signed_in
@@ -26,7 +26,8 @@ async def _error_page(request: Request, status: int, detail: str, title: str) ->
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    app.state.console_sessions = Sessions(settings)
+    app.state.console_sessions = store = Sessions(settings)
+    oidc.install(app, settings, store.derived_secret("oidc"))
     app.include_router(new_operation.router)
     app.include_router(pages.router)
     app.include_router(operation_page.router)

@@ -8,31 +8,26 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.console.render import ConsoleDep, checked_form, page
+from api.console.oidc import oidc
+from api.console.render import ConsoleDep, checked_form, page, safe_next
 from api.deps import ServiceDep, SettingsDep
 from api.routers.events import progress_events
 from api.routers.operations import list_operations
 from api.session import sessions
 from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.service.errors import NotFound
+from bulkops.settings import Settings
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 log = logging.getLogger(__name__)
 PAGE_SIZE = 25
-
-
-def _safe_next(path: str | None) -> str:
-    # Only a path inside the console: never an open redirect to another site.
-    if path and path.startswith("/console") and not path.startswith("//"):
-        return path
-    return "/console/operations"
 
 
 @router.get("")
@@ -40,11 +35,25 @@ async def home() -> RedirectResponse:
     return RedirectResponse("/console/operations", status_code=303)
 
 
+def _sign_in_ways(request: Request, settings: Settings) -> dict[str, Any]:
+    """What the sign-in page offers: the identity provider (when configured) and the API key form
+    (unless BULKOPS_CONSOLE_KEY_SIGNIN=false)."""
+    client = oidc(request)
+    return {"oidc_name": client.name if client else None, "key_signin": settings.console_key_signin}
+
+
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, next: str = "") -> Response:
+async def login_form(request: Request, settings: SettingsDep, next: str = "") -> Response:
     store = sessions(request)
     session = store.read(request) or store.new()
-    response = page(request, "login.html", None, csrf=store.csrf_token(session), next=_safe_next(next))
+    response = page(
+        request,
+        "login.html",
+        None,
+        csrf=store.csrf_token(session),
+        next=safe_next(next),
+        **_sign_in_ways(request, settings),
+    )
     store.set_cookie(request, response, session)
     return response
 
@@ -52,11 +61,23 @@ async def login_form(request: Request, next: str = "") -> Response:
 @router.post("/login", response_class=HTMLResponse)
 async def login(
     request: Request,
+    settings: SettingsDep,
     api_key: Annotated[str, Form(max_length=200)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     store = sessions(request)
+    ways = _sign_in_ways(request, settings)
+    if not settings.console_key_signin:
+        return page(
+            request,
+            "login.html",
+            None,
+            status_code=403,
+            next=safe_next(next),
+            error="Signing in with an API key is turned off for this console.",
+            **ways,
+        )
     visitor = store.read(request)
     if visitor is None or not store.csrf_ok(visitor, csrf_token):
         fresh = store.new()
@@ -66,32 +87,46 @@ async def login(
             None,
             status_code=403,
             csrf=store.csrf_token(fresh),
-            next=_safe_next(next),
+            next=safe_next(next),
             error="The form had expired. Please sign in again.",
+            **ways,
         )
         store.set_cookie(request, response, fresh)
         return response
-    principal = await request.app.state.services.authenticate(api_key.strip())
-    if principal is None:
+    services = request.app.state.services
+    principal = await services.authenticate(api_key.strip())
+    if principal is None or principal.service:
         response = page(
             request,
             "login.html",
             None,
             status_code=401,
             csrf=store.csrf_token(visitor),
-            next=_safe_next(next),
-            error="That API key is not valid.",
+            next=safe_next(next),
+            error="That API key is not valid."
+            if principal is None
+            else "A service key cannot sign in to the console: use a personal key.",
+            **ways,
         )
         return response
-    # A new session id at sign-in: a token seen before it is worth nothing after it.
-    redirect = RedirectResponse(_safe_next(next), status_code=303)
-    store.set_cookie(request, redirect, store.new(principal.key_id))
+    session_id = await services.people.sign_in_with_key(principal)
+    # A new cookie id at sign-in: a token seen before it is worth nothing after it.
+    redirect = RedirectResponse(safe_next(next), status_code=303)
+    store.set_cookie(request, redirect, store.new(session_id))
     return redirect
 
 
 @router.post("/logout")
 async def logout(request: Request, console: ConsoleDep) -> Response:
-    await checked_form(request, console)
+    """Sign out: the session ends on the server (a copy of its cookie is worth nothing from now on);
+    with `everywhere` set, every console session of this person ends."""
+    form = await checked_form(request, console)
+    services = request.app.state.services
+    if form.get("everywhere"):
+        assert console.principal.user_id is not None  # a console session always has its person
+        await services.sessions.end_all_for_user(console.principal.user_id)
+    elif console.session.session_id is not None:
+        await services.sessions.end(console.session.session_id)
     store = sessions(request)
     response = RedirectResponse("/console/login", status_code=303)
     store.set_cookie(request, response, store.new())

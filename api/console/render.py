@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,39 @@ def _duration(seconds: float | None) -> str:
     return f"{h}h {m:02d}m"
 
 
+_FILTER_WORDS = {
+    "statuses": lambda v: "status " + " or ".join(v),
+    "created_from": lambda v: f"created from {v}",
+    "created_to": lambda v: f"created before {v}",
+    "tags_any": lambda v: "tagged " + " or ".join(v),
+    "customer_email": lambda v: f"customer {v}",
+}
+
+
+def _selection(selection: dict[str, Any]) -> str:
+    """An operation's `selection` in words (the page links a retry's or revert's original itself)."""
+    if "order_ids_count" in selection:
+        n = selection["order_ids_count"]
+        return f"{n:,} order{'s' if n != 1 else ''}, by id"
+    if "filter" in selection:
+        parts = [
+            _FILTER_WORDS[k](v) if k in _FILTER_WORDS else f"{k} {v}" for k, v in selection["filter"].items()
+        ]
+        return "orders " + ", ".join(parts) if parts else "every order of the tenant"
+    if "retry_of" in selection:
+        which = "every failed order" if selection.get("all_failed") else "the retryable failed orders"
+        return f"{which} of the original"
+    if "revert_of" in selection:
+        return "the orders the original update changed"
+    return "; ".join(f"{k}: {v}" for k, v in selection.items()) or "—"
+
+
+def _detail(detail: dict[str, Any]) -> str:
+    """An audit event's detail without empty values."""
+    shown = {k: v for k, v in sorted(detail.items()) if v is not None and v != [] and v != {}}
+    return "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in shown.items())
+
+
 def _asset_versions() -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:10] for p in STATIC.iterdir() if p.is_file()}
 
@@ -58,6 +92,8 @@ env.filters["pct"] = lambda x: f"{x:.1f}"
 env.filters["rate"] = lambda x: "—" if x is None else f"{x:.1f}"
 env.filters["duration"] = _duration
 env.filters["ts"] = lambda dt: dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+env.filters["selection"] = _selection
+env.filters["detail"] = _detail
 env.filters["money"] = lambda cents: "—" if cents is None else f"{cents / 100:,.2f}"
 env.globals["static"] = lambda name: f"/console/static/{name}?v={_VERSIONS.get(name, '0')}"
 
@@ -109,6 +145,13 @@ async def checked_form(request: Request, console: Console) -> Any:
     if not sessions(request).csrf_ok(console.session, token if isinstance(token, str) else None):
         raise CsrfRejected
     return form
+
+
+def safe_next(path: object) -> str:
+    # Only a path inside the console: never an open redirect to another site.
+    if isinstance(path, str) and path.startswith("/console") and not path.startswith("//"):
+        return path
+    return "/console/operations"
 
 
 def sign_in_url(next_path: str) -> str:

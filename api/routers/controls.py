@@ -10,7 +10,15 @@ from typing import Any
 from fastapi import APIRouter, Body, Response
 
 from api import responses
-from api.deps import ApproverDep, BaseUrlDep, OperatorDep, PrincipalDep, SafetyDep, SettingsDep
+from api.deps import (
+    ApproverDep,
+    BaseUrlDep,
+    IdempotencyKey,
+    OperatorDep,
+    PrincipalDep,
+    SafetyDep,
+    SettingsDep,
+)
 from bulkops.domain.representation import BulkOperationRead, operation_view
 from bulkops.domain.safety import AuditPage
 from bulkops.service.auth import Principal
@@ -92,18 +100,27 @@ async def reject(
     return await _control("reject", operation_id, principal, safety, settings, base, comment)
 
 
-@router.post("/{operation_id}/revert", status_code=202, response_model=BulkOperationRead)
+@router.post(
+    "/{operation_id}/revert",
+    status_code=202,
+    response_model=BulkOperationRead,
+    responses={200: {"model": BulkOperationRead, "description": "a repeated Idempotency-Key"}},
+)
 async def revert(
     operation_id: uuid.UUID,
     principal: OperatorDep,
     safety: SafetyDep,
     settings: SettingsDep,
     base: BaseUrlDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Start a new operation (`revert_of`) that restores, on every order this ended `BULK_UPDATE`
-    succeeded on, the values it changed; an order changed since fails `ORDER_CHANGED_SINCE`."""
-    row = await safety.revert(principal.tenant_id, operation_id, principal.actor, principal.initiated_by)
-    return responses.accepted(row, settings, base)
+    succeeded on, the values it changed; an order changed since fails `ORDER_CHANGED_SINCE`. The
+    same `Idempotency-Key` with the same request answers the operation it made (200)."""
+    row, created = await safety.revert(
+        principal.tenant_id, operation_id, principal.actor, principal.initiated_by, idempotency_key
+    )
+    return responses.accepted(row, settings, base, created=created)
 
 
 @router.get("/{operation_id}/audit", response_model=AuditPage)

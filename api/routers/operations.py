@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import responses
-from api.deps import BaseUrlDep, OperatorDep, PrincipalDep, ServiceDep, SettingsDep
+from api.deps import BaseUrlDep, IdempotencyKey, OperatorDep, PrincipalDep, ServiceDep, SettingsDep
 from api.problems import Problem
 from api.schemas import BulkOperationPage, ItemPage, ItemRead
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
@@ -19,7 +19,6 @@ from bulkops.infra.netpolicy import UnsafeUrl
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=500)]
 

@@ -124,8 +124,8 @@ def run_ceiling(items: int, window: int) -> dict[str, Any]:
     server = TemporalDevServer(root / "temporal.db", free_port())
     server.start()
     try:
-        assert server.proc is not None
-        cpu = CpuMeter({"dev_server": [server.proc.pid], "worker": [os.getpid()]})
+        assert server.pid is not None
+        cpu = CpuMeter({"dev_server": [server.pid], "worker": [os.getpid()]})
         return aio.run(_measure_on(server.address, items, window, cpu))
     finally:
         server.stop()

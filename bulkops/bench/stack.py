@@ -174,9 +174,8 @@ def embedded_stack() -> Iterator[EmbeddedStack]:
             root / "api.log",
         )
         procs.append(api)
-        assert temporal.proc is not None
         pids = {
-            "dev_server": [temporal.proc.pid],
+            "dev_server": [p for p in [temporal.pid] if p],
             "postgres": [p for p in [postmaster_pid(pg.pgdata)] if p],
             "api": [api.pid],
         }

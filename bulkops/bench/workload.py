@@ -94,6 +94,7 @@ async def run_direct(
         await session.execute(
             insert(BulkOperation).values(
                 id=op_id,
+                lineage_id=op_id,
                 tenant_id=tenant,
                 operation_type=op_type.value,
                 status=OperationStatus.PROCESSING.value,

@@ -48,29 +48,87 @@ def need_db(settings: Settings) -> None:
 def add_key(
     tenant: Annotated[str, typer.Argument(help="tenant id")],
     role: Annotated[Role, typer.Option(help="viewer, operator, approver or admin")],
-    name: Annotated[str | None, typer.Option(help="shown in the audit trail (default: the role)")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="email of the person whose personal key this is")
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option("--service", help="a service key with this name (it never approves)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="a personal key's name in the audit trail (default: the role)")
+    ] = None,
 ) -> None:
-    """Add an API key with a role to a tenant; prints it (shown only this once)."""
-    from sqlalchemy import select
+    """Add an API key to a tenant: a person's (--user EMAIL, at most their role) or a service key
+    (--service NAME); prints it (shown only this once)."""
+    from bulkops.service import auth, people
+    from bulkops.service.errors import Conflict, Forbidden
 
-    from bulkops.service import auth
-    from bulkops.store.tables import Tenant
+    if (user is None) == (service is None):
+        err.print("[red]say whose key it is: --user EMAIL (a person's) or --service NAME (a service key)[/]")
+        raise typer.Exit(2)
+    settings = Settings()
+    need_db(settings)
+
+    async def go(session: Any) -> str:
+        await _need_tenant(session, tenant)
+        if service is not None:
+            return await auth.add_key(session, tenant, service, role, service=True)
+        assert user is not None
+        found = await people.user_by_email(session, tenant, user)
+        if found is None:
+            raise Conflict(f"tenant {tenant} has no user {user} (add one with `bulkops tenant add-user`)")
+        return await people.add_personal_key(session, tenant, found.id, role, name)
+
+    try:
+        key = run_db(settings, go)
+    except (Conflict, Forbidden) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(
+        f"role:    {role.value}" + (f" (service key {service})" if service else f" (key of {user})")
+    )
+    console.print(f"API key: {key}", soft_wrap=True)
+    console.print("[yellow]Store it now: it is not shown again.[/]")
+
+
+def add_user(
+    tenant: Annotated[str, typer.Argument(help="tenant id")],
+    email: Annotated[str, typer.Argument(help="the person's email address (unique in the tenant)")],
+    role: Annotated[Role, typer.Option(help="viewer, operator, approver or admin")],
+    name: Annotated[
+        str | None, typer.Option(help="shown in the audit trail (default: from the email)")
+    ] = None,
+) -> None:
+    """Add a person to a tenant; prints their first personal API key (shown only this once)."""
+    from bulkops.service import people
+    from bulkops.service.errors import Conflict, Forbidden
 
     settings = Settings()
     need_db(settings)
 
-    async def go(session: Any) -> str | None:
-        if await session.scalar(select(Tenant.id).where(Tenant.id == tenant)) is None:
-            return None
-        return await auth.add_key(session, tenant, name, role)
+    async def go(session: Any) -> str:
+        await _need_tenant(session, tenant)
+        row = await people.insert_user(session, tenant, email, name, role)
+        return await people.add_personal_key(session, tenant, row.id, role, None)
 
-    key = run_db(settings, go)
-    if key is None:
-        err.print(f"[red]no such tenant: {tenant}[/]")
-        raise typer.Exit(1)
-    console.print(f"role:    {role.value}")
+    try:
+        key = run_db(settings, go)
+    except (Conflict, Forbidden, ValueError) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"user:    {email} ({role.value})")
     console.print(f"API key: {key}", soft_wrap=True)
     console.print("[yellow]Store it now: it is not shown again.[/]")
+
+
+async def _need_tenant(session: Any, tenant: str) -> None:
+    from sqlalchemy import select
+
+    from bulkops.service.errors import Conflict
+    from bulkops.store.tables import Tenant
+
+    if await session.scalar(select(Tenant.id).where(Tenant.id == tenant)) is None:
+        raise Conflict(f"no such tenant: {tenant}")
 
 
 def policy(

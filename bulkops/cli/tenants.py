@@ -39,13 +39,14 @@ def tenant_create(name: Annotated[str, typer.Argument(help="tenant id, e.g. acme
     except IntegrityError:
         err.print(f"[red]tenant {name!r} already exists[/]")
         raise typer.Exit(1) from None
-    console.print(f"tenant:         [bold]{name}[/] (this first key is an admin key)")
+    console.print(f"tenant:         [bold]{name}[/] (this first key is user admin's, an admin key)")
     console.print(f"API key:        {key}", soft_wrap=True)
     console.print(f"webhook secret: {secret}", soft_wrap=True)
     console.print("[yellow]Store both now: they are not shown again.[/]")
 
 
 tenant_app.command("add-key")(admin.add_key)
+tenant_app.command("add-user")(admin.add_user)
 tenant_app.command("policy")(admin.policy)
 
 

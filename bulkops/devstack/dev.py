@@ -178,8 +178,7 @@ class DevStack:
         temporal.start()
         self.stack.callback(pid_file.unlink, missing_ok=True)
         self.stack.callback(temporal.stop)
-        assert temporal.proc is not None
-        pid_file.write_text(str(temporal.proc.pid))
+        pid_file.write_text(str(temporal.pid))
         return temporal
 
     def _demo_tenant(self) -> None:

@@ -7,6 +7,7 @@ instead of shipping 100k rows of parameters over the wire.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.model import OrderStatus
 from bulkops.domain.safety import Role
-from bulkops.service.auth import add_key, authenticate, create_tenant
+from bulkops.service.auth import BOOTSTRAP_ADMIN_EMAIL, add_key, authenticate, create_tenant
+from bulkops.service.people import insert_user, user_by_email
 from bulkops.store.tables import Tenant
 
 log = logging.getLogger(__name__)
@@ -112,5 +114,10 @@ async def ensure_demo_tenant(sessionmaker: async_sessionmaker, stored_key: str |
             principal = await authenticate(session, stored_key)
             if principal is not None and principal.tenant_id == DEMO_TENANT:
                 return DemoTenant(api_key=stored_key, new_key=False, created=False)
-        key = await add_key(session, DEMO_TENANT, name="dev", role=Role.ADMIN)
+        admin = await user_by_email(session, DEMO_TENANT, BOOTSTRAP_ADMIN_EMAIL)
+        if admin is None or not admin.enabled:
+            admin = await insert_user(
+                session, DEMO_TENANT, f"dev-{uuid.uuid4().hex[:8]}@localhost", "dev", Role.ADMIN
+            )
+        key = await add_key(session, DEMO_TENANT, name="dev", role=Role.ADMIN, user_id=admin.id)
         return DemoTenant(api_key=key, new_key=True, created=False)

@@ -5,13 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from bulkops.devstack.postgres import port_open
+from bulkops.devstack.processes import Child, port_ready
 from workflows import search_attributes
 
 log = logging.getLogger(__name__)
@@ -43,7 +40,7 @@ class TemporalDevServer:
         self.port = port
         self.ui_port = ui_port
         self.log_file = log_file
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None
 
     @property
     def address(self) -> str:
@@ -98,29 +95,22 @@ class TemporalDevServer:
             args += ["--ui-port", str(self.ui_port)]
         else:
             args += ["--headless"]
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
-        self.proc = subprocess.Popen(
+        self.child = Child(
+            "temporal dev server",
             args,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
             env={**GO_RUNTIME, **os.environ},
-        )
-        deadline = time.monotonic() + timeout
-        while not port_open(self.port):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"temporal dev server exited with {self.proc.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("temporal dev server did not start in time")
-            time.sleep(0.1)
+            log_file=self.log_file,
+            ready=port_ready(self.port),
+            # `bulkops dev` keeps its pid in a file and stops a leftover one itself.
+            die_with_parent=False,
+        ).start()
+        self.child.wait_ready(timeout)
         log.info("Temporal dev server on %s (db %s)", self.address, self.db_file)
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child is not None else None
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop(20)

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from bulkops.domain.model import Counters, ErrorSample, OperationStatus, OperationType
 from bulkops.domain.requests import FailureThreshold
-from bulkops.domain.safety import Approval
+from bulkops.domain.safety import Actor, Approval
 
 
 class UiLinks(Protocol):
@@ -50,6 +50,7 @@ class BulkOperationRead(Counters):
     failure_threshold: FailureThreshold | None
     failure_reason: str | None
     initiated_by: str | None
+    created_by: Actor | None = None
     retry_of: uuid.UUID | None
     revert_of: uuid.UUID | None = None
     start_at: datetime | None = None
@@ -63,6 +64,11 @@ class BulkOperationRead(Counters):
     progress_at: datetime | None
     workflow_id: str
     links: Links
+
+    @property
+    def started_by(self) -> str | None:
+        """Who created it, as the console names them: the person and the key or session."""
+        return (self.created_by.label if self.created_by else None) or self.initiated_by
 
 
 class DryRunRead(BaseModel):
@@ -164,6 +170,7 @@ def operation_view(
         failure_reason=failure_reason,
         errors=errors,
         initiated_by=row.initiated_by,
+        created_by=Actor.model_validate(row.created_by) if row.created_by else None,
         retry_of=row.retry_of,
         revert_of=row.revert_of,
         start_at=row.start_at,

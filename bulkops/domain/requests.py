@@ -23,9 +23,17 @@ from bulkops.domain.safety import MAX_ORDERS_PER_SECOND, MAX_SCHEDULE_DAYS
 _UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
-def _check_storable(value: Any) -> None:
+# How deep free-form JSON (an order's or an update's `metadata`) may nest: deeper is a 422, never a
+# recursion error here or a stack-depth error in PostgreSQL's jsonb parser.
+MAX_JSON_DEPTH = 32
+
+
+def _check_storable(value: Any, depth: int = 0) -> None:
     """PostgreSQL text and jsonb hold no NUL character, UTF-8 no unpaired surrogate and JSON no NaN or
-    infinity: refuse them at the edge (422) rather than fail in the database (500)."""
+    infinity, and nothing nests deeper than MAX_JSON_DEPTH: refuse them at the edge (422) rather
+    than fail in the database (500)."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON may nest at most {MAX_JSON_DEPTH} levels deep")
     if isinstance(value, str):
         if _UNSTORABLE_TEXT.search(value):
             raise ValueError("text may not contain NUL characters or unpaired surrogates")
@@ -34,11 +42,11 @@ def _check_storable(value: Any) -> None:
             raise ValueError("numbers must be finite")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_storable(key)
-            _check_storable(item)
+            _check_storable(key, depth + 1)
+            _check_storable(item, depth + 1)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            _check_storable(item)
+            _check_storable(item, depth + 1)
 
 
 class _Strict(BaseModel):
@@ -107,7 +115,9 @@ class OrderFilter(_Strict):
     statuses: list[OrderStatus] | None = Field(default=None, min_length=1)
     created_from: datetime | None = None
     created_to: datetime | None = None
-    tags_any: list[str] | None = Field(default=None, min_length=1)
+    tags_any: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, min_length=1, max_length=100
+    )
     customer_email: str | None = Field(default=None, max_length=320)
 
 

@@ -4,8 +4,9 @@ trail. Imports nothing of ours but the domain, so every layer (and the workflow)
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -25,8 +26,25 @@ class Role(StrEnum):
     def allows(self, required: Role) -> bool:
         return _RANK[self] >= _RANK[required]
 
+    def at_most(self, ceiling: Role) -> Role:
+        """This role, bounded by `ceiling` (a personal key's by its person's)."""
+        return self if ceiling.allows(self) else ceiling
+
 
 _RANK = {role: rank for rank, role in enumerate(Role)}
+
+# Loose on purpose (identity providers hand out addresses a strict rule would refuse): one `@`,
+# something on both sides, no spaces or control characters.
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
+
+
+def checked_email(email: str) -> str:
+    """A person's email address, trimmed; ValueError when it is not one."""
+    email = email.strip()
+    if not _EMAIL.fullmatch(email) or len(email) > 320:
+        raise ValueError(f"not an email address: {email!r}")
+    return email
+
 
 # `failure_reason` of an operation that never ran because nobody (or a refusal) approved it.
 APPROVAL_REJECTED = "APPROVAL_REJECTED"
@@ -69,6 +87,30 @@ class TenantPolicy(BaseModel):
     max_concurrency_total: int | None = Field(
         default=None, ge=1, description="sum of max_concurrency over the operations that have not ended"
     )
+
+    @property
+    def gates_anything(self) -> bool:
+        """Whether any operation may need approval under this policy (else no forecast is needed)."""
+        return bool(
+            self.approval_types
+            or self.approval_over_orders is not None
+            or self.approval_over_refund_cents is not None
+        )
+
+    def approval_for(
+        self, operation_type: OperationType, prediction: Prediction, requested_by: str | None, now: datetime
+    ) -> Approval | None:
+        """The pending approval an operation with this prediction needs, or None."""
+        reasons = self.approval_reasons(operation_type, prediction)
+        if not reasons:
+            return None
+        return Approval(
+            reasons=reasons,
+            policy=self.model_dump(mode="json"),
+            prediction=prediction,
+            requested_by=requested_by,
+            expires_at=now + timedelta(seconds=self.approval_window_s),
+        )
 
     def approval_reasons(self, operation_type: OperationType, prediction: Prediction) -> list[str]:
         reasons = []
@@ -116,8 +158,23 @@ class Approval(BaseModel):
     expires_at: datetime
     decided_by: str | None = None
     decided_by_key_id: str | None = None
+    decided_by_user_id: str | None = None
+    decided_by_key_name: str | None = None
+    decided_by_session_id: str | None = None
     decided_at: datetime | None = None
     comment: str | None = None
+
+    @property
+    def decider(self) -> Actor | None:
+        if self.decided_by is None:
+            return None
+        return Actor(
+            key_id=self.decided_by_key_id,
+            name=self.decided_by,
+            user_id=self.decided_by_user_id,
+            key_name=self.decided_by_key_name,
+            session_id=self.decided_by_session_id,
+        )
 
 
 class AuditAction(StrEnum):
@@ -136,11 +193,53 @@ class AuditAction(StrEnum):
 
 
 class Actor(BaseModel):
-    """Who asked for an action: the API key's id and name (none for the system's own transitions)."""
+    """Who asked for an action (none of it for the system's own transitions): the person (`user_id`,
+    and `name` their name) — or, for a service key, no person and `name` the key's name — and the API
+    key or console session they acted through."""
 
     key_id: str | None = None
     name: str | None = None
     comment: str | None = Field(default=None, max_length=1000)
+    user_id: str | None = None
+    key_name: str | None = None
+    session_id: str | None = None
+    service: bool = False
+
+    @property
+    def label(self) -> str | None:
+        """How the console and `initiated_by` name it: the person, and what they acted through."""
+        if self.name is None:
+            return None
+        if self.service:
+            return f"{self.name} (service key)"
+        if self.session_id is not None:
+            return (
+                f"{self.name} (console, key {self.key_name})"
+                if self.key_name
+                else f"{self.name} (console, single sign-on)"
+            )
+        return f"{self.name} (key {self.key_name})" if self.key_name else self.name
+
+    def same_person(self, user_id: str | None, key_id: str | None) -> bool:
+        """Whether this is the person (or, for what predates people, the key) that `user_id` and
+        `key_id` name: such an actor may not approve or reject what they created."""
+        if self.user_id is not None and self.user_id == user_id:
+            return True
+        return self.key_id is not None and self.key_id == key_id
+
+
+def decision_refusal(
+    actor: Actor, creator_user_id: str | None, creator_key_id: str | None, verb: str
+) -> str | None:
+    """Why `actor` may not `verb` (approve or reject) an operation its creator created, or None."""
+    if actor.service:
+        return f"a service key cannot {verb} an operation; a person must, with their own key or the console"
+    if actor.same_person(creator_user_id, creator_key_id):
+        return (
+            f"the person who created an operation cannot {verb} it, whichever key or session they use; "
+            "ask another approver"
+        )
+    return None
 
 
 class AuditEventRead(BaseModel):
@@ -149,6 +248,24 @@ class AuditEventRead(BaseModel):
     action: AuditAction
     actor_key_id: str | None
     actor_name: str | None
+    actor_user_id: str | None = None
+    actor_key_name: str | None = None
+    actor_session_id: str | None = None
+
+    @property
+    def actor(self) -> Actor | None:
+        """Who, as an `Actor` (a key without a person is a service key); None: bulkops itself."""
+        if self.actor_name is None and self.actor_key_id is None:
+            return None
+        return Actor(
+            key_id=self.actor_key_id,
+            name=self.actor_name,
+            user_id=self.actor_user_id,
+            key_name=self.actor_key_name,
+            session_id=self.actor_session_id,
+            service=self.actor_user_id is None and self.actor_key_id is not None,
+        )
+
     at: datetime
     detail: dict[str, Any]
 

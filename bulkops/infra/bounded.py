@@ -1,21 +1,19 @@
-"""The per-process caches' one eviction rule: a dict that forgets its least recently put entries."""
+"""The per-process caches' one eviction rule: at most `size` entries, the least recently used forgotten
+first (`cachetools.LRUCache`)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import TypeVar
+
+from cachetools import LRUCache
 
 K = TypeVar("K")
 V = TypeVar("V")
 
 
-class Bounded(OrderedDict[K, V]):
+class Bounded(LRUCache[K, V]):
     def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
+        super().__init__(maxsize=size)
 
     def put(self, key: K, value: V) -> None:
         self[key] = value
-        self.move_to_end(key)
-        if len(self) > self.size:
-            self.popitem(last=False)

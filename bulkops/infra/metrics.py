@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-import uuid
-from collections import OrderedDict
 from typing import Any
 
 from prometheus_client import (
@@ -29,7 +27,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from activities.contracts import FinalizeInput, OrderOutcome, ProcessOrderInput, RecordFailureInput
+from activities.contracts import (
+    FinalizeInput,
+    MetricLabels,
+    OrderOutcome,
+    ProcessOrderInput,
+    RecordFailureInput,
+)
 from bulkops.domain.model import OPEN_STATUSES, TERMINAL_STATUSES, ItemStatus, OperationType
 from bulkops.store.tables import OPERATIONS
 
@@ -107,43 +111,7 @@ def start_metrics_server(port: int, addr: str = "0.0.0.0") -> Any:  # scraped fr
     return server
 
 
-class _OperationCache:
-    """operation id → (type, tenant), learnt for free from per-order inputs; a miss costs one query."""
-
-    def __init__(self, sessionmaker: async_sessionmaker, size: int = 4096) -> None:
-        self.sessionmaker = sessionmaker
-        self.size = size
-        self.known: OrderedDict[uuid.UUID, tuple[str, str]] = OrderedDict()
-
-    def remember(self, operation_id: uuid.UUID, operation_type: str, tenant_id: str) -> None:
-        if operation_id not in self.known:
-            self.known[operation_id] = (operation_type, tenant_id)
-            if len(self.known) > self.size:
-                self.known.popitem(last=False)
-
-    async def get(self, operation_id: uuid.UUID) -> tuple[str, str]:
-        found = self.known.get(operation_id)
-        if found is None:
-            row = None
-            try:
-                async with self.sessionmaker() as session:
-                    row = (
-                        await session.execute(
-                            select(OPS.c.operation_type, OPS.c.tenant_id).where(OPS.c.id == operation_id)
-                        )
-                    ).one_or_none()
-            except Exception as exc:  # metrics must never fail an activity
-                log.warning("operation lookup for %s failed: %s", operation_id, exc)
-            found = (row.operation_type, row.tenant_id) if row is not None else ("UNKNOWN", "?")
-            self.remember(operation_id, *found)
-        return found
-
-
 class _ActivityMetrics(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, ops: _OperationCache) -> None:
-        super().__init__(next)
-        self.ops = ops
-
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         name = activity.info().activity_type
         arg = input.args[0] if input.args else None
@@ -162,37 +130,37 @@ class _ActivityMetrics(ActivityInboundInterceptor):
                 )
             raise
         _duration(name, "ok").observe(time.perf_counter() - started)
-        await self._count(arg, result)
+        _count(arg, result)
         return result
 
-    async def _count(self, arg: Any, result: Any) -> None:
-        if isinstance(arg, ProcessOrderInput) and isinstance(result, OrderOutcome):
-            self.ops.remember(arg.operation_id, arg.operation_type.value, arg.tenant_id)
-            _count_outcome(arg.operation_type.value, result)
-            if result.status != ItemStatus.SUCCEEDED:
-                activity.logger.debug(
-                    "operation %s tenant %s order %s failed: %s",
-                    arg.operation_id,
-                    arg.tenant_id,
-                    arg.order_id,
-                    result.error_code,
-                )
-        elif isinstance(arg, RecordFailureInput) and isinstance(result, OrderOutcome):
-            _count_outcome((await self.ops.get(arg.operation_id))[0], result)
-        elif isinstance(arg, FinalizeInput) and arg.status in TERMINAL_STATUSES:
-            op_type, tenant = await self.ops.get(arg.operation_id)
-            OPERATIONS_ENDED.labels(op_type, arg.status.value).inc()
-            activity.logger.info(
-                "operation %s tenant %s (%s) ended %s: %s processed, %s succeeded, %s failed",
+
+def _count(arg: Any, result: Any) -> None:
+    if isinstance(arg, ProcessOrderInput) and isinstance(result, OrderOutcome):
+        _count_outcome(arg.operation_type.value, result)
+        if result.status != ItemStatus.SUCCEEDED:
+            activity.logger.debug(
+                "operation %s tenant %s order %s failed: %s",
                 arg.operation_id,
-                tenant,
-                op_type,
-                arg.status.value,
-                arg.processed_count,
-                arg.success_count,
-                arg.failed_count,
-                extra={"operation_id": str(arg.operation_id), "tenant_id": tenant},
+                arg.tenant_id,
+                arg.order_id,
+                result.error_code,
             )
+    elif isinstance(arg, RecordFailureInput) and isinstance(result, OrderOutcome):
+        _count_outcome(_labels(arg)[0], result)
+    elif isinstance(arg, FinalizeInput) and arg.status in TERMINAL_STATUSES:
+        op_type, tenant = _labels(arg)
+        OPERATIONS_ENDED.labels(op_type, arg.status.value).inc()
+        activity.logger.info(
+            "operation %s tenant %s (%s) ended %s: %s processed, %s succeeded, %s failed",
+            arg.operation_id,
+            tenant,
+            op_type,
+            arg.status.value,
+            arg.processed_count,
+            arg.success_count,
+            arg.failed_count,
+            extra={"operation_id": str(arg.operation_id), "tenant_id": tenant},
+        )
 
 
 # Children looked up once per label set, not per order (`labels()` validates and locks each time).
@@ -204,6 +172,12 @@ def _duration(activity_name: str, outcome: str) -> Any:
 @functools.cache
 def _processed(operation_type: str, outcome: str, code: str) -> Any:
     return ORDERS_PROCESSED.labels(operation_type, outcome, code)
+
+
+def _labels(arg: MetricLabels) -> tuple[str, str]:
+    """The operation's type and tenant, as the workflow passed them (absent from inputs scheduled by an
+    older workflow version)."""
+    return (arg.operation_type.value if arg.operation_type else "UNKNOWN", arg.tenant_id or "?")
 
 
 def _count_outcome(operation_type: str, outcome: OrderOutcome) -> None:
@@ -226,8 +200,5 @@ def _context(arg: Any) -> str:
 class MetricsInterceptor(Interceptor):
     """Worker interceptor: timing and outcome counters around every activity attempt."""
 
-    def __init__(self, sessionmaker: async_sessionmaker) -> None:
-        self.ops = _OperationCache(sessionmaker)
-
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _ActivityMetrics(next, self.ops)
+        return _ActivityMetrics(next)

@@ -111,9 +111,20 @@ def url_target(url: str) -> tuple[str, int]:
     return parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
-async def check_webhook_url(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> None:
-    """Raise `UnsafeUrl` unless every address of the URL's host is public (or private ones are allowed)."""
+def check_port(port: int, ports: frozenset[int] | None) -> None:
+    """Raise `UnsafeUrl` unless `port` is one webhooks may target (None: any)."""
+    if ports is not None and port not in ports:
+        allowed = ", ".join(map(str, sorted(ports)))
+        raise UnsafeUrl(f"port {port} is not allowed for webhooks (BULKOPS_WEBHOOK_PORTS: {allowed})")
+
+
+async def check_webhook_url(
+    url: str, *, allow_private: bool, ports: frozenset[int] | None, resolver: Resolver | None = None
+) -> None:
+    """Raise `UnsafeUrl` unless the URL's port is allowed and every address of its host is public (or
+    private ones are allowed)."""
     host, port = url_target(url)
+    check_port(port, ports)
     if allow_private:
         return
     await vetted_addresses(resolver or Resolver(), host, port, allow_private=allow_private)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
-from bulkops.infra.netpolicy import Resolver, UnsafeUrl, vetted_addresses
+from bulkops.infra.netpolicy import Resolver, UnsafeUrl, check_port, vetted_addresses
 from bulkops.settings import Settings
 
 # What is read of a receiver's answer (the status line and headers are bounded by h11 at 100 kB).
@@ -27,10 +27,11 @@ MAX_RESPONSE_BYTES = 4096
 
 
 class VettedBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, resolver: Resolver, *, allow_private: bool) -> None:
+    def __init__(self, resolver: Resolver, *, allow_private: bool, ports: frozenset[int] | None) -> None:
         self.inner = httpcore.AnyIOBackend()
         self.resolver = resolver
         self.allow_private = allow_private
+        self.ports = ports
 
     async def connect_tcp(
         self,
@@ -40,6 +41,7 @@ class VettedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        check_port(port, self.ports)
         addresses = await vetted_addresses(self.resolver, host, port, allow_private=self.allow_private)
         failure: Exception | None = None
         for ip in addresses:
@@ -69,6 +71,7 @@ class VettedTransport(httpx.AsyncHTTPTransport):
         *,
         allow_private: bool,
         max_connections: int,
+        ports: frozenset[int] | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__()
@@ -78,7 +81,7 @@ class VettedTransport(httpx.AsyncHTTPTransport):
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=max_connections,
-            network_backend=VettedBackend(resolver, allow_private=allow_private),
+            network_backend=VettedBackend(resolver, allow_private=allow_private, ports=ports),
         )
 
 
@@ -88,6 +91,7 @@ def webhook_client(settings: Settings, ssl_context: ssl.SSLContext | None = None
         resolver,
         allow_private=settings.webhook_allow_private,
         max_connections=settings.webhook_max_concurrent,
+        ports=settings.webhook_port_set,
         ssl_context=ssl_context,
     )
     return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)

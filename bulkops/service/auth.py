@@ -1,5 +1,6 @@
-"""API keys: generated once, stored only as a SHA-256 hash, compared in constant time; each carries
-a role (`bulkops.domain.safety.Role`) that bounds what it may do."""
+"""API keys (the one writer of `api_keys`): generated once, stored only as a SHA-256 hash, compared
+in constant time; each carries a role (`bulkops.domain.safety.Role`) that bounds what it may do, and
+belongs to one person (a personal key, never above its person's role) or is a service key."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.safety import Actor, Role
 from bulkops.infra.bounded import Bounded
-from bulkops.store.tables import ApiKey, Tenant
+from bulkops.store.tables import ApiKey, Tenant, User
 
 KEY_PREFIX = "bko_"
 
@@ -30,58 +31,108 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+SignInMethod = Literal["key", "oidc"]
+
+
 @dataclass(frozen=True)
 class Principal:
+    """Who a request acts as: a tenant, a role (a personal key's at most its person's), the person
+    (none for a service key) and the key or console session it came through."""
+
     tenant_id: str
-    key_id: str
-    key_prefix: str
     # No defaults: a principal built without its key's role would act above it.
     role: Role
-    key_name: str
+    key_id: str | None
+    key_prefix: str | None
+    key_name: str | None
+    user_id: str | None
+    user_name: str | None
+    user_email: str | None
+    service: bool
+    session_id: str | None = None
+    method: SignInMethod = "key"
 
     @property
     def initiated_by(self) -> str:
-        return f"api-key:{self.key_prefix}"
+        return (self.actor.label or "")[:200]
 
     @property
     def actor(self) -> Actor:
-        return Actor(key_id=self.key_id, name=self.key_name)
+        return Actor(
+            key_id=self.key_id,
+            name=self.user_name if not self.service else self.key_name,
+            user_id=self.user_id,
+            key_name=self.key_name,
+            session_id=self.session_id,
+            service=self.service,
+        )
 
     def may(self, required: Role) -> bool:
         return self.role.allows(required)
 
 
-_KEY_COLUMNS = (ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.prefix, ApiKey.role, ApiKey.name)
+_KEY_COLUMNS = (
+    ApiKey.id,
+    ApiKey.tenant_id,
+    ApiKey.key_hash,
+    ApiKey.prefix,
+    ApiKey.role,
+    ApiKey.name,
+    ApiKey.service,
+    ApiKey.user_id,
+    User.name.label("user_name"),
+    User.email.label("user_email"),
+    User.role.label("user_role"),
+)
+
+
+def _usable_keys() -> Any:
+    """Keys that authenticate: not revoked, and a service key or one whose person is enabled."""
+    return (
+        select(*_KEY_COLUMNS)
+        .outerjoin(User, User.id == ApiKey.user_id)
+        .where(ApiKey.revoked_at.is_(None), or_(ApiKey.service, User.enabled))
+    )
 
 
 def _principal(row: Any) -> Principal:
+    role = Role(row.role) if row.service else Role(row.role).at_most(Role(row.user_role))
     return Principal(
         tenant_id=row.tenant_id,
+        role=role,
         key_id=str(row.id),
         key_prefix=row.prefix,
-        role=Role(row.role),
         key_name=row.name,
+        user_id=str(row.user_id) if row.user_id else None,
+        user_name=row.user_name,
+        user_email=row.user_email,
+        service=row.service,
     )
 
 
 async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     digest = hash_key(key)
-    row = (
-        await session.execute(
-            select(*_KEY_COLUMNS).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-        )
-    ).one_or_none()
+    row = (await session.execute(_usable_keys().where(ApiKey.key_hash == digest))).one_or_none()
     # The lookup is by hash (an index probe that reveals nothing about the key); compare anyway.
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
     return _principal(row)
 
 
+def creator_columns(actor: Actor) -> dict[str, Any]:
+    """The columns of a new operation's row that say who created it (who may then not decide it)."""
+    return {
+        "created_by_key_id": uuid.UUID(actor.key_id) if actor.key_id else None,
+        "created_by_user_id": uuid.UUID(actor.user_id) if actor.user_id else None,
+        "created_by": actor.model_dump(mode="json", exclude={"comment"}) if actor.name else None,
+    }
+
+
 class KeyCache:
     """Principals by their key's hash, for `ttl_s` seconds: most requests then authenticate without a
-    database round trip. A key revoked through this process is forgotten at once; one revoked
-    elsewhere (another API process, the CLI) stops working here within `ttl_s` (BULKOPS_AUTH_CACHE_S).
-    Unknown keys are never cached: a key that fails costs its lookup every time."""
+    database round trip. A key revoked (or a user disabled or changed) through this process is
+    forgotten at once; elsewhere (another API process, the CLI) it takes effect here within `ttl_s`
+    (BULKOPS_AUTH_CACHE_S). Unknown keys are never cached: a key that fails costs its lookup every time."""
 
     def __init__(self, sessionmaker: async_sessionmaker, ttl_s: float, size: int = 10_000) -> None:
         self.sessionmaker = sessionmaker
@@ -105,31 +156,28 @@ class KeyCache:
         for digest in [d for d, (p, _) in self.entries.items() if p.key_id == key_id]:
             del self.entries[digest]
 
-
-async def principal_for_key_id(session: AsyncSession, key_id: str) -> Principal | None:
-    """The principal of a key the console's session names (by id, never by the key), with the key's
-    role as it is now, while it is not revoked: revoking a key ends its console sessions at their
-    next request, and a changed role applies at once."""
-    try:
-        kid = uuid.UUID(key_id)
-    except ValueError:
-        return None
-    row = (
-        await session.execute(select(*_KEY_COLUMNS).where(ApiKey.id == kid, ApiKey.revoked_at.is_(None)))
-    ).one_or_none()
-    return _principal(row) if row is not None else None
+    def forget_user(self, user_id: str) -> None:
+        for digest in [d for d, (p, _) in self.entries.items() if p.user_id == user_id]:
+            del self.entries[digest]
 
 
 def new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(24)
 
 
+BOOTSTRAP_ADMIN_EMAIL = "admin@localhost"
+
+
 async def create_tenant(session: AsyncSession, tenant_id: str) -> tuple[str, str]:
-    """Create a tenant with one admin API key; returns (api_key, webhook_secret), shown only this once."""
+    """Create a tenant with its first person, user `admin` (BOOTSTRAP_ADMIN_EMAIL), and their admin
+    API key; returns (api_key, webhook_secret), shown only this once."""
     secret = new_webhook_secret()
     session.add(Tenant(id=tenant_id, webhook_secret=secret))
     await session.flush()
-    key = await add_key(session, tenant_id, "admin", Role.ADMIN)
+    user = User(tenant_id=tenant_id, email=BOOTSTRAP_ADMIN_EMAIL, name="admin", role=Role.ADMIN.value)
+    session.add(user)
+    await session.flush()
+    key = await add_key(session, tenant_id, "admin", Role.ADMIN, user_id=user.id)
     return key, secret
 
 
@@ -152,8 +200,18 @@ async def rotate_webhook_secret(session: AsyncSession, tenant_id: str, overlap: 
 
 
 async def add_key(
-    session: AsyncSession, tenant_id: str, name: str | None = None, role: Role = Role.OPERATOR
+    session: AsyncSession,
+    tenant_id: str,
+    name: str | None = None,
+    role: Role = Role.OPERATOR,
+    *,
+    user_id: uuid.UUID | None = None,
+    service: bool = False,
 ) -> str:
+    """A new key of `user_id` (a personal key) or, with `service`, a service key; exactly one of the
+    two (the table's check says so too). The caller checks the role against the person's."""
+    if service == (user_id is not None):
+        raise ValueError("a key belongs to one user, or is a service key")
     key = new_key()
     session.add(
         ApiKey(
@@ -162,6 +220,8 @@ async def add_key(
             prefix=key[:10],
             name=name or role.value,
             role=role.value,
+            user_id=user_id,
+            service=service,
         )
     )
     await session.flush()
@@ -194,6 +254,8 @@ async def list_keys(session: AsyncSession, tenant_id: str) -> list[Any]:
                     ApiKey.role,
                     ApiKey.prefix,
                     ApiKey.key_hash,
+                    ApiKey.user_id,
+                    ApiKey.service,
                     ApiKey.created_at,
                     ApiKey.revoked_at,
                 )
@@ -202,6 +264,15 @@ async def list_keys(session: AsyncSession, tenant_id: str) -> list[Any]:
             )
         ).all()
     )
+
+
+async def revoke_user_keys(session: AsyncSession, tenant_id: str, user_id: uuid.UUID) -> int:
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def revoke_tenant_key(session: AsyncSession, tenant_id: str, key_id: uuid.UUID) -> bool:

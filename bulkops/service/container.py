@@ -13,10 +13,12 @@ from temporalio.client import Client
 
 from bulkops.infra.metrics import refresh_running
 from bulkops.infra.temporal_client import connect
-from bulkops.service.auth import KeyCache, Principal, principal_for_key_id
+from bulkops.service.auth import KeyCache, Principal
 from bulkops.service.operations import OperationService
 from bulkops.service.orders import OrderService
+from bulkops.service.people import PeopleService
 from bulkops.service.safety import SafetyService
+from bulkops.service.sessions import SessionService
 from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_sessionmaker
 
@@ -30,6 +32,8 @@ class Services:
     orders: OrderService
     safety: SafetyService
     keys: KeyCache
+    sessions: SessionService
+    people: PeopleService
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -40,14 +44,17 @@ class Services:
             client = await connect(settings)
             operations = OperationService(sessionmaker, client, settings)
             keys = KeyCache(sessionmaker, settings.auth_cache_s)
+            console_sessions = SessionService(sessionmaker, settings)
             yield cls(
                 settings=settings,
                 sessionmaker=sessionmaker,
                 client=client,
                 operations=operations,
-                orders=OrderService(sessionmaker),
-                safety=SafetyService(operations, keys),
+                orders=OrderService(sessionmaker, settings),
+                safety=SafetyService(operations),
                 keys=keys,
+                sessions=console_sessions,
+                people=PeopleService(sessionmaker, keys, console_sessions, settings),
             )
         finally:
             await engine.dispose()
@@ -55,10 +62,6 @@ class Services:
     async def authenticate(self, key: str) -> Principal | None:
         """The key's principal: from the key cache (BULKOPS_AUTH_CACHE_S), else from the database."""
         return await self.keys.principal(key)
-
-    async def principal_for_key_id(self, key_id: str) -> Principal | None:
-        async with self.sessionmaker() as session:
-            return await principal_for_key_id(session, key_id)
 
     async def readiness(self) -> dict[str, str]:
         """Each dependency's state: "ok" or why not."""

@@ -25,8 +25,17 @@ class Forbidden(Exception):
     """The key's role would allow it, but not on this operation (403)."""
 
 
+class Invalid(Exception):
+    """A request field the service refuses, with what is wrong (422 naming the field)."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
 class Unavailable(Exception):
     """Temporal did not take the operation's start; the request may be repeated (503)."""
 
 
-__all__ = ["BadCursor", "Conflict", "Forbidden", "Gone", "NotFound", "Unavailable"]
+__all__ = ["BadCursor", "Conflict", "Forbidden", "Gone", "Invalid", "NotFound", "Unavailable"]

@@ -1,63 +1,52 @@
-"""The gate a new operation is created behind: whether it awaits approval (the tenant's policy
-against the dry run's prediction), when it may start, and how fast it may go. Written on the
-operation's row at create; the workflow's input takes them from that row.
+"""The gate a new operation is created behind: when it may start, how fast it may go, and whether it
+awaits approval. Written on the operation's row; the workflow's input takes them from that row.
+
+The approval decision is made on the targets the run will process (`bulkops.store.gating`): at
+create when they are fixed then (an id list, a retry, a revert, and a filter operation that the
+forecast holds for approval: its selection is snapshotted at create, and its approver approves
+exactly that snapshot), else when the snapshot is taken as the operation starts (a scheduled filter
+operation, or one queued behind the tenant's running cap), where it is held for approval then if
+the policy says so.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bulkops.domain.model import WAITING_STATUSES, OperationStatus
 from bulkops.domain.requests import BulkOperationCreate
-from bulkops.domain.safety import Actor, Approval, ApprovalStatus, Prediction, TenantPolicy
+from bulkops.domain.safety import Actor, Approval, ApprovalStatus, Prediction
+from bulkops.service.auth import creator_columns
 from bulkops.service.dry_run import dry_run
-from bulkops.store.tables import TENANTS
+from bulkops.store.gating import load_policy
 
 # Statuses of an operation that has not started yet (and so may still be forgotten).
 WAITING = [s.value for s in WAITING_STATUSES]
 
 
-async def load_policy(session: AsyncSession, tenant_id: str) -> TenantPolicy:
-    raw = await session.scalar(select(TENANTS.c.policy).where(TENANTS.c.id == tenant_id))
-    return TenantPolicy.model_validate(raw or {})
-
-
 async def gate_values(
     sessionmaker: async_sessionmaker, tenant_id: str, body: BulkOperationCreate, actor: Actor
-) -> dict[str, Any]:
-    """The new row's columns that say what it waits for: approval (with the dry run's prediction),
-    its `start_at`, and its pace (its own, or the tenant's default)."""
+) -> tuple[dict[str, Any], bool]:
+    """The new row's columns that say what it waits for (its `start_at`, its pace: its own or the
+    tenant's default), and whether a filter selection is snapshotted now: when the forecast says
+    the policy holds it (the approval is then decided on that snapshot)."""
     async with sessionmaker() as session:
         policy = await load_policy(session, tenant_id)
     values: dict[str, Any] = {
         "status": (OperationStatus.SCHEDULED if body.start_at else OperationStatus.PENDING).value,
         "start_at": body.start_at,
         "max_orders_per_second": body.max_orders_per_second or policy.default_max_orders_per_second,
-        "created_by_key_id": uuid.UUID(actor.key_id) if actor.key_id else None,
+        **creator_columns(actor),
     }
-    if (
-        policy.approval_types
-        or policy.approval_over_orders is not None
-        or policy.approval_over_refund_cents is not None
-    ):
-        forecast = await dry_run(sessionmaker, tenant_id, body)
-        prediction = Prediction.model_validate(forecast.model_dump())
-        reasons = policy.approval_reasons(body.operation_type, prediction)
-        if reasons:
-            values["status"] = OperationStatus.AWAITING_APPROVAL.value
-            values["approval"] = Approval(
-                reasons=reasons,
-                policy=policy.model_dump(mode="json"),
-                prediction=prediction,
-                requested_by=actor.name,
-                expires_at=datetime.now(UTC) + timedelta(seconds=policy.approval_window_s),
-            ).model_dump(mode="json")
-    return values
+    snapshot_now = False
+    if body.filter is not None and body.start_at is None and policy.gates_anything:
+        seen = await dry_run(sessionmaker, tenant_id, body)
+        snapshot_now = bool(
+            policy.approval_reasons(body.operation_type, Prediction.model_validate(seen.model_dump()))
+        )
+    return values, snapshot_now
 
 
 def gate_input(row: Any) -> dict[str, Any]:
@@ -68,6 +57,7 @@ def gate_input(row: Any) -> dict[str, Any]:
         "start_at": row.start_at,
         "approval_expires_at": approval.expires_at if pending and approval else None,
         "created_by_key_id": str(row.created_by_key_id) if row.created_by_key_id else None,
+        "created_by_user_id": str(row.created_by_user_id) if row.created_by_user_id else None,
         "max_orders_per_second": row.max_orders_per_second,
         "revert_of": row.revert_of,
     }

@@ -29,6 +29,7 @@ from bulkops.domain.model import (
 from bulkops.domain.representation import BulkOperationRead, DryRunRead
 from bulkops.domain.requests import BulkOperationCreate, ExportParameters
 from bulkops.domain.safety import Actor, AuditAction
+from bulkops.infra.metrics import record_started
 from bulkops.infra.netpolicy import Resolver, check_webhook_url
 from bulkops.service import gates as safety
 from bulkops.service import listing
@@ -42,6 +43,8 @@ from bulkops.service.retrying import RetryRequest, insert_retry
 from bulkops.service.starting import by_idempotency_key, forget, insert_ids, insert_row, start_workflow
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
+from bulkops.store.gating import hold_on_targets
+from bulkops.store.selection import snapshot
 from bulkops.store.tables import OPERATIONS
 
 STREAM_POLL_S = 0.25  # an operation's feed reads it at most four times a second
@@ -55,13 +58,15 @@ def request_hash(body: BulkOperationCreate) -> str:
 
 
 def _created_detail(row: Any) -> dict[str, Any]:
-    return {
-        "status": row.status,
-        "operation_type": row.operation_type,
-        "total_count": row.total_count,
-        "start_at": row.start_at.isoformat() if row.start_at else None,
-        "approval_reasons": (row.approval or {}).get("reasons"),
-    }
+    # Only what is known: a filter's count comes with its snapshot, most operations have no start_at.
+    detail: dict[str, Any] = {"status": row.status, "operation_type": row.operation_type}
+    if row.total_count:
+        detail["total_count"] = row.total_count
+    if row.start_at:
+        detail["start_at"] = row.start_at.isoformat()
+    if row.approval:
+        detail["approval_reasons"] = row.approval.get("reasons")
+    return detail
 
 
 @dataclass
@@ -106,7 +111,10 @@ class OperationService:
         if body.notify_url is not None:
             resolver = Resolver(self.settings.webhook_dns_server, self.settings.webhook_dns_port)
             await check_webhook_url(
-                str(body.notify_url), allow_private=self.settings.webhook_allow_private, resolver=resolver
+                str(body.notify_url),
+                allow_private=self.settings.webhook_allow_private,
+                ports=self.settings.webhook_port_set,
+                resolver=resolver,
             )
         selection: dict[str, Any] = (
             {"order_ids_count": len(body.order_ids)}
@@ -114,7 +122,7 @@ class OperationService:
             else {"filter": body.filter.model_dump(mode="json", exclude_none=True) if body.filter else {}}
         )
         actor = actor or Actor()
-        gate = await safety.gate_values(self.sessionmaker, tenant_id, body, actor)
+        gate, snapshot_now = await safety.gate_values(self.sessionmaker, tenant_id, body, actor)
         op_id = uuid.uuid4()
         try:
             async with self.sessionmaker() as session, session.begin():
@@ -138,6 +146,9 @@ class OperationService:
                 )
                 if body.order_ids is not None:
                     await insert_ids(session, op_id, body.order_ids)
+                if body.order_ids is not None or snapshot_now:
+                    # Its targets are fixed now: the gate decides on exactly them.
+                    row = await hold_on_targets(session, await snapshot(session, row), actor.name)
                 await insert_event(
                     session, op_id, "created", AuditAction.CREATED, actor, _created_detail(row)
                 )
@@ -179,11 +190,12 @@ class OperationService:
         if ended(row):
             return self.reads.view(row, None, base)
         live = await self.reads.query(row.id)
-        if live is None or live.status.terminal:
-            # The checkpoint as it is now, not as it was before the wait; or the summary row, which
-            # is written before the workflow shows its end.
-            row, live = await self.get_row(row.tenant_id, row.id), None
-        return self.reads.view(row, live, base)
+        if live is not None and not live.status.terminal:
+            return self.reads.view(row, live, base)
+        # The checkpoint as it is now, not as it was before the wait; or the summary row, which is
+        # written before the workflow shows its end.
+        current = await self.get_row(row.tenant_id, row.id)
+        return self.reads.view(current, None, base)
 
     def follow(self, row: Any, base: str = "") -> AsyncIterator[BulkOperationRead]:
         """The operation's views as they change, the final view last, for any number of event
@@ -246,18 +258,21 @@ class OperationService:
             await self._start(row)
 
     async def _start(self, row: Any, *, forget_on_failure: bool = False) -> None:
+        """Start the row's workflow. `forget_on_failure`: the row is new (create, retry, revert), so a
+        start that surely failed removes it, and one that succeeded counts as an operation started."""
         try:
             await start_workflow(self.client, self.settings, row)
         except Exception as exc:
             # The start may have failed after the server took it (a timeout): ask before forgetting.
             exists = await self._workflow_exists(row.id)
-            if exists:
-                log.warning("operation %s: its start failed (%s), but its workflow runs", row.id, exc)
-                return
-            if exists is False and forget_on_failure:
-                await forget(self.sessionmaker, row.id)
-            log.warning("operation %s: its workflow did not start: %s", row.id, exc)
-            raise Unavailable("the operation could not be started now; send the request again") from exc
+            if not exists:
+                if exists is False and forget_on_failure:
+                    await forget(self.sessionmaker, row.id)
+                log.warning("operation %s: its workflow did not start: %s", row.id, exc)
+                raise Unavailable("the operation could not be started now; send the request again") from exc
+            log.warning("operation %s: its start failed (%s), but its workflow runs", row.id, exc)
+        if forget_on_failure:
+            record_started(row.operation_type)
 
     async def _workflow_exists(self, operation_id: uuid.UUID) -> bool | None:
         """Whether the operation's workflow exists (None: Temporal cannot say now)."""

@@ -12,13 +12,16 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from bulkops.domain.model import OrderStatus
 from bulkops.domain.requests import OrdersCreate
 from bulkops.service.errors import NotFound
+from bulkops.service.limits import within_rate
+from bulkops.settings import Settings
 from bulkops.store.pagination import keyset_page
 from bulkops.store.tables import ORDERS
 
 
 class OrderService:
-    def __init__(self, sessionmaker: async_sessionmaker) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker, settings: Settings) -> None:
         self.sessionmaker = sessionmaker
+        self.settings = settings
 
     async def create(self, tenant_id: str, body: OrdersCreate) -> list[Any]:
         now = datetime.now(UTC)
@@ -36,6 +39,8 @@ class OrderService:
             for o in body.orders
         ]
         async with self.sessionmaker() as session, session.begin():
+            per_minute = self.settings.tenant_orders_per_minute
+            await within_rate(session, ORDERS, tenant_id, per_minute, len(values), "orders")
             return list((await session.execute(insert(ORDERS).returning(ORDERS), values)).all())
 
     async def list(

@@ -15,11 +15,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from cachetools import LRUCache
 from temporalio.client import Client
 
 from bulkops.domain.model import OperationStatus, operation_workflow_id
 from bulkops.domain.representation import BulkOperationRead, Progress, operation_view
-from bulkops.infra.bounded import Bounded
 from bulkops.service.feeds import Coalesced
 from bulkops.settings import Settings
 from workflows.contracts import PROGRESS_QUERY
@@ -39,10 +39,11 @@ HELD = (
 
 
 class ProgressFloor:
-    """The best answer given so far for each running operation (bounded, oldest forgotten first)."""
+    """The best answer given so far for each running operation (bounded, the least recently read
+    forgotten first)."""
 
     def __init__(self, size: int = 10_000) -> None:
-        self.best: Bounded[uuid.UUID, BulkOperationRead] = Bounded(size)
+        self.best: LRUCache[uuid.UUID, BulkOperationRead] = LRUCache(maxsize=size)
 
     def hold(self, view: BulkOperationRead) -> BulkOperationRead:
         if view.progress_source == "final":
@@ -53,7 +54,7 @@ class ProgressFloor:
             held = {name: getattr(best, name) for name in HELD}
             not_live = {"progress_source": "checkpoint", "orders_per_second": None, "eta_seconds": None}
             view = view.model_copy(update={**held, **not_live})
-        self.best.put(view.id, view)
+        self.best[view.id] = view
         return view
 
 

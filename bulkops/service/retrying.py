@@ -1,9 +1,12 @@
-"""Retrying an operation's failures: a new operation over exactly the failed orders that no other
-retry covers, each order retried at most once at a time and never again once a retry succeeded.
+"""Retrying an operation's failures: a new operation over exactly the failed orders its lineage has
+not dealt with, each order retried at most once at a time and never again once it succeeded.
 
-Serialised in the database: every retry of one original locks the original's row first, so of two
-requests at once the second sees the first's targets and finds nothing left (409 naming it), and a
-repeated `Idempotency-Key` finds the operation the first request made.
+A lineage is an original and every retry and revert made from it or from them (`lineage_id`, the
+root's id): retrying any operation of it selects against all of it. Serialised in the database:
+every retry locks the lineage root's row first, so of two requests at once anywhere in one chain
+the second sees the first's targets and finds nothing left (409 naming it), and a repeated
+`Idempotency-Key` finds the operation the first request made. The new operation passes the tenant's
+approval gate on exactly the targets it selected, like a create.
 """
 
 from __future__ import annotations
@@ -14,19 +17,21 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.domain.safety import Actor, AuditAction
-from bulkops.service.errors import Conflict, NotFound
+from bulkops.service.auth import creator_columns
+from bulkops.service.errors import Conflict
 from bulkops.service.limits import admit
-from bulkops.service.starting import by_idempotency_key, insert_row
+from bulkops.service.lineage import made_from
+from bulkops.service.starting import insert_row
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
-from bulkops.store.selection import failed_items, retry_targets
-from bulkops.store.tables import NOT_TERMINAL, OPERATIONS, TARGETS
+from bulkops.store.gating import hold_on_targets
+from bulkops.store.selection import failed_items, fix_targets, live_in_lineage, retry_targets
+from bulkops.store.tables import OPERATIONS, TARGETS
 
 OPS = OPERATIONS
 
@@ -49,30 +54,12 @@ async def insert_retry(
     sessionmaker: async_sessionmaker, settings: Settings, req: RetryRequest
 ) -> tuple[Any, bool]:
     """The retry's row and targets, committed; and whether it is new (False: a repeated key)."""
-    try:
-        async with sessionmaker() as session, session.begin():
-            original = (
-                await session.execute(
-                    select(OPS)
-                    .where(OPS.c.id == req.original_id, OPS.c.tenant_id == req.tenant_id)
-                    .with_for_update()
-                )
-            ).one_or_none()
-            if original is None:
-                raise NotFound
-            if req.idempotency_key:
-                existing = await by_idempotency_key(session, req.tenant_id, req.idempotency_key)
-                if existing is not None:
-                    return _replayed(existing, req), False
-            _check_original(original)
-            return await _insert(session, settings, req, original), True
-    except IntegrityError:
-        # The same key was taken meanwhile by a create (a retry would have waited for the lock).
-        async with sessionmaker() as session:
-            existing = await by_idempotency_key(session, req.tenant_id, req.idempotency_key or "")
-        if existing is None:
-            raise
-        return _replayed(existing, req), False
+
+    async def make(session: AsyncSession, original: Any) -> Any:
+        _check_original(original)
+        return await _insert(session, settings, req, original)
+
+    return await made_from(sessionmaker, req, make)
 
 
 def _check_original(original: Any) -> None:
@@ -85,7 +72,7 @@ def _check_original(original: Any) -> None:
 
 async def _insert(session: AsyncSession, settings: Settings, req: RetryRequest, original: Any) -> Any:
     op_id = uuid.uuid4()
-    await _check_something_left(session, req, op_id)
+    await _check_something_left(session, req, original.lineage_id, op_id)
     await admit(session, req.tenant_id, original.max_concurrency, settings)
     row = await insert_row(
         session,
@@ -101,17 +88,16 @@ async def _insert(session: AsyncSession, settings: Settings, req: RetryRequest, 
         original.notify_url,
         req.idempotency_key,
         req.digest(),
+        lineage_id=original.lineage_id,
         extra={
-            "created_by_key_id": uuid.UUID(req.actor.key_id) if req.actor.key_id else None,
+            **creator_columns(req.actor),
             "max_orders_per_second": original.max_orders_per_second,
         },
     )
-    stmt = retry_targets(op_id, req.original_id, req.all_failed)
-    added = await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
-    total = int(added.rowcount or 0)  # type: ignore[attr-defined]
-    row = (
-        await session.execute(update(OPS).where(OPS.c.id == op_id).values(total_count=total).returning(OPS))
-    ).one()
+    stmt = retry_targets(op_id, req.original_id, original.lineage_id, req.all_failed)
+    await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
+    # Like a create: the tenant's approval policy decides on exactly the orders it will retry.
+    row = await hold_on_targets(session, await fix_targets(session, op_id), req.actor.name)
     detail = {"retry": str(op_id), "all_failed": req.all_failed, "total_count": row.total_count}
     await insert_event(session, req.original_id, f"retried:{op_id}", AuditAction.RETRIED, req.actor, detail)
     await insert_event(
@@ -120,10 +106,11 @@ async def _insert(session: AsyncSession, settings: Settings, req: RetryRequest, 
     return row
 
 
-async def _check_something_left(session: AsyncSession, req: RetryRequest, op_id: uuid.UUID) -> None:
-    left = await session.scalar(
-        select(func.count()).select_from(retry_targets(op_id, req.original_id, req.all_failed).subquery())
-    )
+async def _check_something_left(
+    session: AsyncSession, req: RetryRequest, lineage_id: uuid.UUID, op_id: uuid.UUID
+) -> None:
+    targets = retry_targets(op_id, req.original_id, lineage_id, req.all_failed)
+    left = await session.scalar(select(func.count()).select_from(targets.subquery()))
     if left:
         return
     what = "failed" if req.all_failed else "retryable failed"
@@ -131,15 +118,7 @@ async def _check_something_left(session: AsyncSession, req: RetryRequest, op_id:
         select(func.count()).select_from(failed_items(req.original_id, req.all_failed).subquery())
     ):
         raise Conflict(f"the operation has no {what} orders to retry")
-    live = await session.scalar(
-        select(OPS.c.id).where(OPS.c.retry_of == req.original_id, NOT_TERMINAL).order_by(OPS.c.created_at)
-    )
+    live = await session.scalar(live_in_lineage(lineage_id, op_id))
     if live is not None:
         raise Conflict(f"its {what} orders are already being retried by operation {live}")
     raise Conflict(f"its {what} orders were all retried successfully already")
-
-
-def _replayed(existing: Any, req: RetryRequest) -> Any:
-    if existing.request_hash != req.digest():
-        raise Conflict("this Idempotency-Key was already used with a different request")
-    return existing

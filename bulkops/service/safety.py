@@ -2,7 +2,7 @@
 behind (approval, `start_at`, pace), control actions carrying who asked, reverts, and the audit trail.
 
 Roles are checked at the edge (`api.deps.require_role`); what depends on the operation (the key that
-created it may not approve it) is checked here, and again by the workflow's update validators.
+created it, or its person, may not approve it) is checked here, and again by the workflow's update validators.
 """
 
 from __future__ import annotations
@@ -10,22 +10,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, text, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import update
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from bulkops.domain.model import OperationStatus, OperationType
+from bulkops.domain.model import OperationStatus
 from bulkops.domain.representation import Progress
-from bulkops.domain.safety import Actor, AuditAction, AuditEventRead, Role, TenantPolicy
-from bulkops.service import auth
+from bulkops.domain.safety import Actor, AuditEventRead, TenantPolicy, decision_refusal
 from bulkops.service.errors import Conflict, Forbidden
-from bulkops.service.gates import load_policy
-from bulkops.service.limits import admit
+from bulkops.service.limits import check_ceilings
 from bulkops.service.operations import OperationService
-from bulkops.service.starting import insert_row
-from bulkops.store.audit import insert_event, list_events
+from bulkops.service.reverting import RevertRequest, insert_revert
+from bulkops.store.audit import list_events
+from bulkops.store.gating import load_policy
 from bulkops.store.tables import OPERATIONS, TENANTS
 from workflows.contracts import APPROVE_UPDATE, CANCEL_UPDATE, PAUSE_UPDATE, REJECT_UPDATE, RESUME_UPDATE
 
@@ -40,39 +37,21 @@ CONTROLS = {
 
 
 class SafetyService:
-    def __init__(self, operations: OperationService, key_cache: auth.KeyCache) -> None:
+    def __init__(self, operations: OperationService) -> None:
         self.ops = operations
         self.sessionmaker = operations.sessionmaker
-        self.key_cache = key_cache
 
     async def policy(self, tenant_id: str) -> TenantPolicy:
         async with self.sessionmaker() as session:
             return await load_policy(session, tenant_id)
 
     async def set_policy(self, tenant_id: str, policy: TenantPolicy) -> TenantPolicy:
+        check_ceilings(policy, self.ops.settings)
         async with self.sessionmaker() as session, session.begin():
             await session.execute(
                 update(TENANTS).where(TENANTS.c.id == tenant_id).values(policy=policy.model_dump(mode="json"))
             )
         return policy
-
-    async def keys(self, tenant_id: str) -> list[Any]:
-        async with self.sessionmaker() as session:
-            return await auth.list_keys(session, tenant_id)
-
-    async def add_key(self, tenant_id: str, role: Role, name: str | None) -> tuple[str, Any]:
-        """A new key (shown only now) and its row."""
-        async with self.sessionmaker() as session, session.begin():
-            key = await auth.add_key(session, tenant_id, name, role)
-            rows = await auth.list_keys(session, tenant_id)
-        return key, next(r for r in rows if r.key_hash == auth.hash_key(key))
-
-    async def revoke_key(self, tenant_id: str, key_id: uuid.UUID) -> bool:
-        async with self.sessionmaker() as session, session.begin():
-            revoked = await auth.revoke_tenant_key(session, tenant_id, key_id)
-        if revoked:
-            self.key_cache.forget(str(key_id))  # at once in this process; elsewhere within the cache's bound
-        return revoked
 
     async def control(
         self, tenant_id: str, operation_id: uuid.UUID, name: str, actor: Actor
@@ -85,8 +64,11 @@ class SafetyService:
         if name in ("approve", "reject"):
             if row.approval is None:
                 raise Conflict("this operation needs no approval")
-            if row.created_by_key_id is not None and str(row.created_by_key_id) == actor.key_id:
-                raise Forbidden(f"the key that created an operation cannot {name} it; ask another approver")
+            creator_user = str(row.created_by_user_id) if row.created_by_user_id else None
+            creator_key = str(row.created_by_key_id) if row.created_by_key_id else None
+            refusal = decision_refusal(actor, creator_user, creator_key, name)
+            if refusal is not None:
+                raise Forbidden(refusal)
         try:
             live = await self.ops.handle(operation_id).execute_update(
                 CONTROLS[name], actor, result_type=Progress
@@ -98,79 +80,23 @@ class SafetyService:
             raise Conflict(f"cannot {name} this operation now: {exc.message}") from None
         return await self.ops.get_row(tenant_id, operation_id), live
 
-    async def revert(self, tenant_id: str, original_id: uuid.UUID, actor: Actor, initiated_by: str) -> Any:
-        """A new operation that puts back, per order the update succeeded on, the values it recorded."""
-        original = await self.ops.get_row(tenant_id, original_id)
-        if original.operation_type != OperationType.BULK_UPDATE.value:
-            raise Conflict("only a BULK_UPDATE can be reverted")
-        if not OperationStatus(original.status).terminal:
-            raise Conflict("the operation has not ended yet; revert it once it has")
-        new_id = uuid.uuid4()
-        try:
-            async with self.sessionmaker() as session, session.begin():
-                await admit(session, tenant_id, original.max_concurrency, self.ops.settings)
-                row = await insert_row(
-                    session,
-                    new_id,
-                    tenant_id,
-                    OperationType.BULK_UPDATE,
-                    original.parameters,
-                    {"revert_of": str(original_id)},
-                    original.max_concurrency,
-                    None,
-                    initiated_by,
-                    None,
-                    original.notify_url,
-                    None,
-                    None,
-                    extra={
-                        "revert_of": original_id,
-                        "created_by_key_id": uuid.UUID(actor.key_id) if actor.key_id else None,
-                        "max_orders_per_second": original.max_orders_per_second,
-                    },
-                )
-                count = await self._revert_targets(session, new_id, original_id)
-                if not count:
-                    raise Conflict("nothing to revert: the update changed no order")
-                row = (
-                    await session.execute(
-                        update(OPS).where(OPS.c.id == new_id).values(total_count=count).returning(OPS)
-                    )
-                ).one()
-                await insert_event(
-                    session,
-                    original_id,
-                    f"reverted:{new_id}",
-                    AuditAction.REVERTED,
-                    actor,
-                    {"revert": str(new_id)},
-                )
-                await insert_event(
-                    session,
-                    new_id,
-                    "created",
-                    AuditAction.CREATED,
-                    actor,
-                    {"revert_of": str(original_id), "total_count": count},
-                )
-        except IntegrityError:
-            async with self.sessionmaker() as session:
-                other = await session.scalar(select(OPS.c.id).where(OPS.c.revert_of == original_id))
-            raise Conflict(f"this operation was already reverted (by {other})") from None
-        await self.ops._start(row, forget_on_failure=True)
-        return row
-
-    async def _revert_targets(self, session: AsyncSession, new_id: uuid.UUID, original_id: uuid.UUID) -> int:
-        # The orders the update succeeded on and recorded previous values for, in its order.
-        result = await session.execute(
-            text(
-                "INSERT INTO bulk_operation_targets (operation_id, seq, order_id) "
-                "SELECT :new, row_number() OVER (ORDER BY seq), order_id FROM bulk_operation_items "
-                "WHERE operation_id = :orig AND status = 'SUCCEEDED' AND result -> 'previous' IS NOT NULL"
-            ),
-            {"new": new_id, "orig": original_id},
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    async def revert(
+        self,
+        tenant_id: str,
+        original_id: uuid.UUID,
+        actor: Actor,
+        initiated_by: str,
+        idempotency_key: str | None = None,
+    ) -> tuple[Any, bool]:
+        """A new operation that puts back, per order the update succeeded on, the values it recorded;
+        and whether it is new (False: an earlier request with the same Idempotency-Key made it)."""
+        req = RevertRequest(tenant_id, original_id, initiated_by, actor, idempotency_key)
+        row, created = await insert_revert(self.sessionmaker, self.ops.settings, req)
+        if created:
+            await self.ops._start(row, forget_on_failure=True)
+        else:
+            await self.ops._heal(row)
+        return row, created
 
     async def audit(self, tenant_id: str, operation_id: uuid.UUID) -> list[AuditEventRead]:
         await self.ops.get_row(tenant_id, operation_id)  # another tenant's id: NotFound

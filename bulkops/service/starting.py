@@ -43,8 +43,11 @@ async def insert_row(
     digest: str | None,
     *,
     total_count: int = 0,
+    lineage_id: uuid.UUID | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Any:
+    """The new operation's row; `lineage_id` is the root of the chain it is retried or reverted from
+    (an original is its own root)."""
     return (
         await session.execute(
             insert(OPERATIONS)
@@ -60,6 +63,7 @@ async def insert_row(
                 failure_threshold=failure_threshold,
                 initiated_by=initiated_by,
                 retry_of=retry_of,
+                lineage_id=lineage_id or op_id,
                 notify_url=notify_url,
                 idempotency_key=idempotency_key,
                 request_hash=digest,

@@ -41,6 +41,9 @@ async def insert_event(
             action=action.value,
             actor_key_id=uuid.UUID(actor.key_id) if actor.key_id else None,
             actor_name=actor.name,
+            actor_user_id=uuid.UUID(actor.user_id) if actor.user_id else None,
+            actor_key_name=actor.key_name,
+            actor_session_id=uuid.UUID(actor.session_id) if actor.session_id else None,
             detail=detail,
             **({"at": at} if at is not None else {}),
         )
@@ -62,6 +65,9 @@ async def list_events(session: AsyncSession, operation_id: uuid.UUID) -> list[Au
             action=AuditAction(r.action),
             actor_key_id=str(r.actor_key_id) if r.actor_key_id else None,
             actor_name=r.actor_name,
+            actor_user_id=str(r.actor_user_id) if r.actor_user_id else None,
+            actor_key_name=r.actor_key_name,
+            actor_session_id=str(r.actor_session_id) if r.actor_session_id else None,
             at=r.at,
             detail=r.detail or {},
         )

@@ -52,7 +52,8 @@ async def keyset_page(
     if cursor:
         try:
             after = [parse(v) for parse, v in zip(parsers, decode_cursor(cursor, len(keys)), strict=True)]
-        except (ValueError, TypeError) as exc:  # BadCursor is a ValueError
+        # BadCursor is a ValueError; a value of the wrong JSON type may raise any of the others.
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
             raise BadCursor("cursor is not valid") from exc
         row_key, last = tuple_(*keys), tuple_(*map(literal, after))
         stmt = stmt.where(row_key < last if descending else row_key > last)

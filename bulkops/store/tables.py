@@ -9,6 +9,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     ColumnElement,
     DateTime,
     Float,
@@ -48,6 +49,35 @@ class Tenant(Base):
     created_at: Mapped[datetime] = _now()
 
 
+class User(Base):
+    """A person of a tenant: what their personal keys and console sessions act as."""
+
+    __tablename__ = "users"
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    # Who the identity provider says this is (the ID token's `iss` and `sub`), once signed in through it.
+    issuer: Mapped[str | None] = mapped_column(String(500))
+    subject: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        # One person per address in a tenant, whatever its case.
+        Index("uq_users_tenant_email", "tenant_id", func.lower(text("email")), unique=True),
+        Index(
+            "uq_users_tenant_subject",
+            "tenant_id",
+            "issuer",
+            "subject",
+            unique=True,
+            postgresql_where=text("subject IS NOT NULL"),
+        ),
+    )
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
@@ -56,8 +86,31 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(100), default="default")
     role: Mapped[str] = mapped_column(String(16), default="operator", server_default="operator")
+    # A personal key acts as its user (at most with the user's role); a service key has no person.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    service: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = _now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("service = (user_id IS NULL)", name="ck_api_keys_owner"),)
+
+
+class ConsoleSessionRow(Base):
+    """One console sign-in. The signed cookie only names this row: ending it (sign-out, sign out
+    everywhere, the user disabled) ends the session wherever its cookie was copied to."""
+
+    __tablename__ = "console_sessions"
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    # The API key signed in with (method 'key'); its revocation ends the session.
+    key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id"))
+    method: Mapped[str] = mapped_column(String(8))  # 'key' or 'oidc'
+    created_at: Mapped[datetime] = _now()
+    last_seen_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+    __table_args__ = (CheckConstraint("method IN ('key', 'oidc')", name="ck_console_sessions_method"),)
 
 
 class Order(Base):
@@ -124,8 +177,15 @@ class BulkOperation(Base):
     initiated_by: Mapped[str | None] = mapped_column(String(200))
     retry_of: Mapped[uuid.UUID | None] = mapped_column(UUID)
     revert_of: Mapped[uuid.UUID | None] = mapped_column(UUID)
-    # The API key that created it (it may not approve it).
+    # The root of its chain of retries and reverts (an original is its own): a retry selects against
+    # the whole lineage, under a lock on the root's row.
+    lineage_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    # When its targets were snapshotted (the gate decides on them; a filter is never evaluated again).
+    selected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The API key that created it, and its person (neither may approve it), and who that was (`Actor`).
     created_by_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    created_by: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     start_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     max_orders_per_second: Mapped[float | None] = mapped_column(Float)
     approval: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -146,6 +206,7 @@ class BulkOperation(Base):
         Index("ix_bulk_operations_unpurged", "completed_at", postgresql_where=text("purged_at IS NULL")),
         # A retry's selection excludes the failures that other retries of the same original cover.
         Index("ix_bulk_operations_retry_of", "retry_of", postgresql_where=text("retry_of IS NOT NULL")),
+        Index("ix_bulk_operations_lineage", "lineage_id"),
         # The operations of a tenant that have not ended: what its admission limits count.
         Index(
             "ix_bulk_operations_tenant_open",
@@ -199,21 +260,40 @@ class BulkOperationEvent(Base):
     event_key: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(32))
     actor_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
-    actor_name: Mapped[str | None] = mapped_column(String(100))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    # The person acted as, and the key or console session acted through.
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    actor_key_name: Mapped[str | None] = mapped_column(String(100))
+    actor_session_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     at: Mapped[datetime] = _now()
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     __table_args__ = (UniqueConstraint("operation_id", "event_key", name="uq_events_operation_key"),)
 
 
+class BulkStream(Base):
+    """One open event stream of a tenant, in whichever API process serves it; a row whose
+    `expires_at` passed (its process died without giving it back) no longer counts."""
+
+    __tablename__ = "bulk_streams"
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    opened_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_bulk_streams_tenant", "tenant_id", "expires_at"),)
+
+
 # Core handles for statements that need no ORM objects (typed as Table for insert/update/delete).
 TENANTS = cast(Table, Tenant.__table__)
 API_KEYS = cast(Table, ApiKey.__table__)
+USERS = cast(Table, User.__table__)
+CONSOLE_SESSIONS = cast(Table, ConsoleSessionRow.__table__)
 ORDERS = cast(Table, Order.__table__)
 REFUNDS = cast(Table, Refund.__table__)
 OPERATIONS = cast(Table, BulkOperation.__table__)
 TARGETS = cast(Table, BulkOperationTarget.__table__)
 ITEMS = cast(Table, BulkOperationItem.__table__)
 EVENTS = cast(Table, BulkOperationEvent.__table__)
+STREAMS = cast(Table, BulkStream.__table__)
 
 
 def not_terminal(operations: Any = OPERATIONS) -> ColumnElement[bool]:

@@ -27,6 +27,7 @@ async def _operation(
         await s.execute(
             insert(OPERATIONS).values(
                 id=op_id,
+                lineage_id=op_id,
                 tenant_id=tenant_id,
                 operation_type=op_type.value,
                 status="PROCESSING",

@@ -219,7 +219,7 @@ async def test_missing_wrong_and_revoked_keys_get_401(harness: Harness) -> None:
     order = (await h.seed(a, 1))[0]
     op = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(order)], "parameters": {}})
     async with h.sessionmaker() as session, session.begin():
-        spare = await add_key(session, a.id, name="spare")
+        spare = await add_key(session, a.id, name="spare", service=True)
     async with h.sessionmaker() as session, session.begin():
         assert await revoke_key(session, a.id, a.api_key) == 1
     async with h.sessionmaker() as session, session.begin():

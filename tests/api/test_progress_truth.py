@@ -1,5 +1,5 @@
 """Progress never goes backwards, for any reader: a GET poller and an events stream while the worker
-is SIGKILLed and kept down for 15 s see the counters hold (`checkpoint`), then move on (`live`)."""
+is SIGKILLed and kept down for 6 s see the counters hold (`checkpoint`), then move on (`live`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.serving import serve
 
 pytestmark = pytest.mark.faults
 
-DOWN_S = 15.0
+DOWN_S = 6.0  # past the query timeout (1.5 s) a few times over: several reads while it is down
 
 
 async def poll_get(tenant: Tenant, op_id: str, seen: list[tuple[float, str, int, str]]) -> None:
@@ -52,7 +52,7 @@ async def test_counters_hold_while_the_worker_is_down(stack: Stack, harness: Har
         activity_timeout_s=2.0, worker_metrics_port=0, activity_max_attempts=10, progress_query_timeout_s=1.5
     )
     a = await h.tenant()
-    paid = await h.seed(a, 1500, status="PAID", total_cents=700)
+    paid = await h.seed(a, 1000, status="PAID", total_cents=700)
     worker = WorkerProcess(settings, stack.root / "worker-progress.log")
     worker.start()
     gets: list[tuple[float, str, int, str]] = []
@@ -87,14 +87,14 @@ async def test_counters_hold_while_the_worker_is_down(stack: Stack, harness: Har
     stream = str(
         [(round(t - killed, 1), n, d["progress_source"], d["processed_count"]) for t, n, d in events]
     )
-    assert 400 <= row.processed_count < 1500 and row.progress_at is not None and row.status == "PROCESSING"
+    assert 400 <= row.processed_count < 1000 and row.progress_at is not None and row.status == "PROCESSING"
     # The GET poller: never backwards; the checkpoint while the worker was down, live again after.
     counts = [n for _, _, n, _ in gets]
     assert counts == sorted(counts), timeline
     down = [(src, st) for t, src, _, st in gets if killed + 2 < t < restarted]
     assert down and all(d == ("checkpoint", "PROCESSING") for d in down), timeline
     assert any(src == "live" for t, src, _, _ in gets if t > restarted), timeline
-    assert gets[-1][1:] == ("final", 1500, "COMPLETED")
+    assert gets[-1][1:] == ("final", 1000, "COMPLETED")
     # The events stream: the same, event by event.
     counts = [d["processed_count"] for _, _, d in events]
     assert counts == sorted(counts), stream
@@ -106,6 +106,6 @@ async def test_counters_hold_while_the_worker_is_down(stack: Stack, harness: Har
     assert all(src == "checkpoint" for t, src in down if t > killed + 2), stream
     assert any(d["progress_source"] == "live" for t, _, d in events if t > restarted), stream
     assert [n for _, n, _ in events].count("completed") == 1 and events[-1][1] == "completed"
-    assert events[-1][2]["processed_count"] == 1500
+    assert events[-1][2]["processed_count"] == 1000
     refunds = await h.refunds(op["id"])
-    assert len(refunds) == len({r.order_id for r in refunds}) == 1500
+    assert len(refunds) == len({r.order_id for r in refunds}) == 1000

@@ -12,19 +12,27 @@ from bulkops.store.tables import ORDERS, REFUNDS
 from tests.harness import Harness, Tenant
 
 
-async def failed_refund(h: Harness, a: Tenant, n: int) -> tuple[dict, list[uuid.UUID]]:
-    """A BULK_REFUND of 100 cents over n unpaid orders (n times ORDER_NOT_PAID); then the orders are paid."""
+async def failed_refund(
+    h: Harness, a: Tenant, n: int, *, amount_cents: int = 100, paid: bool = True
+) -> tuple[dict, list[uuid.UUID]]:
+    """A BULK_REFUND of `amount_cents` over n unpaid orders (n times ORDER_NOT_PAID); then the orders
+    are paid (unless not `paid`)."""
     ids = await h.seed(a, n, status="PENDING", paid_at=None, total_cents=5000)
     body = {
         "operation_type": "BULK_REFUND",
         "order_ids": [str(i) for i in ids],
-        "parameters": {"amount_cents": 100},
+        "parameters": {"amount_cents": amount_cents},
     }
     op = await h.wait_end(a, (await h.start(a, body))["id"])
     assert (op["status"], op["failed_count"]) == ("FAILED", n)
+    if paid:
+        await pay(h, ids)
+    return op, ids
+
+
+async def pay(h: Harness, ids: list[uuid.UUID]) -> None:
     async with h.sessionmaker() as s, s.begin():
         await s.execute(update(ORDERS).where(ORDERS.c.id.in_(ids)).values(status="PAID", paid_at=func.now()))
-    return op, ids
 
 
 async def refunds_of(h: Harness, ids: list[uuid.UUID]) -> tuple[int, int]:

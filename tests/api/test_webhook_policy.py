@@ -6,6 +6,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from bulkops.infra.netpolicy import UnsafeUrl, check_webhook_url
+from bulkops.settings import Settings
 from bulkops.store.tables import OPERATIONS
 from tests.harness import Harness
 from tests.webhooks.receivers import ended_operation, receiver
@@ -69,9 +70,27 @@ async def test_private_hosts_are_allowed_only_when_configured(harness: Harness) 
 
 async def test_public_addresses_pass() -> None:
     for url in ("https://93.184.216.34/hook", "http://[2606:4700:4700::1111]:8080/x"):
-        await check_webhook_url(url, allow_private=False)
+        await check_webhook_url(url, allow_private=False, ports=None)
     with pytest.raises(UnsafeUrl):
-        await check_webhook_url("http://127.0.0.1/", allow_private=False)
+        await check_webhook_url("http://127.0.0.1/", allow_private=False, ports=None)
+
+
+async def test_webhook_ports_are_the_webs_own_unless_configured(harness: Harness) -> None:
+    h = harness
+    h.configure(webhook_ports=Settings().webhook_ports)  # the deployment's default (the tests' is "*")
+    a = await h.tenant()
+    ids = await h.seed(a, 1)
+    body = {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "parameters": {}}
+    for url in ("https://93.184.216.34:22/hook", "http://93.184.216.34:6379/x"):
+        r = await a.post("/v1/bulk-operations", json={**body, "notify_url": url})
+        assert r.status_code == 422 and "port" in r.json()["detail"], r.text
+    for url in ("https://93.184.216.34/hook", "http://93.184.216.34:80/hook"):
+        await check_webhook_url(url, allow_private=False, ports=Settings().webhook_port_set)
+    h.configure(webhook_ports="443,8443")
+    await check_webhook_url(
+        "https://93.184.216.34:8443/hook", allow_private=False, ports=h.settings.webhook_port_set
+    )
+    assert await h.count(OPERATIONS, OPERATIONS.c.tenant_id == a.id) == 0
 
 
 async def test_delivery_checks_again_and_does_not_retry(harness: Harness) -> None:

@@ -9,6 +9,7 @@ and `channel="chromium"` need a CDN this machine does not reach).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -73,5 +74,23 @@ async def context(browser: Browser, console_url: str) -> AsyncIterator[BrowserCo
 
 
 @pytest.fixture
-async def page(context: BrowserContext) -> Page:
-    return await context.new_page()
+async def page(context: BrowserContext, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A page whose browser console must stay clean: any console error or uncaught exception (a 404
+    for an asset, a CSP refusal, a script error, a failed fetch) fails the test, unless the test
+    expects it with `@pytest.mark.console_errors("regex", …)` (say, a 409 it provokes)."""
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(f"console.{msg.type}: {msg.text} ({msg.location.get('url')})")
+            if msg.type == "error"
+            else None
+        ),
+    )
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    yield page
+    marker = request.node.get_closest_marker("console_errors")
+    allowed = [re.compile(p) for p in (marker.args if marker else ())]
+    unexpected = [e for e in errors if not any(p.search(e) for p in allowed)]
+    assert not unexpected, "the browser console logged errors:\n" + "\n".join(unexpected)

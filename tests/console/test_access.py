@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.console.helpers import sign_in
@@ -12,6 +13,8 @@ from tests.harness import Harness
 from tests.support import SlowOrders
 
 
+# The 404s and the 400 this test asks for, and nothing else.
+@pytest.mark.console_errors(r"status of 404 .*/console/operations/", r"status of 400 .*limit=1000")
 async def test_another_tenant_sees_nothing_and_gets_404s(harness: Harness, page: Page) -> None:
     first, second = await harness.tenant("first"), await harness.tenant("second")
     ids = await harness.seed(first, 3)
@@ -33,12 +36,14 @@ async def test_another_tenant_sees_nothing_and_gets_404s(harness: Harness, page:
     assert "event: progress" not in await stream.text() and "event: completed" not in await stream.text()
 
     # The first tenant sees its operation.
-    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_role("button", name="Sign out", exact=True).click()
     await page.wait_for_url("**/console/login")
     await sign_in(page, first.api_key)
     await expect(page.locator(f'tr[data-op="{op["id"]}"]')).to_be_visible()
 
 
+# The sign-in page answers a wrong key with 401 (a console error the test provokes).
+@pytest.mark.console_errors(r"status of 401 .*/console/login")
 async def test_cookie_csrf_and_sign_out(harness: Harness, context: BrowserContext, page: Page) -> None:
     tenant = await harness.tenant("console")
     ids = await harness.seed(tenant, 3, status="PENDING", paid_at=None)
@@ -73,9 +78,12 @@ async def test_cookie_csrf_and_sign_out(harness: Harness, context: BrowserContex
     await page.goto("/console/operations")
     await expect(page.locator(f'tr[data-op="{op["id"]}"]')).to_be_visible()  # still signed in
 
-    # Sign-out replaces the session: the console and the API no longer know this browser.
-    await page.get_by_role("button", name="Sign out").click()
+    # Sign-out ends the session on the server: the console and the API no longer know this browser,
+    # nor a copy of its cookie taken before.
+    await page.get_by_role("button", name="Sign out", exact=True).click()
     await page.wait_for_url("**/console/login")
+    assert (await page.request.get(url)).status == 401
+    await context.add_cookies([cookie])  # type: ignore[list-item]
     assert (await page.request.get(url)).status == 401
     await page.goto("/console/operations")
     await page.wait_for_url("**/console/login?next=*")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from bulkops.domain.safety import Role
@@ -16,6 +17,7 @@ from tests.support import SlowOrders
 OPERATION_PAGE = re.compile(r".*/console/operations/[0-9a-f-]{36}$")
 
 
+@pytest.mark.console_errors(r"status of 403 .*/console/operations/new")
 async def test_a_viewer_sees_no_action_and_is_refused_when_it_posts(harness: Harness, page: Page) -> None:
     admin = await harness.tenant("roles")
     viewer = await key(harness, admin, Role.VIEWER, "vera")
@@ -42,6 +44,7 @@ async def test_a_viewer_sees_no_action_and_is_refused_when_it_posts(harness: Har
     assert (await admin.get(f"/v1/bulk-operations/{op['id']}")).json()["status"] != "CANCELLED"
 
 
+@pytest.mark.console_errors(r"status of 403 .*/approve")  # the creator's own try, refused
 async def test_four_eyes_approval_from_the_form_to_the_approvals_page(
     harness: Harness, browser: Browser, console_url: str, page: Page
 ) -> None:
@@ -89,13 +92,20 @@ async def test_four_eyes_approval_from_the_form_to_the_approvals_page(
     await expect(page.locator("h1 [data-field=status]")).to_have_text("COMPLETED", timeout=30_000)
     await expect(page.get_by_test_id("approval-status")).to_have_text("APPROVED")
     audit = page.locator("table.audit")
-    for action, actor in (("created", "alice"), ("approved", "bob")):
+    for action, actor in (("created", "alice (console, key alice)"), ("approved", "bob (console, key bob)")):
         await expect(audit.locator("tr", has_text=action).first).to_contain_text(actor)
+    # The person, not a key prefix; the selection in words; no empty values in the audit.
+    await expect(page.get_by_test_id("started-by")).to_have_text("alice (console, key alice)")
+    await expect(page.get_by_test_id("selection")).not_to_contain_text("{")
+    await expect(page.get_by_test_id("selection")).to_contain_text("orders")
+    created = await audit.locator("tr", has_text="created").first.inner_text()
+    assert "null" not in created and "total_count: 0" not in created, created
     await expect(page.locator("ol.timeline")).to_contain_text("Approved")
     assert len(await harness.refunds(op_id)) == 4
     await screenshot(page, "operation-approved.png")
 
 
+@pytest.mark.console_errors(r"status of 409 .*/revert")  # the second revert, refused
 async def test_revert_an_update_from_its_page(harness: Harness, page: Page) -> None:
     admin = await harness.tenant("revert")
     ids = await harness.seed(admin, 3)

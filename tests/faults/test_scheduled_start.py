@@ -22,7 +22,7 @@ async def test_scheduled_start_waits_through_worker_kill_and_temporal_restart(fa
     settings = h.configure(activity_timeout_s=2.0, worker_metrics_port=0)
     a = await h.tenant()
     early = await h.seed(a, 10, tags=["night"])
-    start_at = datetime.now(UTC) + timedelta(seconds=18)
+    start_at = datetime.now(UTC) + timedelta(seconds=12)  # the kill and restart take ~6 s
     worker = WorkerProcess(settings, h.stack.root / "scheduled-worker.log")
     worker.start()
     try:

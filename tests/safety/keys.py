@@ -3,10 +3,12 @@ them, the `crew` fixture), setting the tenant's policy and reading the audit."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, NamedTuple
 
 from bulkops.domain.safety import Role
-from bulkops.service.auth import add_key
+from bulkops.service.auth import add_key, authenticate
+from bulkops.service.people import add_personal_key, insert_user
 from tests.harness import Harness, Tenant
 
 
@@ -20,10 +22,30 @@ class Crew(NamedTuple):
 
 
 async def key(h: Harness, tenant: Tenant, role: Role, name: str | None = None) -> Tenant:
-    """The same tenant, seen through a new key of `role`."""
+    """The same tenant, seen through the first key of a new person of `role` (named `name`)."""
     async with h.sessionmaker() as session, session.begin():
-        api_key = await add_key(session, tenant.id, name, role)
-    return Tenant(tenant.id, api_key, tenant.webhook_secret, h.http)
+        label = name or role.value
+        user = await insert_user(
+            session, tenant.id, f"{label}-{uuid.uuid4().hex[:8]}@example.test", label, role
+        )
+        api_key = await add_key(session, tenant.id, name, role, user_id=user.id)
+    return Tenant(tenant.id, api_key, tenant.webhook_secret, tenant.http)
+
+
+async def own_key(h: Harness, tenant: Tenant, role: Role, name: str | None = None) -> Tenant:
+    """Another key of the same person as `tenant`'s key, with `role` (at most that person's)."""
+    async with h.sessionmaker() as session, session.begin():
+        principal = await authenticate(session, tenant.api_key)
+        assert principal is not None and principal.user_id is not None
+        api_key = await add_personal_key(session, tenant.id, uuid.UUID(principal.user_id), role, name)
+    return Tenant(tenant.id, api_key, tenant.webhook_secret, tenant.http)
+
+
+async def service_key(h: Harness, tenant: Tenant, role: Role, name: str) -> Tenant:
+    """The same tenant, seen through a new service key."""
+    async with h.sessionmaker() as session, session.begin():
+        api_key = await add_key(session, tenant.id, name, role, service=True)
+    return Tenant(tenant.id, api_key, tenant.webhook_secret, tenant.http)
 
 
 async def audit(tenant: Tenant, op_id: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import itertools
 from tests.harness import Harness
 
 RATE = 20.0
+ORDERS = 400  # ten seconds either side of the pause: the bucket's first burst (two seconds' worth) stays within the 10 %
 
 
 def _rate(times: list[float]) -> float:
@@ -22,7 +23,7 @@ async def test_pace_holds_across_pause_and_continue_as_new(harness: Harness) -> 
     h.configure(max_events_per_run=600)
     await h.start_worker()
     a = await h.tenant()
-    ids = await h.seed(a, 400, status="PAID")
+    ids = await h.seed(a, ORDERS, status="PAID")
     op = await h.start(
         a,
         {
@@ -34,22 +35,26 @@ async def test_pace_holds_across_pause_and_continue_as_new(harness: Harness) -> 
         },
     )
     assert op["max_orders_per_second"] == RATE
-    await h.wait_for(a, op["id"], lambda b: b["processed_count"] >= 180, timeout=60)
+    await h.wait_for(a, op["id"], lambda b: b["processed_count"] >= ORDERS // 2, timeout=60)
     assert (await a.post(f"/v1/bulk-operations/{op['id']}/pause")).status_code == 200
     paused_at = (await a.get(f"/v1/bulk-operations/{op['id']}")).json()["processed_count"]
     await asyncio.sleep(1.5)
     r = await a.post(f"/v1/bulk-operations/{op['id']}/resume")
     assert r.status_code == 200, r.text
     final = await h.wait_end(a, op["id"], timeout=90)
-    assert (final["status"], final["processed_count"], final["success_count"]) == ("COMPLETED", 400, 400)
+    assert (final["status"], final["processed_count"], final["success_count"]) == (
+        "COMPLETED",
+        ORDERS,
+        ORDERS,
+    )
     progress = await h.client.get_workflow_handle(f"bulk-op-{op['id']}").query("progress")
     assert progress["run"] > 1, "the operation should have continued as new while paced"
 
     items = await h.items(op["id"])
-    assert len(items) == 400 and len({i.order_id for i in items}) == 400
+    assert len(items) == ORDERS and len({i.order_id for i in items}) == ORDERS
     times = sorted(i.processed_at.timestamp() for i in items)
     before, after = times[:paused_at], times[paused_at:]
-    assert len(before) >= 150 and len(after) >= 150
+    assert len(before) >= 100 and len(after) >= 100
     for part in (before, after):
         gaps = [round(b - a, 3) for a, b in itertools.pairwise(part) if b - a > 0.05][:40]
         assert abs(_rate(part) - RATE) <= 0.1 * RATE, (_rate(part), gaps)

@@ -74,3 +74,23 @@ async def test_revert_restores_previous_values_once(harness: Harness) -> None:
     cancel = await h.start(a, {"operation_type": "BULK_CANCEL", "order_ids": [str(cancelled[0])]})
     await h.wait_end(a, cancel["id"])
     assert (await a.post(f"/v1/bulk-operations/{cancel['id']}/revert")).status_code == 409
+
+
+async def test_revert_takes_an_idempotency_key(harness: Harness) -> None:
+    h = harness
+    await h.start_worker()
+    a = await h.tenant()
+    ids = await h.seed(a, 4, note="before")
+    body = {"operation_type": "BULK_UPDATE", "order_ids": [str(i) for i in ids]}
+    op = await h.wait_end(a, (await h.start(a, {**body, "parameters": {"set": {"note": "x"}}}))["id"])
+    path, key = f"/v1/bulk-operations/{op['id']}/revert", {"Idempotency-Key": "revert-once"}
+    first, second = await asyncio.gather(a.post(path, headers=key), a.post(path, headers=key))
+    assert sorted([first.status_code, second.status_code]) == [200, 202], (first.text, second.text)
+    assert first.json()["id"] == second.json()["id"]
+    final = await h.wait_end(a, first.json()["id"])
+    late = await a.post(path, headers=key)
+    assert (late.status_code, late.json()["id"]) == (200, final["id"])
+    # The same key with another request (a retry) is a conflict; without a key, already reverted.
+    assert (await a.post(f"/v1/bulk-operations/{op['id']}/retry", headers=key)).status_code == 409
+    assert (await a.post(path)).status_code == 409
+    assert {o.note for o in (await h.orders(ids)).values()} == {"before"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bulkops.store.tables import BulkOperationTarget
+from bulkops.store.tables import BulkOperationItem, BulkOperationTarget
 from tests.safety.keys import Crew, audit, set_policy
 
 
@@ -17,7 +17,9 @@ async def test_approve_then_cancel_while_scheduled(crew: Crew) -> None:
     ids = await h.seed(admin, 5, status="PAID")
     later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
     body = {"operation_type": "BULK_CANCEL", "filter": {"statuses": ["PAID"]}, "start_at": later}
-    gated = await h.start(olga, body)
+    # An id list is gated at create (its targets are fixed then); a filter when it starts.
+    listed = {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "start_at": later}
+    gated = await h.start(olga, listed)
     assert gated["status"] == "AWAITING_APPROVAL" and gated["start_at"] is not None
     assert gated["max_orders_per_second"] == 7  # the tenant's default pace
     r = await anna.post(f"/v1/bulk-operations/{gated['id']}/approve")
@@ -40,7 +42,9 @@ async def test_approve_then_cancel_while_scheduled(crew: Crew) -> None:
         r = await olga.post(f"/v1/bulk-operations/{op['id']}/cancel")
         assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
         assert [e["action"] for e in await audit(olga, op["id"])] == actions
-        # Never started: its filter was never evaluated, no order was touched.
-        assert await h.count(BulkOperationTarget.__table__, BulkOperationTarget.operation_id == op["id"]) == 0
+        # Never started: the filter was never evaluated, no order was touched.
+        targets = BulkOperationTarget.operation_id == op["id"]
+        assert await h.count(BulkOperationTarget.__table__, targets) == (5 if op is gated else 0)
+        assert await h.count(BulkOperationItem.__table__, BulkOperationItem.operation_id == op["id"]) == 0
         assert (await h.summary_row(op["id"])).started_at is None
     assert all(o.status == "PAID" and o.refunded_cents == 0 for o in (await h.orders(ids)).values())

@@ -38,6 +38,15 @@ async def test_existing_keys_migrate_as_operators(stack: Stack) -> None:
         async with db.connect() as conn:
             assert (await conn.execute(text("SELECT role FROM api_keys"))).scalars().all() == ["operator"]
             assert await conn.scalar(text("SELECT count(*) FROM bulk_operation_events")) == 0
+            # 0008: the key became a person of its own, with its name and role.
+            person = (
+                await conn.execute(
+                    text(
+                        "SELECT u.name, u.role, u.enabled, k.service FROM api_keys k JOIN users u ON u.id = k.user_id"
+                    )
+                )
+            ).all()
+            assert [tuple(r) for r in person] == [("legacy", "operator", True, False)]
         await asyncio.to_thread(command.downgrade, alembic_config(url), "0003")
         await asyncio.to_thread(upgrade, url, "head")
         async with db.connect() as conn:

@@ -130,6 +130,7 @@ async def ended_operation(h: Harness, tenant: Tenant, notify_url: str) -> uuid.U
         await session.execute(
             insert(OPERATIONS).values(
                 id=op_id,
+                lineage_id=op_id,
                 tenant_id=tenant.id,
                 operation_type="BULK_CANCEL",
                 status="COMPLETED",

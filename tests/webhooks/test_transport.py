@@ -105,7 +105,7 @@ EMBEDDED = [
 async def test_embedded_and_non_public_forms_are_refused(address: str) -> None:
     host = f"[{address}]" if ":" in address else address
     with pytest.raises(UnsafeUrl):
-        await check_webhook_url(f"https://{host}/hook", allow_private=False)
+        await check_webhook_url(f"https://{host}/hook", allow_private=False, ports=None)
     with pytest.raises(UnsafeUrl):  # and by the transport itself, whatever the API let through
         await vetted_addresses(Resolver(), address, 443, allow_private=False)
 

@@ -30,6 +30,7 @@ async def operation(
         await session.execute(
             insert(OPS).values(
                 id=op_id,
+                lineage_id=op_id,
                 tenant_id=t.id,
                 operation_type="BULK_EXPORT" if export else "BULK_CANCEL",
                 status=status,

@@ -62,7 +62,7 @@ async def test_operation_reads_in_temporal_ui(harness: Harness) -> None:
     assert details is not None and "secret@example.com" not in details
     parsed = json.loads(details.removeprefix("```json\n").removesuffix("\n```"))
     assert parsed["type"] == "BULK_REFUND" and parsed["tenant"] == a.id
-    assert parsed["parameters"] == {"reason": "recall"} and parsed["initiated_by"].startswith("api-key:")
+    assert parsed["parameters"] == {"reason": "recall"} and parsed["initiated_by"] == "admin (key admin)"
 
     # Current details are what the workflow last set; the UI reads them through this built-in query.
     meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
