@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.console.oidc import oidc
 from api.console.render import ConsoleDep, checked_form, page, safe_next
 from api.deps import ServiceDep, SettingsDep
+from api.responses import event_stream
 from api.routers.events import progress_events
 from api.routers.operations import list_operations
 from api.session import sessions
@@ -227,4 +228,4 @@ async def operations_stream(
         except NotFound:
             continue  # not this tenant's (or gone): nothing is sent about it
     feeds = [progress_events(service, row, "", max_s=settings.stream_max_s) for row in rows]
-    return EventSourceResponse(service.feeds.counted(tenant, _merged(feeds)), ping=settings.stream_ping_s)
+    return await event_stream(service.feeds, tenant, _merged(feeds), settings.stream_ping_s)

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SettingsDep
+from api.responses import event_stream
 from bulkops.service.operations import OperationService
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
@@ -84,6 +85,4 @@ async def operation_events(
 ) -> EventSourceResponse:
     row = await service.get_row(principal.tenant_id, operation_id)
     events = progress_events(service, row, base, last_event_id=last_event_id, max_s=settings.stream_max_s)
-    return EventSourceResponse(
-        service.feeds.counted(principal.tenant_id, events), ping=settings.stream_ping_s
-    )
+    return await event_stream(service.feeds, principal.tenant_id, events, settings.stream_ping_s)

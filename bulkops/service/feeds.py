@@ -4,7 +4,8 @@ operation however many event streams follow it, and a per-tenant cap on open str
 Readers that arrive while a query of the same operation is in flight wait for it and share its
 answer; an answer younger than the freshness window (BULKOPS_PROGRESS_FRESH_S) is given again
 without asking. That bounds the queries a workflow answers to about one per window, whatever the
-number of readers. Everything here is per API process.
+number of readers. All of that is per API process; the cap on a tenant's open streams is not
+(`bulkops.store.streams`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bulkops.domain.representation import BulkOperationRead
 from bulkops.infra.bounded import Bounded
 from bulkops.service.errors import NotFound
+from bulkops.store import streams
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 # Streams end when their operation ends or after BULKOPS_STREAM_MAX_S: a refused one may try again soon.
 STREAM_RETRY_AFTER_S = 10
 
@@ -147,38 +150,37 @@ class TooManyStreams(Exception):
 
 
 class Feeds:
-    """The feeds of this process (one per operation and link base) and the open streams per tenant."""
+    """The feeds of this process (one per operation and link base), and the tenants' stream slots,
+    which are counted in PostgreSQL so that the cap holds across API processes."""
 
-    def __init__(self, poll_s: float, max_streams_per_tenant: int) -> None:
+    def __init__(
+        self,
+        poll_s: float,
+        sessionmaker: async_sessionmaker,
+        max_streams_per_tenant: int,
+        stream_max_s: float,
+    ) -> None:
         self.poll_s = poll_s
+        self.sessionmaker = sessionmaker
         self.max_streams = max_streams_per_tenant
+        self.stream_max_s = stream_max_s
         self.feeds: dict[tuple[uuid.UUID, str], Feed] = {}
-        self.open: dict[str, int] = {}
 
-    def open_stream(self, tenant_id: str) -> None:
-        """Count a stream the tenant opens; TooManyStreams (429) past the cap."""
-        if self.open.get(tenant_id, 0) >= self.max_streams:
+    async def open_stream(self, tenant_id: str) -> uuid.UUID:
+        """One of the tenant's stream slots, before any response starts; TooManyStreams (429) when
+        all are held. The caller gives it back with `close_stream` when its response ends."""
+        async with self.sessionmaker() as session, session.begin():
+            slot = await streams.take_slot(session, tenant_id, self.max_streams, self.stream_max_s)
+        if slot is None:
             raise TooManyStreams(self.max_streams, STREAM_RETRY_AFTER_S)
-        self.open[tenant_id] = self.open.get(tenant_id, 0) + 1
+        return slot
 
-    def close_stream(self, tenant_id: str) -> None:
-        self.open[tenant_id] -= 1
-        if not self.open[tenant_id]:
-            del self.open[tenant_id]
-
-    def counted(self, tenant_id: str, events: AsyncIterator[T]) -> AsyncIterator[T]:
-        """`events` as one of the tenant's open streams: counted now (TooManyStreams before any
-        response starts), given back when the stream ends however it ends."""
-        self.open_stream(tenant_id)
-
-        async def stream() -> AsyncIterator[T]:
-            try:
-                async for event in events:
-                    yield event
-            finally:
-                self.close_stream(tenant_id)
-
-        return stream()
+    async def close_stream(self, slot: uuid.UUID) -> None:
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await streams.give_back(session, slot)
+        except Exception as exc:  # PostgreSQL away: the slot's lease expires on its own
+            log.warning("stream slot %s not given back: %s", slot, exc)
 
     async def follow(
         self, operation_id: uuid.UUID, base: str, observe: Callable[[], Awaitable[BulkOperationRead]]

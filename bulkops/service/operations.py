@@ -81,7 +81,9 @@ class OperationService:
         self.client = client
         self.settings = settings
         self.reads = ProgressReader(client, settings)
-        self.feeds = Feeds(STREAM_POLL_S, settings.max_streams_per_tenant)
+        self.feeds = Feeds(
+            STREAM_POLL_S, sessionmaker, settings.max_streams_per_tenant, settings.stream_max_s
+        )
 
     async def get_row(self, tenant_id: str, operation_id: uuid.UUID) -> Any:
         async with self.sessionmaker() as session:
