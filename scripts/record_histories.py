@@ -72,7 +72,11 @@ class Recorder:
             log.info("%s: %d events", stem, len(history.events))
 
     async def operation(
-        self, name: str, t: Tenant, body: dict[str, Any], during: Callable[[str], Awaitable[None]] | None = None
+        self,
+        name: str,
+        t: Tenant,
+        body: dict[str, Any],
+        during: Callable[[str], Awaitable[None]] | None = None,
     ) -> dict[str, Any]:
         op = await self.h.start(t, body)
         if during is not None:
@@ -150,7 +154,6 @@ async def record_all(r: Recorder) -> None:
     b = await h.tenant("rec")
     await r.ids(b, 5)
     await r.ids(b, 2, status="PENDING", paid_at=None)
-    h.configure(webhook_allow_private=True)  # the receiver listens on loopback
     async with receiver("ok") as hook:
         await r.operation(
             "refund-filter-webhook",
@@ -166,7 +169,11 @@ async def record_all(r: Recorder) -> None:
     await r.operation(
         "export-filter",
         b,
-        {"operation_type": "BULK_EXPORT", "filter": {"statuses": ["PARTIALLY_REFUNDED"]}, "parameters": {"format": "csv"}},
+        {
+            "operation_type": "BULK_EXPORT",
+            "filter": {"statuses": ["PARTIALLY_REFUNDED"]},
+            "parameters": {"format": "csv"},
+        },
     )
 
     # Approval: an operator asks, an approver (another person) decides.
@@ -193,7 +200,12 @@ async def record_all(r: Recorder) -> None:
     await r.operation(
         "continue-as-new",
         a,
-        {"operation_type": "BULK_UPDATE", "order_ids": await r.ids(a, 40), "parameters": {"add_tags": ["can"]}, "max_concurrency": 1},
+        {
+            "operation_type": "BULK_UPDATE",
+            "order_ids": await r.ids(a, 40),
+            "parameters": {"add_tags": ["can"]},
+            "max_concurrency": 1,
+        },
     )
     await h.stop_worker()
     h.configure(max_events_per_run=8_000, local_activities=True)
@@ -201,7 +213,10 @@ async def record_all(r: Recorder) -> None:
     await r.operation(
         "local-activities",
         a,
-        {"operation_type": "BULK_CANCEL", "order_ids": await r.ids(a, 5) + await r.ids(a, 1, status="SHIPPED")},
+        {
+            "operation_type": "BULK_CANCEL",
+            "order_ids": await r.ids(a, 5) + await r.ids(a, 1, status="SHIPPED"),
+        },
     )
     await h.stop_worker()
     h.configure(local_activities=False)
@@ -242,6 +257,7 @@ async def record(stack: Stack, out: Path) -> list[str]:
         BULKOPS_PROGRESS_FRESH_S=0,
         BULKOPS_ORPHAN_SWEEP_S=0,
         BULKOPS_WORKER_METRICS_PORT=0,
+        BULKOPS_WEBHOOK_ALLOW_PRIVATE=True,  # the receiver listens on loopback
     )
     async with Harness.open(stack, client, settings) as h:
         recorder = Recorder(h, out)
@@ -265,6 +281,8 @@ def main(out: Path) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=HISTORIES, help="directory to (re)write")
     main(parser.parse_args().out)
