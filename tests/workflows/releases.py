@@ -20,9 +20,10 @@ EVERY = 4
 
 @workflow.defn(name=BULK_OPERATION_WORKFLOW, sandboxed=False)
 class PatchedRelease(BulkOperationWorkflow):
-    """Runs that began on the old code replay without the marker and keep the old behaviour to their
-    end; runs that begin on this code (new operations, and the next run after continue-as-new) take
-    the new branch and record the marker."""
+    """A run that began on the old code replays without the marker, so `patched` is false there, and
+    the SDK keeps that answer for the rest of the run: it keeps the old behaviour to its end. Runs that
+    begin on this code (new operations, and the next run after continue-as-new) take the new branch
+    and record the marker."""
 
     @workflow.run
     async def run(self, inp: BulkOperationInput) -> Progress:
