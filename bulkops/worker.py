@@ -16,7 +16,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Replayer, Worker
 
 from activities.audit import AuditActivities
 from activities.fairness import FairnessActivities
@@ -29,7 +29,7 @@ from activities.webhooks import WebhookActivities
 from bulkops.infra import aio
 from bulkops.infra.logs import setup_logging
 from bulkops.infra.metrics import MetricsInterceptor, start_metrics_server
-from bulkops.infra.temporal_client import connect
+from bulkops.infra.temporal_client import DATA_CONVERTER, connect
 from bulkops.infra.temporal_tracing import worker_interceptors
 from bulkops.infra.tracing import Telemetry
 from bulkops.infra.webhook_http import webhook_client
@@ -43,6 +43,12 @@ from workflows.tenant_coordinator import TenantCoordinatorWorkflow
 log = logging.getLogger("bulkops.worker")
 
 WORKFLOWS: Sequence[type] = (BulkOperationWorkflow, TenantCoordinatorWorkflow, RetentionWorkflow)
+
+
+def replayer(workflows: Sequence[type] = WORKFLOWS) -> Replayer:
+    """Replays recorded histories with what a worker registers (tests/workflows/test_recorded_histories.py): a
+    change of workflow code that would break a running operation fails there, not in production."""
+    return Replayer(workflows=list(workflows), data_converter=DATA_CONVERTER)
 
 
 def worker_tuning(settings: Settings) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import random
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +32,7 @@ from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_order_pool, make_sessionmaker
 from bulkops.store.migrate import upgrade
 from bulkops.store.tables import ITEMS, OPERATIONS, ORDERS, REFUNDS
-from bulkops.worker import build_worker
+from bulkops.worker import WORKFLOWS, build_worker
 
 OPS = OPERATIONS
 
@@ -156,9 +156,15 @@ class Harness:
 
     # --- worker ----------------------------------------------------------------------------------
 
-    async def start_worker(self, order_activities: OrderActivities | None = None) -> None:
+    async def start_worker(
+        self, order_activities: OrderActivities | None = None, workflows: Sequence[type] = WORKFLOWS
+    ) -> None:
         self._worker_cm = build_worker(
-            self.settings, self.client, order_activities=order_activities, telemetry=self.telemetry
+            self.settings,
+            self.client,
+            order_activities=order_activities,
+            telemetry=self.telemetry,
+            workflows=workflows,
         )
         self.worker = await self._worker_cm.__aenter__()
         self.worker_task = asyncio.create_task(self.worker.run())

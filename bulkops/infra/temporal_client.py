@@ -10,6 +10,9 @@ from bulkops.infra.temporal_tracing import client_interceptors
 from bulkops.infra.tracing import Telemetry
 from bulkops.settings import Settings
 
+# The one converter of every payload: the client's, and so the workers' and the replayer's.
+DATA_CONVERTER = pydantic_data_converter
+
 
 async def connect(
     settings: Settings, telemetry: Telemetry | None = None, runtime: Runtime | None = None
@@ -29,7 +32,7 @@ async def connect(
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         tls=tls,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         interceptors=client_interceptors(settings, telemetry or Telemetry()),
         runtime=runtime,
     )
