@@ -14,7 +14,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bulkops.domain.requests import MAX_JSON_DEPTH
-from bulkops.service.errors import BadCursor, Conflict, Forbidden, Gone, Invalid, NotFound, Unavailable
+from bulkops.service.errors import (
+    OUTAGES,
+    BadCursor,
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    Unavailable,
+    is_outage,
+)
 from bulkops.service.feeds import TooManyStreams
 from bulkops.service.limits import LimitExceeded
 
@@ -63,6 +73,8 @@ def _limit(exc: LimitExceeded) -> Problem:
 TOO_DEEP = f"the JSON body nests too deeply (at most {MAX_JSON_DEPTH} levels)"
 # Seconds a client waits before repeating a request whose operation could not be started.
 START_RETRY_AFTER_S = 5
+# ... and before repeating one that met PostgreSQL or Temporal away (a restart takes seconds).
+OUTAGE_RETRY_AFTER_S = 2
 
 # Each refusal of the service and the answer it gets, everywhere: routers let these propagate (the
 # console's pages show the same answers as a page, `api.console.mount`).
@@ -134,7 +146,10 @@ ERROR_STATUSES = {
     413: "the request body is too large",
     422: "the request is not valid",
     429: "a per-tenant limit is reached; try again after Retry-After seconds",
-    503: "the operation could not be started now; send the request again (with the same Idempotency-Key)",
+    503: (
+        "PostgreSQL or Temporal is briefly away, or the operation could not be started; send the "
+        "request again (with the same Idempotency-Key)"
+    ),
 }
 
 
@@ -202,3 +217,13 @@ def install(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem_response(500, "an unexpected error occurred")
+
+    async def _outage(request: Request, exc: Exception) -> JSONResponse:
+        if not is_outage(exc):
+            return await _unexpected(request, exc)
+        log.warning("%s %s: a backing service is away: %s", request.method, request.url.path, exc)
+        detail = "the service is briefly unavailable; send the request again"
+        return problem_response(503, detail, headers=_retry_after(OUTAGE_RETRY_AFTER_S))
+
+    for kind in OUTAGES:
+        app.add_exception_handler(kind, _outage)

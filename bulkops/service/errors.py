@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
+from temporalio.service import RPCError, RPCStatusCode
+
 # A paging cursor this service did not hand out (400); raised by the store's keyset helper.
 from bulkops.store.pagination import BadCursor
 
@@ -35,7 +40,41 @@ class Invalid(Exception):
 
 
 class Unavailable(Exception):
-    """Temporal did not take the operation's start; the request may be repeated (503)."""
+    """Temporal did not take the operation's start, or cannot be reached; the request may be
+    repeated (503)."""
 
 
-__all__ = ["BadCursor", "Conflict", "Forbidden", "Gone", "Invalid", "NotFound", "Unavailable"]
+# What PostgreSQL or the Temporal server being away (restarting, unreachable, overloaded) raises
+# through the service: the request did nothing and may be repeated, so the API answers 503 with
+# Retry-After rather than 500 (`is_outage` tells a Temporal outage from its other refusals).
+OUTAGES: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    RPCError,
+)
+_UNREACHABLE = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says a backing service is away, not that the request is wrong."""
+    if isinstance(exc, RPCError):
+        return exc.status in _UNREACHABLE
+    return isinstance(exc, OUTAGES)
+
+
+__all__ = [
+    "OUTAGES",
+    "BadCursor",
+    "Conflict",
+    "Forbidden",
+    "Gone",
+    "Invalid",
+    "NotFound",
+    "Unavailable",
+    "is_outage",
+]

@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 from bulkops.domain.model import OperationStatus
 from bulkops.domain.representation import Progress
 from bulkops.domain.safety import Actor, AuditEventRead, TenantPolicy, decision_refusal
-from bulkops.service.errors import Conflict, Forbidden
+from bulkops.service.errors import Conflict, Forbidden, Unavailable, is_outage
 from bulkops.service.limits import check_ceilings
 from bulkops.service.operations import OperationService
 from bulkops.service.reverting import RevertRequest, insert_revert
@@ -77,6 +77,8 @@ class SafetyService:
             cause = exc.cause
             raise Conflict(getattr(cause, "message", None) or str(cause or exc)) from None
         except RPCError as exc:
+            if is_outage(exc):
+                raise Unavailable(f"cannot {name} this operation now: {exc.message}") from exc
             raise Conflict(f"cannot {name} this operation now: {exc.message}") from None
         return await self.ops.get_row(tenant_id, operation_id), live
 
