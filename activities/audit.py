@@ -19,8 +19,6 @@ from bulkops.domain.safety import ApprovalStatus
 from bulkops.store.audit import insert_event
 from bulkops.store.tables import OPERATIONS
 
-OPS = OPERATIONS
-
 
 class AuditActivities:
     def __init__(self, sessionmaker: async_sessionmaker) -> None:
@@ -31,8 +29,8 @@ class AuditActivities:
         async with self.sessionmaker() as session, session.begin():
             row = (
                 await session.execute(
-                    select(OPS.c.approval, OPS.c.start_at, OPS.c.workflow_id)
-                    .where(OPS.c.id == inp.operation_id)
+                    select(OPERATIONS.c.approval, OPERATIONS.c.start_at, OPERATIONS.c.workflow_id)
+                    .where(OPERATIONS.c.id == inp.operation_id)
                     .with_for_update()
                 )
             ).one_or_none()
@@ -51,8 +49,8 @@ class AuditActivities:
                     raise ApplicationError("the operation's start_at has not come", non_retryable=True)
             if inp.approval and row.approval is not None:
                 await session.execute(
-                    update(OPS)
-                    .where(OPS.c.id == inp.operation_id)
-                    .values(approval=OPS.c.approval.op("||")(literal(inp.approval, JSONB)))
+                    update(OPERATIONS)
+                    .where(OPERATIONS.c.id == inp.operation_id)
+                    .values(approval=OPERATIONS.c.approval.op("||")(literal(inp.approval, JSONB)))
                 )
             await insert_event(session, inp.operation_id, inp.key, inp.action, inp.actor, inp.detail, inp.at)

@@ -38,15 +38,15 @@ from bulkops.store.gating import hold_on_targets
 from bulkops.store.selection import snapshot
 from bulkops.store.tables import ITEMS, NOT_TERMINAL, OPERATIONS, TARGETS
 
-OPS = OPERATIONS
-
 
 async def write_checkpoint(session: AsyncSession, operation_id: uuid.UUID, cp: Checkpoint) -> None:
     """The workflow's counters onto the row, for readers while its query cannot answer. Never
     backwards: an older checkpoint (a retried attempt overtaken by a newer one) changes nothing."""
     await session.execute(
-        update(OPS)
-        .where(OPS.c.id == operation_id, NOT_TERMINAL, OPS.c.processed_count <= cp.processed_count)
+        update(OPERATIONS)
+        .where(
+            OPERATIONS.c.id == operation_id, NOT_TERMINAL, OPERATIONS.c.processed_count <= cp.processed_count
+        )
         .values(
             processed_count=cp.processed_count,
             success_count=cp.success_count,
@@ -69,7 +69,9 @@ class OperationActivities:
         finds the snapshot and the approval the first one wrote."""
         async with self.sessionmaker() as session, session.begin():
             row = (
-                await session.execute(select(OPS).where(OPS.c.id == inp.operation_id).with_for_update())
+                await session.execute(
+                    select(OPERATIONS).where(OPERATIONS.c.id == inp.operation_id).with_for_update()
+                )
             ).one_or_none()
             Operation.of(inp.operation_id, row).verify(
                 tenant_id=inp.tenant_id, operation_type=inp.operation_type, parameters=inp.parameters
@@ -103,11 +105,11 @@ class OperationActivities:
     async def set_status(self, inp: SetStatusInput) -> None:
         values: dict[str, object] = {"status": inp.status.value}
         if inp.started_at is not None:
-            values["started_at"] = func.coalesce(OPS.c.started_at, inp.started_at)
+            values["started_at"] = func.coalesce(OPERATIONS.c.started_at, inp.started_at)
         async with self.sessionmaker() as session, session.begin():
             (await load(session, inp.operation_id)).verify(open_only=False)
             await session.execute(
-                update(OPS).where(OPS.c.id == inp.operation_id, NOT_TERMINAL).values(**values)
+                update(OPERATIONS).where(OPERATIONS.c.id == inp.operation_id, NOT_TERMINAL).values(**values)
             )
             if inp.checkpoint is not None:
                 await write_checkpoint(session, inp.operation_id, inp.checkpoint)
@@ -118,18 +120,18 @@ class OperationActivities:
         async with self.sessionmaker() as session, session.begin():
             (await load(session, inp.operation_id)).verify(open_only=False)
             await session.execute(
-                update(OPS)
-                .where(OPS.c.id == inp.operation_id, NOT_TERMINAL)
+                update(OPERATIONS)
+                .where(OPERATIONS.c.id == inp.operation_id, NOT_TERMINAL)
                 .values(
                     status=inp.status.value,
                     # Never below what the row already says (an id list cancelled before its snapshot).
-                    total_count=func.greatest(OPS.c.total_count, inp.total_count),
+                    total_count=func.greatest(OPERATIONS.c.total_count, inp.total_count),
                     processed_count=inp.processed_count,
                     success_count=inp.success_count,
                     failed_count=inp.failed_count,
                     errors=[e.model_dump(mode="json") for e in inp.errors],
                     failure_reason=inp.failure_reason,
-                    started_at=func.coalesce(OPS.c.started_at, inp.started_at),
+                    started_at=func.coalesce(OPERATIONS.c.started_at, inp.started_at),
                     completed_at=inp.completed_at,
                     progress_at=inp.completed_at,
                 )
@@ -201,8 +203,8 @@ async def close_from_outcomes(
             for r in failed_rows
         ]
         closed = await session.execute(
-            update(OPS)
-            .where(OPS.c.id == operation_id, NOT_TERMINAL)
+            update(OPERATIONS)
+            .where(OPERATIONS.c.id == operation_id, NOT_TERMINAL)
             .values(
                 status=OperationStatus.CANCELLED.value,
                 processed_count=processed,

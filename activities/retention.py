@@ -20,8 +20,6 @@ from bulkops.domain.model import TERMINAL_STATUSES
 from bulkops.settings import Settings
 from bulkops.store.tables import ITEMS, OPERATIONS, TARGETS
 
-OPS = OPERATIONS
-
 
 class RetentionActivities:
     def __init__(self, sessionmaker: async_sessionmaker, settings: Settings) -> None:
@@ -33,13 +31,13 @@ class RetentionActivities:
         cutoff = datetime.now(UTC) - timedelta(days=self.settings.retention_days)
         async with self.sessionmaker() as session, session.begin():
             op_id = await session.scalar(
-                select(OPS.c.id)
+                select(OPERATIONS.c.id)
                 .where(
-                    OPS.c.purged_at.is_(None),
-                    OPS.c.completed_at < cutoff,
-                    OPS.c.status.in_([s.value for s in TERMINAL_STATUSES]),
+                    OPERATIONS.c.purged_at.is_(None),
+                    OPERATIONS.c.completed_at < cutoff,
+                    OPERATIONS.c.status.in_([s.value for s in TERMINAL_STATUSES]),
                 )
-                .order_by(OPS.c.completed_at)
+                .order_by(OPERATIONS.c.completed_at)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             )
@@ -72,7 +70,7 @@ class RetentionActivities:
             purged = items + targets < inp.batch_rows
             if purged:
                 await session.execute(
-                    update(OPS).where(OPS.c.id == op_id).values(purged_at=datetime.now(UTC))
+                    update(OPERATIONS).where(OPERATIONS.c.id == op_id).values(purged_at=datetime.now(UTC))
                 )
         activity.logger.info(
             "retention: operation %s lost %s items and %s targets%s",

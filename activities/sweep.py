@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.operations import OPS, close_from_outcomes
+from activities.operations import close_from_outcomes
 from bulkops.domain.model import operation_workflow_id
 from bulkops.settings import Settings
-from bulkops.store.tables import NOT_TERMINAL
+from bulkops.store.tables import NOT_TERMINAL, OPERATIONS
 from workflows.contracts import RELEASE_SIGNAL, coordinator_id
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ class OrphanSweeper:
     async def sweep(self) -> int:
         """One round over the operations that have not ended; how many rows it closed."""
         async with self.sessionmaker() as session:
-            rows = (await session.execute(select(OPS.c.id, OPS.c.tenant_id).where(NOT_TERMINAL))).all()
+            rows = (
+                await session.execute(select(OPERATIONS.c.id, OPERATIONS.c.tenant_id).where(NOT_TERMINAL))
+            ).all()
         closed = await asyncio.gather(*(self._check(r) for r in rows))
         return sum(closed)
 

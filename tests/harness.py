@@ -34,8 +34,6 @@ from bulkops.store.migrate import upgrade
 from bulkops.store.tables import ITEMS, OPERATIONS, ORDERS, REFUNDS
 from bulkops.worker import WORKFLOWS, build_worker
 
-OPS = OPERATIONS
-
 
 @contextlib.contextmanager
 def embedded_stack(prefix: str, database_url: str | None = None) -> Iterator[Stack]:
@@ -255,7 +253,9 @@ class Harness:
 
     async def summary_row(self, op_id: str) -> Any:
         async with self.sessionmaker() as session:
-            return (await session.execute(select(OPS).where(OPS.c.id == uuid.UUID(op_id)))).one()
+            return (
+                await session.execute(select(OPERATIONS).where(OPERATIONS.c.id == uuid.UUID(op_id)))
+            ).one()
 
     async def orders(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
         async with self.sessionmaker() as session:

@@ -14,22 +14,21 @@ from typing import Any
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import SNAPSHOT_SELECTION, SnapshotInput, SnapshotResult
-    from bulkops.domain.model import OperationStatus
-    from bulkops.domain.representation import Progress
-    from bulkops.domain.safety import (
-        APPROVAL_EXPIRED,
-        APPROVAL_REJECTED,
-        Actor,
-        ApprovalStatus,
-        AuditAction,
-        decision_refusal,
-    )
-    from workflows.audit import record
-    from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput
-    from workflows.order_steps import BOOKKEEPING_RETRY
-    from workflows.search_attributes import OPERATION_STATUS
+from activities.contracts import SNAPSHOT_SELECTION, SnapshotInput, SnapshotResult
+from bulkops.domain.model import OperationStatus
+from bulkops.domain.representation import Progress
+from bulkops.domain.safety import (
+    APPROVAL_EXPIRED,
+    APPROVAL_REJECTED,
+    Actor,
+    ApprovalStatus,
+    AuditAction,
+    decision_refusal,
+)
+from workflows.audit import record
+from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput
+from workflows.order_steps import BOOKKEEPING_RETRY
+from workflows.search_attributes import OPERATION_STATUS
 
 
 class InvalidTransition(Exception):

@@ -38,7 +38,6 @@ from bulkops.domain.model import OPEN_STATUSES, TERMINAL_STATUSES, ItemStatus, O
 from bulkops.store.tables import OPERATIONS
 
 log = logging.getLogger(__name__)
-OPS = OPERATIONS
 
 OPERATIONS_STARTED = Counter(
     "bulkops_operations_started", "Bulk operations accepted and started", ["operation_type"]
@@ -80,14 +79,14 @@ def record_started(operation_type: str) -> None:
 async def refresh_running(sessionmaker: async_sessionmaker) -> None:
     """Set the running and idle gauges from Postgres: every combination is reported, zeros included."""
     # A scheduled operation's row last changed when it was created, but it waits for its start_at.
-    changed = func.greatest(OPS.c.created_at, OPS.c.start_at, OPS.c.progress_at)
+    changed = func.greatest(OPERATIONS.c.created_at, OPERATIONS.c.start_at, OPERATIONS.c.progress_at)
     idle = func.greatest(func.max(func.extract("epoch", func.now() - changed)), 0)
     async with sessionmaker() as session:
         rows = (
             await session.execute(
-                select(OPS.c.operation_type, OPS.c.status, func.count(), idle)
-                .where(OPS.c.status.in_(RUNNING_STATUSES))
-                .group_by(OPS.c.operation_type, OPS.c.status)
+                select(OPERATIONS.c.operation_type, OPERATIONS.c.status, func.count(), idle)
+                .where(OPERATIONS.c.status.in_(RUNNING_STATUSES))
+                .group_by(OPERATIONS.c.operation_type, OPERATIONS.c.status)
             )
         ).all()
     counts = {(t, s): (n, float(i)) for t, s, n, i in rows}

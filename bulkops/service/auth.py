@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from cachetools import LRUCache
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.safety import Actor, Role
-from bulkops.infra.bounded import Bounded
 from bulkops.store.tables import ApiKey, Tenant, User
 
 KEY_PREFIX = "bko_"
@@ -137,7 +137,9 @@ class KeyCache:
     def __init__(self, sessionmaker: async_sessionmaker, ttl_s: float, size: int = 10_000) -> None:
         self.sessionmaker = sessionmaker
         self.ttl_s = ttl_s
-        self.entries: Bounded[str, tuple[Principal, float]] = Bounded(size)
+        # Each entry carries its own deadline, counted from before the lookup (a TTLCache would count
+        # from the insert, after it): a key is never trusted longer than ttl_s past what the database said.
+        self.entries: LRUCache[str, tuple[Principal, float]] = LRUCache(maxsize=size)
 
     async def principal(self, key: str) -> Principal | None:
         digest, now = hash_key(key), time.monotonic()
@@ -149,7 +151,7 @@ class KeyCache:
         if found is None or self.ttl_s <= 0:
             self.entries.pop(digest, None)
             return found
-        self.entries.put(digest, (found, now + self.ttl_s))
+        self.entries[digest] = (found, now + self.ttl_s)
         return found
 
     def forget(self, key_id: str) -> None:

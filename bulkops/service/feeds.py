@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bulkops.domain.representation import BulkOperationRead
-from bulkops.infra.bounded import Bounded
 from bulkops.service.errors import NotFound
 from bulkops.store import streams
 
@@ -37,7 +37,8 @@ class Coalesced:
         self.fetch = fetch
         self.fresh_s = fresh_s
         self.in_flight: dict[uuid.UUID, asyncio.Task[Any]] = {}
-        self.answers: Bounded[uuid.UUID, tuple[float, datetime, Any]] = Bounded(size)
+        # Not a TTLCache: an answer past its freshness window still says when it was true (`answered_at`).
+        self.answers: LRUCache[uuid.UUID, tuple[float, datetime, Any]] = LRUCache(maxsize=size)
 
     async def get(self, key: uuid.UUID) -> Any:
         hit = self.answers.get(key)
@@ -60,7 +61,7 @@ class Coalesced:
             answer = await self.fetch(key)
         finally:
             self.in_flight.pop(key, None)
-        self.answers.put(key, (time.monotonic(), datetime.now(UTC), answer))
+        self.answers[key] = (time.monotonic(), datetime.now(UTC), answer)
         return answer
 
 

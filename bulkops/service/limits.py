@@ -20,7 +20,6 @@ from bulkops.settings import Settings
 from bulkops.store.gating import load_policy
 from bulkops.store.tables import NOT_TERMINAL, OPERATIONS, TENANTS
 
-OPS = OPERATIONS
 # Accepted but not yet holding a running slot. Only waiting operations count here: their selection
 # is snapshotted once they get their slot, so what they cost while they wait is their row alone.
 # How soon to try again when the wait depends on other operations ending (not on a clock).
@@ -128,17 +127,19 @@ async def admit(session: AsyncSession, tenant_id: str, max_concurrency: int, set
             BUSY_RETRY_AFTER_S,
             permanent=True,
         )
-    in_window = OPS.c.created_at > func.now() - ONE_MINUTE
+    in_window = OPERATIONS.c.created_at > func.now() - ONE_MINUTE
     usage = (
         await session.execute(
             select(
                 func.count().filter(in_window).label("recent"),
-                func.extract("epoch", func.min(OPS.c.created_at).filter(in_window) - func.now()).label(
+                func.extract("epoch", func.min(OPERATIONS.c.created_at).filter(in_window) - func.now()).label(
                     "oldest_age"
                 ),
-                func.count().filter(OPS.c.status.in_(WAITING)).label("waiting"),
-                func.coalesce(func.sum(OPS.c.max_concurrency).filter(NOT_TERMINAL), 0).label("concurrency"),
-            ).where(OPS.c.tenant_id == tenant_id, and_(in_window | NOT_TERMINAL))
+                func.count().filter(OPERATIONS.c.status.in_(WAITING)).label("waiting"),
+                func.coalesce(func.sum(OPERATIONS.c.max_concurrency).filter(NOT_TERMINAL), 0).label(
+                    "concurrency"
+                ),
+            ).where(OPERATIONS.c.tenant_id == tenant_id, and_(in_window | NOT_TERMINAL))
         )
     ).one()
     if usage.recent >= limits.creates_per_minute:

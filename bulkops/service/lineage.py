@@ -22,8 +22,6 @@ from bulkops.service.errors import Conflict, NotFound
 from bulkops.service.starting import by_idempotency_key
 from bulkops.store.tables import OPERATIONS
 
-OPS = OPERATIONS
-
 
 class MadeFrom(Protocol):
     tenant_id: str
@@ -58,12 +56,14 @@ async def made_from(
 async def lock_lineage(session: AsyncSession, tenant_id: str, operation_id: uuid.UUID) -> Any:
     """The tenant's operation, read after locking its lineage root's row."""
     lineage_id = await session.scalar(
-        select(OPS.c.lineage_id).where(OPS.c.id == operation_id, OPS.c.tenant_id == tenant_id)
+        select(OPERATIONS.c.lineage_id).where(
+            OPERATIONS.c.id == operation_id, OPERATIONS.c.tenant_id == tenant_id
+        )
     )
     if lineage_id is None:
         raise NotFound
-    await session.execute(select(OPS.c.id).where(OPS.c.id == lineage_id).with_for_update())
-    return (await session.execute(select(OPS).where(OPS.c.id == operation_id))).one()
+    await session.execute(select(OPERATIONS.c.id).where(OPERATIONS.c.id == lineage_id).with_for_update())
+    return (await session.execute(select(OPERATIONS).where(OPERATIONS.c.id == operation_id))).one()
 
 
 def replayed(existing: Any, req: MadeFrom) -> Any:

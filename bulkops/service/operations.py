@@ -49,7 +49,6 @@ from bulkops.store.tables import OPERATIONS
 
 STREAM_POLL_S = 0.25  # an operation's feed reads it at most four times a second
 log = logging.getLogger(__name__)
-OPS = OPERATIONS
 
 
 def request_hash(body: BulkOperationCreate) -> str:
@@ -89,7 +88,9 @@ class OperationService:
         async with self.sessionmaker() as session:
             row = (
                 await session.execute(
-                    select(OPS).where(OPS.c.id == operation_id, OPS.c.tenant_id == tenant_id)
+                    select(OPERATIONS).where(
+                        OPERATIONS.c.id == operation_id, OPERATIONS.c.tenant_id == tenant_id
+                    )
                 )
             ).one_or_none()
         if row is None:

@@ -31,9 +31,7 @@ from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.gating import hold_on_targets
 from bulkops.store.selection import failed_items, fix_targets, live_in_lineage, retry_targets
-from bulkops.store.tables import OPERATIONS, TARGETS
-
-OPS = OPERATIONS
+from bulkops.store.tables import TARGETS
 
 
 @dataclass

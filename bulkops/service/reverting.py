@@ -30,8 +30,6 @@ from bulkops.store.gating import hold_on_targets
 from bulkops.store.selection import fix_targets
 from bulkops.store.tables import OPERATIONS
 
-OPS = OPERATIONS
-
 
 @dataclass
 class RevertRequest:
@@ -53,7 +51,7 @@ async def insert_revert(
 
     async def make(session: AsyncSession, original: Any) -> Any:
         _check_original(original)
-        other = await session.scalar(select(OPS.c.id).where(OPS.c.revert_of == original.id))
+        other = await session.scalar(select(OPERATIONS.c.id).where(OPERATIONS.c.revert_of == original.id))
         if other is not None:
             raise Conflict(f"this operation was already reverted (by {other})")
         return await _insert(session, settings, req, original)

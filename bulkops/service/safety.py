@@ -23,10 +23,9 @@ from bulkops.service.operations import OperationService
 from bulkops.service.reverting import RevertRequest, insert_revert
 from bulkops.store.audit import list_events
 from bulkops.store.gating import load_policy
-from bulkops.store.tables import OPERATIONS, TENANTS
+from bulkops.store.tables import TENANTS
 from workflows.contracts import APPROVE_UPDATE, CANCEL_UPDATE, PAUSE_UPDATE, REJECT_UPDATE, RESUME_UPDATE
 
-OPS = OPERATIONS
 CONTROLS = {
     "pause": PAUSE_UPDATE,
     "resume": RESUME_UPDATE,

@@ -9,8 +9,6 @@ import pytest
 from bulkops.store.tables import OPERATIONS
 from tests.harness import Harness
 
-OPS = OPERATIONS
-
 
 async def _workflows(h: Harness, tenant_id: str) -> list[object]:
     return [w async for w in h.client.list_workflows(f"TenantId='{tenant_id}'")]
@@ -35,7 +33,7 @@ async def test_same_idempotency_key_yields_one_operation(harness: Harness) -> No
     assert other.status_code == 409
     assert other.headers["content-type"].startswith("application/problem+json")
     await h.wait_end(a, first.json()["id"])
-    assert await h.count(OPS, OPS.c.tenant_id == a.id) == 1
+    assert await h.count(OPERATIONS, OPERATIONS.c.tenant_id == a.id) == 1
     runs = [w async for w in h.client.list_workflows(f"WorkflowId='bulk-op-{first.json()['id']}'")]
     assert len(runs) == 1
     # The key is scoped to the tenant: another tenant may use the same key.
@@ -88,7 +86,7 @@ async def test_bad_bodies_get_422_and_start_nothing(harness: Harness, body: dict
     assert {"type", "title", "status", "detail", "errors"} <= set(problem)
     assert problem["status"] == 422
     assert mentions in r.text
-    assert await h.count(OPS, OPS.c.tenant_id == a.id) == 0
+    assert await h.count(OPERATIONS, OPERATIONS.c.tenant_id == a.id) == 0
     assert await _workflows(h, a.id) == []
 
 

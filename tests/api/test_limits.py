@@ -21,8 +21,6 @@ from bulkops.store.tables import OPERATIONS
 from tests.harness import Harness, Tenant
 from tests.support import SlowOrders
 
-OPS = OPERATIONS
-
 
 class HeldProcessing(OperationActivities):
     """Holds the write of an operation's PROCESSING status until `release` is set."""
@@ -55,7 +53,7 @@ def assert_429(r: httpx.Response) -> int:
 
 
 async def created(h: Harness, t: Tenant) -> int:
-    return await h.count(OPS, OPS.c.tenant_id == t.id)
+    return await h.count(OPERATIONS, OPERATIONS.c.tenant_id == t.id)
 
 
 async def test_creates_per_minute(harness: Harness) -> None:
@@ -72,9 +70,9 @@ async def test_creates_per_minute(harness: Harness) -> None:
     # A minute later (the window is the rows' own created_at) the tenant may create again.
     async with h.sessionmaker() as session, session.begin():
         await session.execute(
-            update(OPS)
-            .where(OPS.c.tenant_id == t.id)
-            .values(created_at=OPS.c.created_at - timedelta(seconds=61))
+            update(OPERATIONS)
+            .where(OPERATIONS.c.tenant_id == t.id)
+            .values(created_at=OPERATIONS.c.created_at - timedelta(seconds=61))
         )
     r = await t.post("/v1/bulk-operations", json=cancel_body(ids))
     assert r.status_code == 202, r.text
@@ -146,7 +144,9 @@ async def test_what_readers_see_running_is_not_counted_as_waiting(
     await asyncio.wait_for(writing.wait(), timeout=60)  # slot granted, selection snapshotted
     view = (await t.get(f"/v1/bulk-operations/{first['id']}")).json()
     async with h.sessionmaker() as session:
-        row_status = await session.scalar(select(OPS.c.status).where(OPS.c.id == uuid.UUID(first["id"])))
+        row_status = await session.scalar(
+            select(OPERATIONS.c.status).where(OPERATIONS.c.id == uuid.UUID(first["id"]))
+        )
     # Readers and the limit agree: it is still waiting, so the tenant's one waiting place is taken.
     assert (view["status"], row_status) == ("PENDING", "PENDING")
     assert_429(await t.post("/v1/bulk-operations", json=cancel_body(ids[1:])))

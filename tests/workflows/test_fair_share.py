@@ -16,7 +16,7 @@ import uuid
 from sqlalchemy import func, select
 
 from bulkops.domain.model import OperationStatus
-from tests.harness import ITEMS, OPS, Harness, Tenant
+from tests.harness import ITEMS, OPERATIONS, Harness, Tenant
 
 log = logging.getLogger(__name__)
 BIG, SMALL, FAIR_BOUND, ATTEMPTS = 2_000, 200, 2.5, 2
@@ -26,7 +26,7 @@ async def _status(h: Harness, op_id: str) -> tuple[str, int]:
     """The row's status and the outcome rows so far (the row's counters are written at the end)."""
     key = uuid.UUID(op_id)
     async with h.sessionmaker() as session:
-        status = await session.scalar(select(OPS.c.status).where(OPS.c.id == key))
+        status = await session.scalar(select(OPERATIONS.c.status).where(OPERATIONS.c.id == key))
         done = await session.scalar(
             select(func.count()).select_from(ITEMS).where(ITEMS.c.operation_id == key)
         )

@@ -16,7 +16,6 @@ from bulkops.service.retention import ensure_retention_schedule, retention_sched
 from bulkops.store.tables import EVENTS, ITEMS, OPERATIONS, TARGETS
 from tests.harness import Harness, Tenant
 
-OPS = OPERATIONS
 NOW = datetime.now(UTC)
 
 
@@ -28,7 +27,7 @@ async def operation(
     order_ids = [uuid.uuid4() for _ in range(rows)]
     async with h.sessionmaker() as session, session.begin():
         await session.execute(
-            insert(OPS).values(
+            insert(OPERATIONS).values(
                 id=op_id,
                 lineage_id=op_id,
                 tenant_id=t.id,
@@ -74,7 +73,7 @@ async def rows_of(h: Harness, op_id: uuid.UUID) -> tuple[int, int, int, Any]:
     items = await h.count(ITEMS, ITEMS.c.operation_id == op_id)
     events = await h.count(EVENTS, EVENTS.c.operation_id == op_id)
     async with h.sessionmaker() as session:
-        summary = (await session.execute(select(OPS).where(OPS.c.id == op_id))).one()
+        summary = (await session.execute(select(OPERATIONS).where(OPERATIONS.c.id == op_id))).one()
     return targets, items, events, summary
 
 
@@ -89,7 +88,7 @@ async def test_retention_deletes_exactly_the_expired_rows_through_the_schedule(h
     running = await operation(h, t, "PROCESSING", ended=None, rows=10)
     async with h.sessionmaker() as session, session.begin():  # running, though created long ago
         await session.execute(
-            OPS.update().where(OPS.c.id == running).values(created_at=NOW - timedelta(days=365))
+            OPERATIONS.update().where(OPERATIONS.c.id == running).values(created_at=NOW - timedelta(days=365))
         )
 
     assert await ensure_retention_schedule(h.client, h.settings) is True
