@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bulkops.chaos.soak import SoakOptions, soak_and_report
 from bulkops.cli import admin, decide, tenants
 from bulkops.cli import api_client as cli_api
 from bulkops.cli import watch as cli_watch
@@ -232,6 +233,29 @@ def bench(
             with_ceiling=with_ceiling,
         )
     )
+
+
+@app.command()
+def chaos(
+    seed: Annotated[int, typer.Option(help="draws the fault schedule: a failing seed replays it")] = 1,
+    duration: Annotated[
+        float, typer.Option(min=10, max=24 * 3600, help="seconds of traffic and faults")
+    ] = 600,
+    every: Annotated[float, typer.Option(min=2, help="about one fault this many seconds")] = 20,
+    tenants_: Annotated[int, typer.Option("--tenants", min=1, max=50)] = 5,
+    orders_per_tenant: Annotated[int, typer.Option(min=10, max=100_000)] = 200,
+    settle: Annotated[
+        float, typer.Option(min=10, help="every operation must end within this after the last fault")
+    ] = 180,
+    max_operations: Annotated[int, typer.Option(min=1)] = 400,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the stack's logs and data")] = False,
+) -> None:
+    """A seeded fault soak on its own stack (two workers, two APIs): print one JSON line of faults,
+    operations and invariant checks; exit 1 on any violation."""
+    opts = SoakOptions(seed, duration, every, tenants_, orders_per_tenant, settle, max_operations, keep)
+    report, status = soak_and_report(opts)
+    typer.echo(json.dumps(report))
+    raise typer.Exit(status)
 
 
 def main() -> None:
