@@ -8,6 +8,7 @@ created it, or its person, may not approve it) is checked here, and again by the
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -33,6 +34,11 @@ CONTROLS = {
     "approve": APPROVE_UPDATE,
     "reject": REJECT_UPDATE,
 }
+
+
+# A control waits this long for the workflow's answer (a worker must pick the update up); beyond it,
+# or with Temporal away, the answer is 503 and the control may be repeated (409 if it took effect).
+CONTROL_RPC_TIMEOUT = timedelta(seconds=15)
 
 
 class SafetyService:
@@ -70,7 +76,7 @@ class SafetyService:
                 raise Forbidden(refusal)
         try:
             live = await self.ops.handle(operation_id).execute_update(
-                CONTROLS[name], actor, result_type=Progress
+                CONTROLS[name], actor, result_type=Progress, rpc_timeout=CONTROL_RPC_TIMEOUT
             )
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause

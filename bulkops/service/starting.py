@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text
@@ -87,6 +88,9 @@ async def insert_ids(session: AsyncSession, op_id: uuid.UUID, ids: list[uuid.UUI
     )
 
 
+START_RPC_TIMEOUT = timedelta(seconds=10)
+
+
 async def start_workflow(client: Client, settings: Settings, row: Any) -> None:
     """Start the operation's workflow, idempotently by its id (a second start finds the first)."""
     op_type = OperationType(row.operation_type)
@@ -141,6 +145,9 @@ async def start_workflow(client: Client, settings: Settings, row: Any) -> None:
             static_details=f"```json\n{details}\n```",
             # Its workflow tasks and bookkeeping activities are dispatched fairly across tenants.
             priority=Priority(fairness_key=fairness_key(row.tenant_id)),
+            # Bounded: with Temporal away the request answers 503 in seconds, not after the
+            # client's own retries have run out (the caller repeats it with its Idempotency-Key).
+            rpc_timeout=START_RPC_TIMEOUT,
         )
     except WorkflowAlreadyStartedError:
         return  # it ran already (and perhaps ended): nothing to heal
