@@ -101,6 +101,8 @@ async def follow(
                 gw.journal.record_response("GET events", r)
                 if r.status_code == 200:
                     async for line in r.aiter_lines():
+                        if stop.is_set():
+                            return  # the soak is over: what was seen so far is checked
                         if line.startswith("event:"):
                             event = line[6:].strip()
                         elif line.startswith("data:"):
@@ -114,7 +116,7 @@ async def follow(
                                 log_.streams_completed += 1
                                 return
                             event, data = "", ""
-        if stop.is_set() and op.ended:
+        if stop.is_set():
             return
         log_.stream_reconnects += 1
         await asyncio.sleep(1.0)

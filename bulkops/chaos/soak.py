@@ -59,7 +59,11 @@ async def _follow_some(
             running.add(task)
             task.add_done_callback(running.discard)
         await asyncio.sleep(1.0)
-    await asyncio.gather(*running, return_exceptions=True)
+    # A stream waits for its next event; once the soak is over, none is awaited for long.
+    if running:
+        await asyncio.wait(running, timeout=5)
+    for task in running:
+        task.cancel()
 
 
 async def _inject_all(stack: ChaosStack, schedule: list[Fault], t0: float, counts: Counter[str]) -> float:

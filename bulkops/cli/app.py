@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import signal
@@ -252,6 +253,7 @@ def chaos(
 ) -> None:
     """A seeded fault soak on its own stack (two workers, two APIs): print one JSON line of faults,
     operations and invariant checks; exit 1 on any violation."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     opts = SoakOptions(seed, duration, every, tenants_, orders_per_tenant, settle, max_operations, keep)
     report, status = soak_and_report(opts)
     typer.echo(json.dumps(report))

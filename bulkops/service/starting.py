@@ -88,7 +88,7 @@ async def insert_ids(session: AsyncSession, op_id: uuid.UUID, ids: list[uuid.UUI
     )
 
 
-START_RPC_TIMEOUT = timedelta(seconds=10)
+START_RPC_TIMEOUT = timedelta(seconds=5)
 
 
 async def start_workflow(client: Client, settings: Settings, row: Any) -> None:
