@@ -68,7 +68,6 @@ def is_outage(exc: BaseException) -> bool:
 
 
 __all__ = [
-    "OUTAGES",
     "BadCursor",
     "Conflict",
     "Forbidden",
@@ -76,5 +75,4 @@ __all__ = [
     "Invalid",
     "NotFound",
     "Unavailable",
-    "is_outage",
 ]
