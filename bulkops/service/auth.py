@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from cachetools import LRUCache
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.safety import Actor, Role
@@ -71,52 +71,41 @@ class Principal:
         return self.role.allows(required)
 
 
-_KEY_COLUMNS = (
-    ApiKey.id,
-    ApiKey.tenant_id,
-    ApiKey.key_hash,
-    ApiKey.prefix,
-    ApiKey.role,
-    ApiKey.name,
-    ApiKey.service,
-    ApiKey.user_id,
-    User.name.label("user_name"),
-    User.email.label("user_email"),
-    User.role.label("user_role"),
-)
-
-
-def _usable_keys() -> Any:
-    """Keys that authenticate: not revoked, and a service key or one whose person is enabled."""
+def _usable_keys() -> Select[ApiKey, User]:
+    """Keys that authenticate, with their person (none for a service key): not revoked, and a
+    service key or one whose person is enabled."""
     return (
-        select(*_KEY_COLUMNS)
+        select(ApiKey, User)
         .outerjoin(User, User.id == ApiKey.user_id)
         .where(ApiKey.revoked_at.is_(None), or_(ApiKey.service, User.enabled))
     )
 
 
-def _principal(row: Any) -> Principal:
-    role = Role(row.role) if row.service else Role(row.role).at_most(Role(row.user_role))
+def _principal(key: ApiKey, user: User | None) -> Principal:
+    role = Role(key.role)
+    if not key.service:
+        assert user is not None, "a personal key that authenticates has its enabled person"
+        role = role.at_most(Role(user.role))
     return Principal(
-        tenant_id=row.tenant_id,
+        tenant_id=key.tenant_id,
         role=role,
-        key_id=str(row.id),
-        key_prefix=row.prefix,
-        key_name=row.name,
-        user_id=str(row.user_id) if row.user_id else None,
-        user_name=row.user_name,
-        user_email=row.user_email,
-        service=row.service,
+        key_id=str(key.id),
+        key_prefix=key.prefix,
+        key_name=key.name,
+        user_id=str(key.user_id) if key.user_id else None,
+        user_name=user.name if user is not None else None,
+        user_email=user.email if user is not None else None,
+        service=key.service,
     )
 
 
 async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     digest = hash_key(key)
-    row = (await session.execute(_usable_keys().where(ApiKey.key_hash == digest))).one_or_none()
+    found = (await session.execute(_usable_keys().where(ApiKey.key_hash == digest))).one_or_none()
     # The lookup is by hash (an index probe that reveals nothing about the key); compare anyway.
-    if row is None or not hmac.compare_digest(row.key_hash, digest):
+    if found is None or not hmac.compare_digest(found[0].key_hash, digest):
         return None
-    return _principal(row)
+    return _principal(*found)
 
 
 def creator_columns(actor: Actor) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -30,17 +30,20 @@ log = logging.getLogger(__name__)
 STREAM_RETRY_AFTER_S = 10
 
 
-class Coalesced:
+T = TypeVar("T")
+
+
+class Coalesced(Generic[T]):
     """`get(key)`: the shared answer of one `fetch(key)` per key in flight, reused for `fresh_s`."""
 
-    def __init__(self, fetch: Callable[[uuid.UUID], Awaitable[Any]], fresh_s: float, size: int = 10_000):
+    def __init__(self, fetch: Callable[[uuid.UUID], Awaitable[T]], fresh_s: float, size: int = 10_000):
         self.fetch = fetch
         self.fresh_s = fresh_s
-        self.in_flight: dict[uuid.UUID, asyncio.Task[Any]] = {}
+        self.in_flight: dict[uuid.UUID, asyncio.Task[T]] = {}
         # Not a TTLCache: an answer past its freshness window still says when it was true (`answered_at`).
-        self.answers: LRUCache[uuid.UUID, tuple[float, datetime, Any]] = LRUCache(maxsize=size)
+        self.answers: LRUCache[uuid.UUID, tuple[float, datetime, T]] = LRUCache(maxsize=size)
 
-    async def get(self, key: uuid.UUID) -> Any:
+    async def get(self, key: uuid.UUID) -> T:
         hit = self.answers.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.fresh_s:
             return hit[2]
@@ -56,7 +59,7 @@ class Coalesced:
         hit = self.answers.get(key)
         return hit[1] if hit is not None else None
 
-    async def _fetch(self, key: uuid.UUID) -> Any:
+    async def _fetch(self, key: uuid.UUID) -> T:
         try:
             answer = await self.fetch(key)
         finally:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.service.errors import Conflict, NotFound
 from bulkops.service.starting import by_idempotency_key
-from bulkops.store.tables import OPERATIONS
+from bulkops.store.tables import OPERATIONS, BulkOperation
 
 
 class MadeFrom(Protocol):
@@ -32,7 +32,9 @@ class MadeFrom(Protocol):
 
 
 async def made_from(
-    sessionmaker: async_sessionmaker, req: MadeFrom, make: Callable[[AsyncSession, Any], Awaitable[Any]]
+    sessionmaker: async_sessionmaker,
+    req: MadeFrom,
+    make: Callable[[AsyncSession, BulkOperation], Awaitable[Any]],
 ) -> tuple[Any, bool]:
     """`make(session, original)`'s new row, committed under the lineage's lock; and whether it is new
     (False: the operation an earlier request with the same Idempotency-Key made)."""
@@ -53,7 +55,7 @@ async def made_from(
         return replayed(existing, req), False
 
 
-async def lock_lineage(session: AsyncSession, tenant_id: str, operation_id: uuid.UUID) -> Any:
+async def lock_lineage(session: AsyncSession, tenant_id: str, operation_id: uuid.UUID) -> BulkOperation:
     """The tenant's operation, read after locking its lineage root's row."""
     lineage_id = await session.scalar(
         select(OPERATIONS.c.lineage_id).where(
@@ -63,10 +65,10 @@ async def lock_lineage(session: AsyncSession, tenant_id: str, operation_id: uuid
     if lineage_id is None:
         raise NotFound
     await session.execute(select(OPERATIONS.c.id).where(OPERATIONS.c.id == lineage_id).with_for_update())
-    return (await session.execute(select(OPERATIONS).where(OPERATIONS.c.id == operation_id))).one()
+    return (await session.execute(select(BulkOperation).where(BulkOperation.id == operation_id))).scalar_one()
 
 
-def replayed(existing: Any, req: MadeFrom) -> Any:
+def replayed(existing: BulkOperation, req: MadeFrom) -> BulkOperation:
     if existing.request_hash != req.digest():
         raise Conflict("this Idempotency-Key was already used with a different request")
     return existing

@@ -45,7 +45,7 @@ from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.gating import hold_on_targets
 from bulkops.store.selection import snapshot
-from bulkops.store.tables import OPERATIONS
+from bulkops.store.tables import OPERATIONS, BulkOperation
 
 STREAM_POLL_S = 0.25  # an operation's feed reads it at most four times a second
 log = logging.getLogger(__name__)
@@ -244,11 +244,11 @@ class OperationService:
 
     # --- internals ---------------------------------------------------------------------------------
 
-    async def _by_idempotency_key(self, tenant_id: str, key: str) -> Any:
+    async def _by_idempotency_key(self, tenant_id: str, key: str) -> BulkOperation | None:
         async with self.sessionmaker() as session:
             return await by_idempotency_key(session, tenant_id, key)
 
-    async def _replay(self, existing: Any, digest: str) -> Accepted:
+    async def _replay(self, existing: BulkOperation, digest: str) -> Accepted:
         if existing.request_hash != digest:
             raise Conflict("this Idempotency-Key was already used with a different request body")
         await self._heal(existing)

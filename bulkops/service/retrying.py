@@ -31,7 +31,7 @@ from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.gating import hold_on_targets
 from bulkops.store.selection import failed_items, fix_targets, live_in_lineage, retry_targets
-from bulkops.store.tables import TARGETS
+from bulkops.store.tables import TARGETS, BulkOperation
 
 
 @dataclass
@@ -53,7 +53,7 @@ async def insert_retry(
 ) -> tuple[Any, bool]:
     """The retry's row and targets, committed; and whether it is new (False: a repeated key)."""
 
-    async def make(session: AsyncSession, original: Any) -> Any:
+    async def make(session: AsyncSession, original: BulkOperation) -> Any:
         _check_original(original)
         return await _insert(session, settings, req, original)
 

@@ -28,7 +28,7 @@ from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.gating import hold_on_targets
 from bulkops.store.selection import fix_targets
-from bulkops.store.tables import OPERATIONS
+from bulkops.store.tables import OPERATIONS, BulkOperation
 
 
 @dataclass
@@ -49,7 +49,7 @@ async def insert_revert(
 ) -> tuple[Any, bool]:
     """The revert's row and targets, committed; and whether it is new (False: a repeated key)."""
 
-    async def make(session: AsyncSession, original: Any) -> Any:
+    async def make(session: AsyncSession, original: BulkOperation) -> Any:
         _check_original(original)
         other = await session.scalar(select(OPERATIONS.c.id).where(OPERATIONS.c.revert_of == original.id))
         if other is not None:

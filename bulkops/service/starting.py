@@ -23,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from bulkops.domain.model import OperationStatus, OperationType, fairness_key, operation_workflow_id
 from bulkops.service import gates
 from bulkops.settings import Settings
-from bulkops.store.tables import OPERATIONS, TARGETS
+from bulkops.store.tables import OPERATIONS, TARGETS, BulkOperation
 from workflows.contracts import BULK_OPERATION_WORKFLOW, BulkOperationInput
 from workflows.search_attributes import OPERATION_STATUS, OPERATION_TYPE, TENANT_ID
 
@@ -160,10 +160,10 @@ async def forget(sessionmaker: async_sessionmaker, op_id: uuid.UUID) -> None:
         await session.execute(delete(OPERATIONS).where(OPERATIONS.c.id == op_id, waiting))
 
 
-async def by_idempotency_key(session: AsyncSession, tenant_id: str, key: str) -> Any:
+async def by_idempotency_key(session: AsyncSession, tenant_id: str, key: str) -> BulkOperation | None:
     """The tenant's operation created (or retried) with this Idempotency-Key, if any."""
-    return (
-        await session.execute(
-            select(OPERATIONS).where(OPERATIONS.c.tenant_id == tenant_id, OPERATIONS.c.idempotency_key == key)
+    return await session.scalar(
+        select(BulkOperation).where(
+            BulkOperation.tenant_id == tenant_id, BulkOperation.idempotency_key == key
         )
-    ).one_or_none()
+    )
