@@ -15,12 +15,10 @@ class SeenOperation:
     id: str
     tenant: int  # index into the soak's tenants
     operation_type: str
-    notify: bool
     status: str = "PENDING"
     success_count: int = 0
     failed_count: int = 0
     total_count: int = 0
-    retried: bool = False
     reverted: bool = False
 
     @property
@@ -44,10 +42,10 @@ class Book:
     # Pairs of operation ids that one Idempotency-Key, sent twice at once, was answered with.
     same_key_answers: list[tuple[str, str]] = field(default_factory=list)
 
-    def add(self, view: dict[str, Any], tenant: int, notify: bool) -> SeenOperation:
+    def add(self, view: dict[str, Any], tenant: int) -> SeenOperation:
         seen = self.operations.get(view["id"])
         if seen is None:
-            seen = SeenOperation(view["id"], tenant, view["operation_type"], notify)
+            seen = SeenOperation(view["id"], tenant, view["operation_type"])
             self.operations[view["id"]] = seen
         seen.saw(view)
         return seen

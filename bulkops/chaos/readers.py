@@ -65,13 +65,11 @@ class ReaderLog:
 async def poll(
     gw: Gateway, book: Book, key_of: Callable[[SeenOperation], str], log_: ReaderLog, stop: asyncio.Event
 ) -> None:
-    """Read every operation that has not ended, round after round, until `stop`."""
+    """Read every operation until the poller has seen its final summary, round after round, until
+    `stop`."""
+    final: set[str] = set()
     while not stop.is_set():
-        for op in list(book.operations.values()):
-            if op.ended and (("poller", op.id) in log_.sightings):
-                last = log_.sightings[("poller", op.id)].last
-                if last is not None and last["status"] == op.status and last["progress_source"] == "final":
-                    continue
+        for op in [op for op in book.operations.values() if op.id not in final]:
             started = time.monotonic()
             r = await gw.call("GET", f"/v1/bulk-operations/{op.id}", key_of(op), "GET operation")
             if r is not None and r.status_code == 200:
@@ -79,6 +77,8 @@ async def poll(
                 view = r.json()
                 log_.see("poller", view)
                 op.saw(view)
+                if view["progress_source"] == "final":
+                    final.add(op.id)
         await asyncio.sleep(0.5)
 
 

@@ -17,6 +17,16 @@ class Delivery:
     body: bytes
 
 
+async def read_request(reader: asyncio.StreamReader) -> Delivery:
+    """One HTTP/1.1 request off the socket: its path, headers (lower-cased names) and body."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    path = head[0].split(" ")[1] if " " in head[0] else "/"
+    pairs = (line.partition(":") for line in head[1:] if line)
+    headers = {k.strip().lower(): v.strip() for k, _, v in pairs}
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return Delivery(path, headers, body)
+
+
 @dataclass
 class Receiver:
     refuse_ratio: float
@@ -27,16 +37,12 @@ class Receiver:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            path = head[0].split(" ")[1] if " " in head[0] else "/"
-            pairs = (line.partition(":") for line in head[1:] if line)
-            headers = {k.strip().lower(): v.strip() for k, _, v in pairs}
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            delivery = await read_request(reader)
             if self.rng.random() < self.refuse_ratio:
                 self.refused += 1
                 writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
             else:
-                self.deliveries.append(Delivery(path, headers, body))
+                self.deliveries.append(delivery)
                 writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):

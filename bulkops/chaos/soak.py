@@ -106,7 +106,9 @@ async def run_soak(opts: SoakOptions, stack: ChaosStack) -> dict[str, Any]:
             last_fault_end = await _inject_all(stack, schedule, t0, counts)
             await asyncio.sleep(max(0.0, t0 + opts.duration_s - time.monotonic()))
             stop_traffic.set()
-            await background[0]
+            # Every request is bounded (timeouts, bounded repeats); this bounds the last one too.
+            await asyncio.wait([background[0]], timeout=300)
+            log.info("traffic stopped: %d operations; settling", len(book.operations))
             # Settle: approve what waits, resume what is paused, until everything has ended.
             settled_in: float | None = None
             while time.monotonic() < last_fault_end + opts.settle_s:
@@ -118,6 +120,7 @@ async def run_soak(opts: SoakOptions, stack: ChaosStack) -> dict[str, Any]:
             await asyncio.sleep(3.0)  # the last webhooks and stream events
             stop_readers.set()
             await asyncio.gather(*background[1:], return_exceptions=True)
+            log.info("settled in %s s; checking the books", settled_in)
             verdicts = await check_all(
                 sessionmaker, client, book, before, tenants, receiver, readers, journal
             )
@@ -126,7 +129,7 @@ async def run_soak(opts: SoakOptions, stack: ChaosStack) -> dict[str, Any]:
     finally:
         await gw.aclose()
         await engine.dispose()
-    reads = sorted(readers.read_latencies_s)
+    reads = readers.read_latencies_s
     p95 = statistics.quantiles(reads, n=20)[18] * 1000 if len(reads) >= 20 else None
     violations = sum(len(v.violations) for v in verdicts.values()) + len(exited)
     statuses = Counter(op.status for op in book.operations.values())

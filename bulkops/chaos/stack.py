@@ -42,13 +42,7 @@ class ChaosStack:
     workers: list[Child]
     apis: list[Child]
 
-    @property
-    def api_urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{port}" for port in self.api_ports]
-
-    @property
-    def api_ports(self) -> list[int]:
-        return [int(api.args[api.args.index("--port") + 1]) for api in self.apis]
+    api_urls: list[str]
 
     def inject(self, fault: Fault) -> None:
         """Break the part `fault` names and bring it back (blocking: run it in a thread)."""
@@ -127,9 +121,10 @@ def chaos_stack(keep: bool = False, **overrides: Any) -> Iterator[ChaosStack]:
                     ready=port_ready(port),
                 )
             )
-        apis = []
+        apis, api_urls = [], []
         for n in range(PROCESSES):
             port = free_port()
+            api_urls.append(f"http://127.0.0.1:{port}")
             apis.append(
                 Child(
                     f"api-{n}",
@@ -145,7 +140,7 @@ def chaos_stack(keep: bool = False, **overrides: Any) -> Iterator[ChaosStack]:
         for child in children:
             child.wait_ready(120)
         log.info("chaos stack in %s: postgres :%s, temporal %s", root, postgres.port, temporal.address)
-        yield ChaosStack(root, settings, postgres, temporal, workers, apis)
+        yield ChaosStack(root, settings, postgres, temporal, workers, apis, api_urls)
     finally:
         stop_all(children)
         temporal.stop()

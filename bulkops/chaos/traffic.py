@@ -183,7 +183,7 @@ class Traffic:
         else:
             answers = [r for r in [await call] if r is not None and r.status_code in (200, 202)]
         for r in answers:
-            self.book.add(r.json(), tenant.index, notify=True)
+            self.book.add(r.json(), tenant.index)
 
     def _pick(self, ops: list[SeenOperation]) -> SeenOperation | None:
         return self.rng.choice(ops) if ops else None
@@ -220,24 +220,32 @@ class Traffic:
         else:
             await self._control(op, action, key)
 
-    async def retry(self) -> None:
-        op = self._pick(
-            [o for o in self.book.ended() if o.failed_count > 0 and o.operation_type != "BULK_EXPORT"]
-        )
-        if op is None:
-            return
+    async def _make_from(self, op: SeenOperation, what: str, params: dict[str, str] | None = None) -> int:
+        """POST a retry or revert of `op` (repeated with its Idempotency-Key while unanswered); the
+        answer's status (0: none), and the new operation in the book when one was made."""
         tenant = self.tenants[op.tenant]
         r = await self.gw.until_answered(
             "POST",
-            f"/v1/bulk-operations/{op.id}/retry",
+            f"/v1/bulk-operations/{op.id}/{what}",
             tenant.operator_key,
-            "POST retry",
-            params={"all_failed": "true"},
+            f"POST {what}",
+            params=params,
             idempotency_key=uuid.uuid4().hex,
         )
-        if r is not None and r.status_code == 202:
-            op.retried = True
-            self.book.add(r.json(), tenant.index, notify=False)
+        if r is None:
+            return 0
+        if r.status_code == 202:
+            self.book.add(r.json(), tenant.index)
+        return r.status_code
+
+    async def retry(self) -> None:
+        # A retry may itself be retried, and one original more than once (the later ones find
+        # nothing left, or only what the earlier ones did not cover).
+        op = self._pick(
+            [o for o in self.book.ended() if o.failed_count > 0 and o.operation_type != "BULK_EXPORT"]
+        )
+        if op is not None:
+            await self._make_from(op, "retry", {"all_failed": "true"})
 
     async def revert(self) -> None:
         op = self._pick(
@@ -247,20 +255,8 @@ class Traffic:
                 if o.operation_type == "BULK_UPDATE" and o.success_count > 0 and not o.reverted
             ]
         )
-        if op is None:
-            return
-        tenant = self.tenants[op.tenant]
-        r = await self.gw.until_answered(
-            "POST",
-            f"/v1/bulk-operations/{op.id}/revert",
-            tenant.operator_key,
-            "POST revert",
-            idempotency_key=uuid.uuid4().hex,
-        )
-        if r is not None and r.status_code in (202, 409):
+        if op is not None and await self._make_from(op, "revert") in (202, 409):
             op.reverted = True
-        if r is not None and r.status_code == 202:
-            self.book.add(r.json(), tenant.index, notify=False)
 
     # --- after the faults ------------------------------------------------------------------------
 

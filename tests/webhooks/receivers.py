@@ -16,6 +16,7 @@ import dns.rdatatype
 import dns.rrset
 from sqlalchemy import insert
 
+from bulkops.chaos.receiver import Delivery, read_request
 from bulkops.domain.model import operation_workflow_id
 from bulkops.store.tables import OPERATIONS
 from tests.harness import Harness, Tenant
@@ -24,18 +25,12 @@ Mode = Literal["ok", "endless", "silent"]
 
 
 @dataclass
-class Hit:
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
 class Receiver:
     """`ok`: 204 to every POST; `endless`: 200 and a chunked body that never ends; `silent`: reads
     the request and never answers."""
 
     mode: Mode
-    hits: list[Hit] = field(default_factory=list)
+    hits: list[Delivery] = field(default_factory=list)
     connections: int = 0
     body_bytes_sent: int = 0
     url: str = ""
@@ -45,11 +40,7 @@ class Receiver:
         self.connections += 1
         self.writers.append(writer)
         try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            pairs = (line.partition(":") for line in head[1:] if line)
-            headers = {k.strip().lower(): v.strip() for k, _, v in pairs}
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            self.hits.append(Hit(headers, body))
+            self.hits.append(await read_request(reader))
             if self.mode == "ok":
                 writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             elif self.mode == "endless":
