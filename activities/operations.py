@@ -35,6 +35,7 @@ from activities.orders import outcome_from_row
 from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorCode, ErrorSample, ItemStatus, OperationStatus
 from bulkops.domain.safety import Approval, ApprovalStatus
 from bulkops.store.gating import hold_on_targets
+from bulkops.store.operations import record
 from bulkops.store.selection import snapshot
 from bulkops.store.tables import ITEMS, NOT_TERMINAL, OPERATIONS, TARGETS
 
@@ -68,14 +69,16 @@ class OperationActivities:
         it yet: a held operation answers when its approval expires. Idempotent: a retried attempt
         finds the snapshot and the approval the first one wrote."""
         async with self.sessionmaker() as session, session.begin():
-            row = (
+            found = (
                 await session.execute(
                     select(OPERATIONS).where(OPERATIONS.c.id == inp.operation_id).with_for_update()
                 )
             ).one_or_none()
-            Operation.of(inp.operation_id, row).verify(
+            Operation.of(inp.operation_id, found).verify(
                 tenant_id=inp.tenant_id, operation_type=inp.operation_type, parameters=inp.parameters
             )
+            assert found is not None  # verified: a missing row is refused
+            row = record(found)
             if row.selected_at is None:
                 row = await snapshot(session, row)
                 if row.approval is None:

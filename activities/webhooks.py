@@ -16,7 +16,6 @@ import time
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -26,7 +25,8 @@ from bulkops.domain.representation import operation_view
 from bulkops.infra.netpolicy import Unresolvable, UnsafeUrl
 from bulkops.infra.webhook_http import post_bounded
 from bulkops.settings import Settings
-from bulkops.store.tables import BulkOperation, Tenant
+from bulkops.store.operations import get_operation
+from bulkops.store.tables import Tenant
 
 SIGNATURE_HEADER = "X-Bulkops-Signature"
 
@@ -57,13 +57,9 @@ class WebhookActivities:
     @activity.defn(name=DELIVER_WEBHOOK)
     async def deliver_webhook(self, inp: WebhookInput) -> int:
         async with self.sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(BulkOperation.__table__).where(BulkOperation.id == inp.operation_id)
-                )
-            ).one_or_none()
+            row = await get_operation(session, inp.tenant_id, inp.operation_id)
             tenant = await session.get(Tenant, inp.tenant_id)
-        if row is None or row.tenant_id != inp.tenant_id or not row.notify_url:
+        if row is None or not row.notify_url:
             raise ApplicationError("no such operation, or it has no notify_url", non_retryable=True)
         secrets = signing_secrets(tenant, datetime.now(UTC))
         if not secrets:

@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
+from bulkops.domain.records import OperationRecord
 from bulkops.domain.representation import UiLinks, operation_view
 from bulkops.service.feeds import Feeds
 
 
-def accepted(row: Any, settings: UiLinks, base: str, *, created: bool = True) -> JSONResponse:
+def accepted(row: OperationRecord, settings: UiLinks, base: str, *, created: bool = True) -> JSONResponse:
     """A new operation: 202 with its `Location` (200 when an Idempotency-Key found an earlier one)."""
     view = operation_view(row, settings, base=base)
     return JSONResponse(

@@ -5,7 +5,6 @@ the audit trail then names."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Body, Response
 
@@ -19,7 +18,7 @@ from api.deps import (
     SafetyDep,
     SettingsDep,
 )
-from bulkops.domain.representation import BulkOperationRead, operation_view
+from bulkops.domain.representation import BulkOperationRead, UiLinks, operation_view
 from bulkops.domain.safety import AuditPage
 from bulkops.service.auth import Principal
 from bulkops.service.safety import SafetyService
@@ -32,7 +31,7 @@ async def _control(
     operation_id: uuid.UUID,
     principal: Principal,
     safety: SafetyService,
-    settings: Any,
+    settings: UiLinks,
     base: str,
     comment: str | None = None,
 ) -> BulkOperationRead:

@@ -29,9 +29,9 @@ from activities.orders import OrderActivities
 from bulkops.bench.stack import ROOT
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType, final_status
 from bulkops.service.auth import create_tenant
-from bulkops.service.starting import insert_ids
 from bulkops.settings import Settings
 from bulkops.store.db import make_order_pool
+from bulkops.store.selection import insert_ids
 from bulkops.store.tables import BulkOperation, Order
 
 log = logging.getLogger("bulkops.bench")

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel
 
 from bulkops.domain.model import Counters, ErrorSample, OperationStatus, OperationType
+from bulkops.domain.records import OperationRecord
 from bulkops.domain.requests import FailureThreshold
 from bulkops.domain.safety import Actor, Approval
 
@@ -98,7 +99,7 @@ class Progress(Counters):
     max_run_history: int
 
 
-def _links(row: Any, settings: UiLinks, base: str) -> Links:
+def _links(row: OperationRecord, settings: UiLinks, base: str) -> Links:
     me = f"{base}/v1/bulk-operations/{row.id}"
     return Links(
         self=me,
@@ -111,12 +112,17 @@ def _links(row: Any, settings: UiLinks, base: str) -> Links:
 
 
 def operation_view(
-    row: Any, settings: UiLinks, *, live: Progress | None = None, base: str = "", now: datetime | None = None
+    row: OperationRecord,
+    settings: UiLinks,
+    *,
+    live: Progress | None = None,
+    base: str = "",
+    now: datetime | None = None,
 ) -> BulkOperationRead:
     """The row's summary once ended (`final`), the live counters while running, else the row's
     checkpoint (the counters as the workflow last wrote them, true as of `progress_at`)."""
     now = now or datetime.now(UTC)
-    status = OperationStatus(row.status)
+    status = row.status
     source: ProgressSource = "final" if status.terminal else "checkpoint"
     progress_at = row.completed_at if status.terminal else row.progress_at
     total, processed, ok, failed = row.total_count, row.processed_count, row.success_count, row.failed_count
@@ -150,7 +156,7 @@ def operation_view(
     return BulkOperationRead(
         id=row.id,
         tenant_id=row.tenant_id,
-        operation_type=OperationType(row.operation_type),
+        operation_type=row.operation_type,
         status=status,
         total_count=total,
         processed_count=processed,

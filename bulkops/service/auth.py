@@ -108,15 +108,6 @@ async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     return _principal(*found)
 
 
-def creator_columns(actor: Actor) -> dict[str, Any]:
-    """The columns of a new operation's row that say who created it (who may then not decide it)."""
-    return {
-        "created_by_key_id": uuid.UUID(actor.key_id) if actor.key_id else None,
-        "created_by_user_id": uuid.UUID(actor.user_id) if actor.user_id else None,
-        "created_by": actor.model_dump(mode="json", exclude={"comment"}) if actor.name else None,
-    }
-
-
 class KeyCache:
     """Principals by their key's hash, for `ttl_s` seconds: most requests then authenticate without a
     database round trip. A key revoked (or a user disabled or changed) through this process is

@@ -6,7 +6,7 @@ one grouped query (`bulkops.store.gating.forecast`); nothing is written and no w
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.representation import DryRunRead
 from bulkops.domain.requests import BulkOperationCreate
@@ -15,11 +15,11 @@ from bulkops.store.selection import filter_clause
 from bulkops.store.tables import ORDERS
 
 
-async def dry_run(sessionmaker: async_sessionmaker, tenant_id: str, body: BulkOperationCreate) -> DryRunRead:
+async def dry_run(session: AsyncSession, tenant_id: str, body: BulkOperationCreate) -> DryRunRead:
+    """In the caller's session: nothing is written."""
     if body.order_ids is not None:
         where, listed = ORDERS.c.id.in_(body.order_ids), len(body.order_ids)
     else:
         assert body.filter is not None
         where, listed = filter_clause(tenant_id, body.filter), None
-    async with sessionmaker() as session:
-        return await forecast(session, tenant_id, body.operation_type, body.parameters, where, listed)
+    return await forecast(session, tenant_id, body.operation_type, body.parameters, where, listed)

@@ -11,45 +11,53 @@ the policy says so.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.model import WAITING_STATUSES, OperationStatus
+from bulkops.domain.records import OperationRecord
 from bulkops.domain.requests import BulkOperationCreate
-from bulkops.domain.safety import Actor, Approval, ApprovalStatus, Prediction
-from bulkops.service.auth import creator_columns
+from bulkops.domain.safety import Approval, ApprovalStatus, Prediction
 from bulkops.service.dry_run import dry_run
 from bulkops.store.gating import load_policy
 
-# Statuses of an operation that has not started yet (and so may still be forgotten).
+# Statuses of an operation that has not started yet (what the tenant's waiting limit counts).
 WAITING = [s.value for s in WAITING_STATUSES]
 
 
-async def gate_values(
-    sessionmaker: async_sessionmaker, tenant_id: str, body: BulkOperationCreate, actor: Actor
-) -> tuple[dict[str, Any], bool]:
-    """The new row's columns that say what it waits for (its `start_at`, its pace: its own or the
-    tenant's default), and whether a filter selection is snapshotted now: when the forecast says
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What a new operation waits for: its first status (SCHEDULED until `start_at`), its pace (its
+    own or the tenant's default), and whether its filter is snapshotted now: when the forecast says
     the policy holds it (the approval is then decided on that snapshot)."""
-    async with sessionmaker() as session:
-        policy = await load_policy(session, tenant_id)
-    values: dict[str, Any] = {
-        "status": (OperationStatus.SCHEDULED if body.start_at else OperationStatus.PENDING).value,
-        "start_at": body.start_at,
-        "max_orders_per_second": body.max_orders_per_second or policy.default_max_orders_per_second,
-        **creator_columns(actor),
-    }
+
+    status: OperationStatus
+    start_at: datetime | None
+    max_orders_per_second: float | None
+    snapshot_now: bool
+
+
+async def gate_of(session: AsyncSession, tenant_id: str, body: BulkOperationCreate) -> Gate:
+    """The gate of a new operation, in the create's transaction."""
+    policy = await load_policy(session, tenant_id)
     snapshot_now = False
     if body.filter is not None and body.start_at is None and policy.gates_anything:
-        seen = await dry_run(sessionmaker, tenant_id, body)
+        seen = await dry_run(session, tenant_id, body)
         snapshot_now = bool(
             policy.approval_reasons(body.operation_type, Prediction.model_validate(seen.model_dump()))
         )
-    return values, snapshot_now
+    return Gate(
+        status=OperationStatus.SCHEDULED if body.start_at else OperationStatus.PENDING,
+        start_at=body.start_at,
+        max_orders_per_second=body.max_orders_per_second or policy.default_max_orders_per_second,
+        snapshot_now=snapshot_now,
+    )
 
 
-def gate_input(row: Any) -> dict[str, Any]:
+def gate_input(row: OperationRecord) -> dict[str, Any]:
     """The workflow input's fields that come from the gate columns of the operation's row."""
     approval = Approval.model_validate(row.approval) if row.approval else None
     pending = approval is not None and approval.status is ApprovalStatus.PENDING

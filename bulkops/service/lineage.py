@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bulkops.domain.records import OperationRecord
 from bulkops.service.errors import Conflict, NotFound
-from bulkops.service.starting import by_idempotency_key
-from bulkops.store.tables import OPERATIONS, BulkOperation
+from bulkops.store.operations import by_idempotency_key, get_operation, lineage_of, lock_row
 
 
 class MadeFrom(Protocol):
@@ -34,8 +33,8 @@ class MadeFrom(Protocol):
 async def made_from(
     sessionmaker: async_sessionmaker,
     req: MadeFrom,
-    make: Callable[[AsyncSession, BulkOperation], Awaitable[Any]],
-) -> tuple[Any, bool]:
+    make: Callable[[AsyncSession, OperationRecord], Awaitable[OperationRecord]],
+) -> tuple[OperationRecord, bool]:
     """`make(session, original)`'s new row, committed under the lineage's lock; and whether it is new
     (False: the operation an earlier request with the same Idempotency-Key made)."""
     try:
@@ -55,20 +54,19 @@ async def made_from(
         return replayed(existing, req), False
 
 
-async def lock_lineage(session: AsyncSession, tenant_id: str, operation_id: uuid.UUID) -> BulkOperation:
+async def lock_lineage(session: AsyncSession, tenant_id: str, operation_id: uuid.UUID) -> OperationRecord:
     """The tenant's operation, read after locking its lineage root's row."""
-    lineage_id = await session.scalar(
-        select(OPERATIONS.c.lineage_id).where(
-            OPERATIONS.c.id == operation_id, OPERATIONS.c.tenant_id == tenant_id
-        )
-    )
+    lineage_id = await lineage_of(session, tenant_id, operation_id)
     if lineage_id is None:
         raise NotFound
-    await session.execute(select(OPERATIONS.c.id).where(OPERATIONS.c.id == lineage_id).with_for_update())
-    return (await session.execute(select(BulkOperation).where(BulkOperation.id == operation_id))).scalar_one()
+    await lock_row(session, lineage_id)
+    original = await get_operation(session, tenant_id, operation_id)
+    if original is None:
+        raise NotFound
+    return original
 
 
-def replayed(existing: BulkOperation, req: MadeFrom) -> BulkOperation:
+def replayed(existing: OperationRecord, req: MadeFrom) -> OperationRecord:
     if existing.request_hash != req.digest():
         raise Conflict("this Idempotency-Key was already used with a different request")
     return existing

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
+from bulkops.domain.records import OperationRecord
+from bulkops.store.operations import record
 from bulkops.store.pagination import int32, keyset_page
 from bulkops.store.tables import ITEMS, OPERATIONS
 
@@ -28,7 +30,7 @@ async def list_operations(
     operation_type: OperationType | None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Any], str | None]:
+) -> tuple[list[OperationRecord], str | None]:
     """Newest first."""
     stmt = select(OPERATIONS).where(OPERATIONS.c.tenant_id == tenant_id)
     if status:
@@ -37,7 +39,7 @@ async def list_operations(
         stmt = stmt.where(OPERATIONS.c.operation_type == operation_type.value)
     keys = (OPERATIONS.c.created_at, OPERATIONS.c.id)
     async with sessionmaker() as session:
-        return await keyset_page(
+        rows, next_cursor = await keyset_page(
             session,
             stmt,
             keys,
@@ -46,6 +48,7 @@ async def list_operations(
             limit=limit,
             descending=True,
         )
+    return [record(r) for r in rows], next_cursor
 
 
 async def list_items(

@@ -15,37 +15,39 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from bulkops.domain.model import (
-    OperationStatus,
-    OperationType,
-    operation_workflow_id,
-)
+from bulkops.domain.model import OperationType, operation_workflow_id
+from bulkops.domain.records import OperationRecord
 from bulkops.domain.representation import BulkOperationRead, DryRunRead
 from bulkops.domain.requests import BulkOperationCreate, ExportParameters
 from bulkops.domain.safety import Actor, AuditAction
 from bulkops.infra.metrics import record_started
 from bulkops.infra.netpolicy import Resolver, check_webhook_url
-from bulkops.service import gates as safety
 from bulkops.service import listing
 from bulkops.service.dry_run import dry_run
 from bulkops.service.errors import Conflict, Gone, NotFound, Unavailable
 from bulkops.service.failures import failures_by_code
 from bulkops.service.feeds import Feeds
+from bulkops.service.gates import gate_of
 from bulkops.service.limits import admit
-from bulkops.service.reads import ProgressReader, ended
+from bulkops.service.reads import ProgressReader
 from bulkops.service.retrying import RetryRequest, insert_retry
-from bulkops.service.starting import by_idempotency_key, forget, insert_ids, insert_row, start_workflow
+from bulkops.service.starting import start_workflow
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.gating import hold_on_targets
-from bulkops.store.selection import snapshot
-from bulkops.store.tables import OPERATIONS, BulkOperation
+from bulkops.store.operations import (
+    NewOperation,
+    by_idempotency_key,
+    forget,
+    get_operation,
+    insert_operation,
+)
+from bulkops.store.selection import insert_ids, snapshot
 
 STREAM_POLL_S = 0.25  # an operation's feed reads it at most four times a second
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ def request_hash(body: BulkOperationCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _created_detail(row: Any) -> dict[str, Any]:
+def _created_detail(row: OperationRecord) -> dict[str, Any]:
     # Only what is known: a filter's count comes with its snapshot, most operations have no start_at.
     detail: dict[str, Any] = {"status": row.status, "operation_type": row.operation_type}
     if row.total_count:
@@ -68,9 +70,9 @@ def _created_detail(row: Any) -> dict[str, Any]:
     return detail
 
 
-@dataclass
+@dataclass(frozen=True)
 class Accepted:
-    row: Any
+    row: OperationRecord
     created: bool
 
 
@@ -84,15 +86,9 @@ class OperationService:
             STREAM_POLL_S, sessionmaker, settings.max_streams_per_tenant, settings.stream_max_s
         )
 
-    async def get_row(self, tenant_id: str, operation_id: uuid.UUID) -> Any:
+    async def get_row(self, tenant_id: str, operation_id: uuid.UUID) -> OperationRecord:
         async with self.sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(OPERATIONS).where(
-                        OPERATIONS.c.id == operation_id, OPERATIONS.c.tenant_id == tenant_id
-                    )
-                )
-            ).one_or_none()
+            row = await get_operation(session, tenant_id, operation_id)
         if row is None:
             raise NotFound
         return row
@@ -125,31 +121,33 @@ class OperationService:
             else {"filter": body.filter.model_dump(mode="json", exclude_none=True) if body.filter else {}}
         )
         actor = actor or Actor()
-        gate, snapshot_now = await safety.gate_values(self.sessionmaker, tenant_id, body, actor)
         op_id = uuid.uuid4()
         try:
             async with self.sessionmaker() as session, session.begin():
+                gate = await gate_of(session, tenant_id, body)
                 await admit(session, tenant_id, body.max_concurrency, self.settings)
-                row = await insert_row(
-                    session,
-                    op_id,
-                    tenant_id,
-                    body.operation_type,
-                    body.parameters,
-                    selection,
-                    body.max_concurrency,
-                    body.failure_threshold.model_dump() if body.failure_threshold else None,
-                    initiated_by,
-                    None,
-                    str(body.notify_url) if body.notify_url else None,
-                    idempotency_key,
-                    digest,
+                new = NewOperation(
+                    id=op_id,
+                    tenant_id=tenant_id,
+                    operation_type=body.operation_type,
+                    parameters=body.parameters,
+                    selection=selection,
+                    max_concurrency=body.max_concurrency,
+                    failure_threshold=body.failure_threshold.model_dump() if body.failure_threshold else None,
+                    initiated_by=initiated_by,
+                    created_by=actor,
+                    notify_url=str(body.notify_url) if body.notify_url else None,
+                    idempotency_key=idempotency_key,
+                    request_hash=digest,
+                    status=gate.status,
+                    start_at=gate.start_at,
+                    max_orders_per_second=gate.max_orders_per_second,
                     total_count=len(body.order_ids) if body.order_ids is not None else 0,
-                    extra=gate,
                 )
+                row = await insert_operation(session, new)
                 if body.order_ids is not None:
                     await insert_ids(session, op_id, body.order_ids)
-                if body.order_ids is not None or snapshot_now:
+                if body.order_ids is not None or gate.snapshot_now:
                     # Its targets are fixed now: the gate decides on exactly them.
                     row = await hold_on_targets(session, await snapshot(session, row), actor.name)
                 await insert_event(
@@ -185,12 +183,13 @@ class OperationService:
         return Accepted(row=row, created=created)
 
     async def dry_run(self, tenant_id: str, body: BulkOperationCreate) -> DryRunRead:
-        return await dry_run(self.sessionmaker, tenant_id, body)
+        async with self.sessionmaker() as session:
+            return await dry_run(session, tenant_id, body)
 
-    async def observe(self, row: Any, base: str = "") -> BulkOperationRead:
+    async def observe(self, row: OperationRecord, base: str = "") -> BulkOperationRead:
         """What a reader is told (`GET …/{id}` and the events stream): the summary once ended, the live
         counters while running, else the row's checkpoint; never fewer processed orders than before."""
-        if ended(row):
+        if row.ended:
             return self.reads.view(row, None, base)
         live = await self.reads.query(row.id)
         if live is not None and not live.status.terminal:
@@ -200,10 +199,12 @@ class OperationService:
         current = await self.get_row(row.tenant_id, row.id)
         return self.reads.view(current, None, base)
 
-    def follow(self, row: Any, base: str = "") -> AsyncIterator[BulkOperationRead]:
+    def follow(self, row: OperationRecord, base: str = "") -> AsyncIterator[BulkOperationRead]:
         """The operation's views as they change, the final view last, for any number of event
         streams: one poller per operation in this process reads it as `observe` does."""
-        current: Any = None  # the row as the request found it first, then as it is at each read
+        current: OperationRecord | None = (
+            None  # the row as the request found it first, then as it is at each read
+        )
 
         async def observe() -> BulkOperationRead:
             nonlocal current
@@ -212,7 +213,9 @@ class OperationService:
 
         return self.feeds.follow(row.id, base, observe)
 
-    async def list_operations(self, tenant_id: str, **filters: Any) -> tuple[list[Any], str | None]:
+    async def list_operations(
+        self, tenant_id: str, **filters: Any
+    ) -> tuple[list[OperationRecord], str | None]:
         return await listing.list_operations(self.sessionmaker, tenant_id, **filters)
 
     async def list_items(
@@ -230,9 +233,9 @@ class OperationService:
     ) -> tuple[ExportParameters, AsyncIterator[Any]]:
         """An ended export's parameters and its kept rows, page by page."""
         row = await self.get_row(tenant_id, operation_id)
-        if row.operation_type != OperationType.BULK_EXPORT.value:
+        if row.operation_type is not OperationType.BULK_EXPORT:
             raise Conflict(f"only BULK_EXPORT operations have a download; this one is {row.operation_type}")
-        if not OperationStatus(row.status).terminal:
+        if not row.ended:
             raise Conflict(f"the export is ready once the operation has ended; it is {row.status}")
         if row.purged_at is not None:
             # An empty file would read as "nothing matched": say that the rows are gone.
@@ -244,23 +247,23 @@ class OperationService:
 
     # --- internals ---------------------------------------------------------------------------------
 
-    async def _by_idempotency_key(self, tenant_id: str, key: str) -> BulkOperation | None:
+    async def _by_idempotency_key(self, tenant_id: str, key: str) -> OperationRecord | None:
         async with self.sessionmaker() as session:
             return await by_idempotency_key(session, tenant_id, key)
 
-    async def _replay(self, existing: BulkOperation, digest: str) -> Accepted:
+    async def _replay(self, existing: OperationRecord, digest: str) -> Accepted:
         if existing.request_hash != digest:
             raise Conflict("this Idempotency-Key was already used with a different request body")
         await self._heal(existing)
         return Accepted(row=existing, created=False)
 
-    async def _heal(self, row: Any) -> None:
+    async def _heal(self, row: OperationRecord) -> None:
         """A repeated request: start the workflow a crash between commit and start left unstarted. An
         operation that ended starts nothing (nor does one whose workflow ended: its id is not reused)."""
-        if not ended(row):
+        if not row.ended:
             await self._start(row)
 
-    async def _start(self, row: Any, *, forget_on_failure: bool = False) -> None:
+    async def _start(self, row: OperationRecord, *, forget_on_failure: bool = False) -> None:
         """Start the row's workflow. `forget_on_failure`: the row is new (create, retry, revert), so a
         start that surely failed removes it, and one that succeeded counts as an operation started."""
         try:
@@ -270,7 +273,8 @@ class OperationService:
             exists = await self._workflow_exists(row.id)
             if not exists:
                 if exists is False and forget_on_failure:
-                    await forget(self.sessionmaker, row.id)
+                    async with self.sessionmaker() as session, session.begin():
+                        await forget(session, row.id)
                 log.warning("operation %s: its workflow did not start: %s", row.id, exc)
                 raise Unavailable("the operation could not be started now; send the request again") from exc
             log.warning("operation %s: its start failed (%s), but its workflow runs", row.id, exc)

@@ -13,12 +13,12 @@ import asyncio
 import logging
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from cachetools import LRUCache
 from temporalio.client import Client
 
-from bulkops.domain.model import OperationStatus, operation_workflow_id
+from bulkops.domain.model import operation_workflow_id
+from bulkops.domain.records import OperationRecord
 from bulkops.domain.representation import BulkOperationRead, Progress, operation_view
 from bulkops.service.feeds import Coalesced
 from bulkops.settings import Settings
@@ -84,11 +84,7 @@ class ProgressReader:
             log.info("progress query for %s did not answer: %s", operation_id, exc)
             return None
 
-    def view(self, row: Any, live: Progress | None, base: str) -> BulkOperationRead:
+    def view(self, row: OperationRecord, live: Progress | None, base: str) -> BulkOperationRead:
         # A shared live answer is true as of when the workflow gave it, not when it is passed on.
         at = self.shared.answered_at(row.id) if live is not None else None
         return self.floor.hold(operation_view(row, self.settings, live=live, base=base, now=at))
-
-
-def ended(row: Any) -> bool:
-    return OperationStatus(row.status).terminal

@@ -15,23 +15,21 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bulkops.domain.model import OperationStatus, OperationType
+from bulkops.domain.records import OperationRecord
 from bulkops.domain.safety import Actor, AuditAction
-from bulkops.service.auth import creator_columns
 from bulkops.service.errors import Conflict
 from bulkops.service.limits import admit
 from bulkops.service.lineage import made_from
-from bulkops.service.starting import insert_row
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.gating import hold_on_targets
+from bulkops.store.operations import NewOperation, insert_operation
 from bulkops.store.selection import failed_items, fix_targets, live_in_lineage, retry_targets
-from bulkops.store.tables import TARGETS, BulkOperation
+from bulkops.store.tables import TARGETS
 
 
 @dataclass
@@ -50,47 +48,49 @@ class RetryRequest:
 
 async def insert_retry(
     sessionmaker: async_sessionmaker, settings: Settings, req: RetryRequest
-) -> tuple[Any, bool]:
+) -> tuple[OperationRecord, bool]:
     """The retry's row and targets, committed; and whether it is new (False: a repeated key)."""
 
-    async def make(session: AsyncSession, original: BulkOperation) -> Any:
+    async def make(session: AsyncSession, original: OperationRecord) -> OperationRecord:
         _check_original(original)
         return await _insert(session, settings, req, original)
 
     return await made_from(sessionmaker, req, make)
 
 
-def _check_original(original: Any) -> None:
-    if not OperationStatus(original.status).terminal:
+def _check_original(original: OperationRecord) -> None:
+    if not original.ended:
         raise Conflict("the operation has not ended yet; retry it once it has")
     if original.revert_of is not None:
         # Its per-order step is the revert's, not the update's parameters: never re-apply those.
         raise Conflict("a revert cannot be retried")
 
 
-async def _insert(session: AsyncSession, settings: Settings, req: RetryRequest, original: Any) -> Any:
+async def _insert(
+    session: AsyncSession, settings: Settings, req: RetryRequest, original: OperationRecord
+) -> OperationRecord:
     op_id = uuid.uuid4()
     await _check_something_left(session, req, original.lineage_id, op_id)
     await admit(session, req.tenant_id, original.max_concurrency, settings)
-    row = await insert_row(
+    await insert_operation(
         session,
-        op_id,
-        req.tenant_id,
-        OperationType(original.operation_type),
-        original.parameters,
-        {"retry_of": str(req.original_id), "all_failed": req.all_failed},
-        original.max_concurrency,
-        original.failure_threshold,
-        req.initiated_by,
-        req.original_id,
-        original.notify_url,
-        req.idempotency_key,
-        req.digest(),
-        lineage_id=original.lineage_id,
-        extra={
-            **creator_columns(req.actor),
-            "max_orders_per_second": original.max_orders_per_second,
-        },
+        NewOperation(
+            id=op_id,
+            tenant_id=req.tenant_id,
+            operation_type=original.operation_type,
+            parameters=original.parameters,
+            selection={"retry_of": str(req.original_id), "all_failed": req.all_failed},
+            max_concurrency=original.max_concurrency,
+            failure_threshold=original.failure_threshold,
+            initiated_by=req.initiated_by,
+            created_by=req.actor,
+            notify_url=original.notify_url,
+            idempotency_key=req.idempotency_key,
+            request_hash=req.digest(),
+            max_orders_per_second=original.max_orders_per_second,
+            retry_of=req.original_id,
+            lineage_id=original.lineage_id,
+        ),
     )
     stmt = retry_targets(op_id, req.original_id, original.lineage_id, req.all_failed)
     await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))

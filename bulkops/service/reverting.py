@@ -12,23 +12,20 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bulkops.domain.model import OperationStatus, OperationType
+from bulkops.domain.model import OperationType
+from bulkops.domain.records import OperationRecord
 from bulkops.domain.safety import Actor, AuditAction
-from bulkops.service.auth import creator_columns
 from bulkops.service.errors import Conflict
 from bulkops.service.limits import admit
 from bulkops.service.lineage import made_from
-from bulkops.service.starting import insert_row
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.gating import hold_on_targets
-from bulkops.store.selection import fix_targets
-from bulkops.store.tables import OPERATIONS, BulkOperation
+from bulkops.store.operations import NewOperation, insert_operation, reverted_by
+from bulkops.store.selection import fix_targets, insert_revert_targets
 
 
 @dataclass
@@ -46,12 +43,12 @@ class RevertRequest:
 
 async def insert_revert(
     sessionmaker: async_sessionmaker, settings: Settings, req: RevertRequest
-) -> tuple[Any, bool]:
+) -> tuple[OperationRecord, bool]:
     """The revert's row and targets, committed; and whether it is new (False: a repeated key)."""
 
-    async def make(session: AsyncSession, original: BulkOperation) -> Any:
+    async def make(session: AsyncSession, original: OperationRecord) -> OperationRecord:
         _check_original(original)
-        other = await session.scalar(select(OPERATIONS.c.id).where(OPERATIONS.c.revert_of == original.id))
+        other = await reverted_by(session, original.id)
         if other is not None:
             raise Conflict(f"this operation was already reverted (by {other})")
         return await _insert(session, settings, req, original)
@@ -59,47 +56,39 @@ async def insert_revert(
     return await made_from(sessionmaker, req, make)
 
 
-def _check_original(original: Any) -> None:
-    if original.operation_type != OperationType.BULK_UPDATE.value:
+def _check_original(original: OperationRecord) -> None:
+    if original.operation_type is not OperationType.BULK_UPDATE:
         raise Conflict("only a BULK_UPDATE can be reverted")
-    if not OperationStatus(original.status).terminal:
+    if not original.ended:
         raise Conflict("the operation has not ended yet; revert it once it has")
 
 
-async def _insert(session: AsyncSession, settings: Settings, req: RevertRequest, original: Any) -> Any:
+async def _insert(
+    session: AsyncSession, settings: Settings, req: RevertRequest, original: OperationRecord
+) -> OperationRecord:
     new_id = uuid.uuid4()
     await admit(session, req.tenant_id, original.max_concurrency, settings)
-    await insert_row(
+    await insert_operation(
         session,
-        new_id,
-        req.tenant_id,
-        OperationType.BULK_UPDATE,
-        original.parameters,
-        {"revert_of": str(original.id)},
-        original.max_concurrency,
-        None,
-        req.initiated_by,
-        None,
-        original.notify_url,
-        req.idempotency_key,
-        req.digest(),
-        lineage_id=original.lineage_id,
-        extra={
-            "revert_of": original.id,
-            **creator_columns(req.actor),
-            "max_orders_per_second": original.max_orders_per_second,
-        },
-    )
-    # The orders the update succeeded on and recorded previous values for, in its order.
-    added = await session.execute(
-        text(
-            "INSERT INTO bulk_operation_targets (operation_id, seq, order_id) "
-            "SELECT :new, row_number() OVER (ORDER BY seq), order_id FROM bulk_operation_items "
-            "WHERE operation_id = :orig AND status = 'SUCCEEDED' AND result -> 'previous' IS NOT NULL"
+        NewOperation(
+            id=new_id,
+            tenant_id=req.tenant_id,
+            operation_type=OperationType.BULK_UPDATE,
+            parameters=original.parameters,
+            selection={"revert_of": str(original.id)},
+            max_concurrency=original.max_concurrency,
+            failure_threshold=None,
+            initiated_by=req.initiated_by,
+            created_by=req.actor,
+            notify_url=original.notify_url,
+            idempotency_key=req.idempotency_key,
+            request_hash=req.digest(),
+            max_orders_per_second=original.max_orders_per_second,
+            revert_of=original.id,
+            lineage_id=original.lineage_id,
         ),
-        {"new": new_id, "orig": original.id},
     )
-    if not added.rowcount:  # type: ignore[attr-defined]
+    if not await insert_revert_targets(session, new_id, original.id):
         raise Conflict("nothing to revert: the update changed no order")
     row = await hold_on_targets(session, await fix_targets(session, new_id), req.actor.name)
     await insert_event(

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import update
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from bulkops.domain.model import OperationStatus
+from bulkops.domain.records import OperationRecord
 from bulkops.domain.representation import Progress
 from bulkops.domain.safety import Actor, AuditEventRead, TenantPolicy, decision_refusal
 from bulkops.service.errors import Conflict, Forbidden, Unavailable, is_outage
@@ -60,11 +59,11 @@ class SafetyService:
 
     async def control(
         self, tenant_id: str, operation_id: uuid.UUID, name: str, actor: Actor
-    ) -> tuple[Any, Progress]:
+    ) -> tuple[OperationRecord, Progress]:
         """pause, resume, cancel, approve or reject, as `actor`: the workflow's update decides (and
         records the audit event); an invalid transition is a `Conflict`."""
         row = await self.ops.get_row(tenant_id, operation_id)
-        if OperationStatus(row.status).terminal:
+        if row.ended:
             raise Conflict(f"cannot {name} an operation that has ended ({row.status})")
         if name in ("approve", "reject"):
             if row.approval is None:
@@ -94,7 +93,7 @@ class SafetyService:
         actor: Actor,
         initiated_by: str,
         idempotency_key: str | None = None,
-    ) -> tuple[Any, bool]:
+    ) -> tuple[OperationRecord, bool]:
         """A new operation that puts back, per order the update succeeded on, the values it recorded;
         and whether it is new (False: an earlier request with the same Idempotency-Key made it)."""
         req = RevertRequest(tenant_id, original_id, initiated_by, actor, idempotency_key)

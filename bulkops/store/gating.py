@@ -17,9 +17,11 @@ from sqlalchemy import ColumnElement, func, literal, literal_column, select, upd
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.model import OperationStatus, OperationType
+from bulkops.domain.records import OperationRecord
 from bulkops.domain.representation import DryRunRead
 from bulkops.domain.rules import rule_sql
 from bulkops.domain.safety import Prediction, TenantPolicy
+from bulkops.store.operations import record
 from bulkops.store.tables import OPERATIONS, ORDERS, TARGETS, TENANTS
 
 SAMPLE = 10
@@ -92,7 +94,9 @@ async def forecast(
     )
 
 
-async def hold_on_targets(session: AsyncSession, row: Any, requested_by: str | None) -> Any:
+async def hold_on_targets(
+    session: AsyncSession, row: OperationRecord, requested_by: str | None
+) -> OperationRecord:
     """The operation's row after the gate looked at its snapshotted targets: AWAITING_APPROVAL with
     the approval (reasons, prediction over exactly those targets) if the tenant's policy says so,
     else unchanged. In the caller's transaction."""
@@ -102,13 +106,13 @@ async def hold_on_targets(session: AsyncSession, row: Any, requested_by: str | N
     listed = await session.scalar(
         select(func.count()).select_from(TARGETS).where(TARGETS.c.operation_id == row.id)
     )
-    op_type = OperationType(row.operation_type)
+    op_type = row.operation_type
     seen = await forecast(session, row.tenant_id, op_type, row.parameters, targets_of(row.id), listed)
     prediction = Prediction.model_validate(seen.model_dump())
     approval = policy.approval_for(op_type, prediction, requested_by, datetime.now(UTC))
     if approval is None:
         return row
-    return (
+    held = (
         await session.execute(
             update(OPERATIONS)
             .where(OPERATIONS.c.id == row.id)
@@ -116,3 +120,4 @@ async def hold_on_targets(session: AsyncSession, row: Any, requested_by: str | N
             .returning(OPERATIONS)
         )
     ).one()
+    return record(held)

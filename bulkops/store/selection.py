@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, insert, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.model import ItemStatus
+from bulkops.domain.records import OperationRecord
 from bulkops.domain.requests import OrderFilter
+from bulkops.store.operations import record
 from bulkops.store.tables import ITEMS, NOT_TERMINAL, OPERATIONS, ORDERS, TARGETS, not_terminal
 
 
@@ -37,11 +39,37 @@ def filter_targets(operation_id: uuid.UUID, tenant_id: str, flt: OrderFilter) ->
     ).where(filter_clause(tenant_id, flt))
 
 
-async def fix_targets(session: AsyncSession, operation_id: uuid.UUID) -> Any:
+async def insert_ids(session: AsyncSession, operation_id: uuid.UUID, ids: list[uuid.UUID]) -> None:
+    """An id list's targets, in its order. One statement for up to 10,000 ids: unnest the array, its
+    ordinality is the sequence."""
+    await session.execute(
+        text(
+            "INSERT INTO bulk_operation_targets (operation_id, seq, order_id) "
+            "SELECT :op, t.ord, t.id FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS t(id, ord)"
+        ),
+        {"op": operation_id, "ids": ids},
+    )
+
+
+async def insert_revert_targets(session: AsyncSession, operation_id: uuid.UUID, update_id: uuid.UUID) -> int:
+    """A revert's targets: the orders the update succeeded on and recorded previous values for, in
+    its order. Returns how many."""
+    added = await session.execute(
+        text(
+            "INSERT INTO bulk_operation_targets (operation_id, seq, order_id) "
+            "SELECT :new, row_number() OVER (ORDER BY seq), order_id FROM bulk_operation_items "
+            "WHERE operation_id = :orig AND status = 'SUCCEEDED' AND result -> 'previous' IS NOT NULL"
+        ),
+        {"new": operation_id, "orig": update_id},
+    )
+    return int(added.rowcount)  # type: ignore[attr-defined]
+
+
+async def fix_targets(session: AsyncSession, operation_id: uuid.UUID) -> OperationRecord:
     """Stamp the operation's snapshotted targets as its selection (`selected_at`, `total_count`): from
     now on its selection is exactly these rows. Returns the row."""
     total = select(func.count()).select_from(TARGETS).where(TARGETS.c.operation_id == operation_id)
-    return (
+    row = (
         await session.execute(
             update(OPERATIONS)
             .where(OPERATIONS.c.id == operation_id)
@@ -49,9 +77,10 @@ async def fix_targets(session: AsyncSession, operation_id: uuid.UUID) -> Any:
             .returning(OPERATIONS)
         )
     ).one()
+    return record(row)
 
 
-async def snapshot(session: AsyncSession, row: Any) -> Any:
+async def snapshot(session: AsyncSession, row: OperationRecord) -> OperationRecord:
     """The operation's selection snapshotted into its targets, once: a filter is evaluated now unless
     it was already (an id list's targets were written with its row). Returns the row."""
     if row.selected_at is not None:

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from activities.contracts import ProcessOrderInput
 from activities.orders import OrderActivities
 from bulkops.domain.model import ErrorCode, ItemStatus, OperationType
-from bulkops.service.starting import insert_ids
+from bulkops.store.selection import insert_ids
 from bulkops.store.tables import OPERATIONS
 from tests.harness import Harness
 
