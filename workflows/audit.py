@@ -13,8 +13,8 @@ from temporalio import workflow
 
 from activities.contracts import RECORD_EVENT, RecordEventInput
 from bulkops.domain.safety import Actor, AuditAction
+from workflows.bookkeeping import BOOKKEEPING_RETRY, BOOKKEEPING_TIMEOUT
 from workflows.contracts import BulkOperationInput
-from workflows.order_steps import BOOKKEEPING_RETRY, SHORT
 
 
 async def record(
@@ -40,7 +40,7 @@ async def record(
             approval=approval,
             require_open=require_open,
         ),
-        start_to_close_timeout=SHORT,
+        start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         retry_policy=BOOKKEEPING_RETRY,
         summary=f"audit: {action.value}",
     )

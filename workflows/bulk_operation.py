@@ -27,6 +27,7 @@ from bulkops.domain.model import FAILURE_THRESHOLD_EXCEEDED, OperationStatus, fi
 from bulkops.domain.representation import Progress
 from bulkops.domain.safety import Actor, ApprovalStatus, AuditAction
 from workflows.audit import record
+from workflows.bookkeeping import BOOKKEEPING_RETRY, BOOKKEEPING_TIMEOUT
 from workflows.contracts import (
     BULK_OPERATION_WORKFLOW,
     CANCEL_UPDATE,
@@ -39,7 +40,7 @@ from workflows.contracts import (
 )
 from workflows.endings import finalize, notify, release_slot, request_slot
 from workflows.gates import Gates, InvalidTransition, initial_status
-from workflows.order_steps import BOOKKEEPING_RETRY, SHORT, count_outcome, run_order, threshold_exceeded
+from workflows.order_steps import count_outcome, run_order, threshold_exceeded
 from workflows.pacing import Pacer, run_budget_spent, sleep_unless
 from workflows.progress import ProgressTracker
 from workflows.search_attributes import OPERATION_STATUS
@@ -53,17 +54,19 @@ class BulkOperationWorkflow(Gates):
     @workflow.init
     def __init__(self, inp: BulkOperationInput) -> None:
         self.inp = inp
-        self.s: RunState = inp.state.model_copy() if inp.state else RunState(status=initial_status(inp))
+        self.state: RunState = inp.state.model_copy() if inp.state else RunState(status=initial_status(inp))
         first_run = inp.state is None and inp.approval_expires_at is not None
         self.approval = ApprovalStatus.PENDING if first_run else None
-        self.pacer = Pacer(inp.max_orders_per_second, self.s)
-        self.t = ProgressTracker(self.s)
+        self.pacer = Pacer(inp.max_orders_per_second, self.state)
+        self.tracker = ProgressTracker(self.state)
         self.in_flight = 0
         self.cancel_requested = False
         self.threshold_tripped = False
         self.finalized = False
         self.finishing = False  # the summary is being written: too late to cancel
         self.refused: ActivityError | None = None  # an activity refused: not this workflow's to run
+        # Audit events being written by update handlers: the ending waits for them, so `ended` is last.
+        self.recording = 0
         self.page: deque[Target] = deque()
         self.scheduled_this_run = 0
         self.tasks: set[asyncio.Task[None]] = set()
@@ -74,57 +77,57 @@ class BulkOperationWorkflow(Gates):
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
         info = workflow.info()
-        return self.t.snapshot(self.inp, self.in_flight, info.run_id, info.get_current_history_length())
+        return self.tracker.snapshot(self.inp, self.in_flight, info.run_id, info.get_current_history_length())
 
     @workflow.signal(name=GRANT_SIGNAL)
     def grant(self) -> None:
-        self.s.slot_granted = True
+        self.state.slot_granted = True
 
     @workflow.update(name=PAUSE_UPDATE)
     async def pause(self, actor: Actor | None = None) -> Progress:
-        self.t.set_status(OperationStatus.PAUSED, workflow.now())
+        self.tracker.set_status(OperationStatus.PAUSED, workflow.now())
         # Answer once in-flight orders have finished, so counters are frozen when the caller reads them.
         await workflow.wait_condition(lambda: self.in_flight == 0)
         await self._persist_status()
-        await self._audit(AuditAction.PAUSED, actor, {"processed_count": self.s.processed_count})
+        await self._audit(AuditAction.PAUSED, actor, {"processed_count": self.state.processed_count})
         return self.progress()
 
     @pause.validator
     def _validate_pause(self, actor: Actor | None = None) -> None:
-        if self.s.status != OperationStatus.PROCESSING or self.cancel_requested or self.finalized:
+        if self.state.status != OperationStatus.PROCESSING or self.cancel_requested or self.finalized:
             raise InvalidTransition(f"cannot pause an operation that is {self._shown_status()}")
 
     @workflow.update(name=RESUME_UPDATE)
     async def resume(self, actor: Actor | None = None) -> Progress:
-        self.t.set_status(OperationStatus.PROCESSING, workflow.now())
+        self.tracker.set_status(OperationStatus.PROCESSING, workflow.now())
         self.pacer.resumed(workflow.now())
         await self._persist_status()
-        await self._audit(AuditAction.RESUMED, actor, {"processed_count": self.s.processed_count})
+        await self._audit(AuditAction.RESUMED, actor, {"processed_count": self.state.processed_count})
         return self.progress()
 
     @resume.validator
     def _validate_resume(self, actor: Actor | None = None) -> None:
-        if self.s.status != OperationStatus.PAUSED or self.cancel_requested:
+        if self.state.status != OperationStatus.PAUSED or self.cancel_requested:
             raise InvalidTransition(f"cannot resume an operation that is {self._shown_status()}")
 
     @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, actor: Actor | None = None) -> Progress:
         self.cancel_requested = True
         await self._audit(
-            AuditAction.CANCELLED, actor, {"status": self.s.status.value}, approval=self._withdraw()
+            AuditAction.CANCELLED, actor, {"status": self.state.status.value}, approval=self._withdraw()
         )
         await workflow.wait_condition(lambda: self.finalized)
         return self.progress()
 
     @cancel.validator
     def _validate_cancel(self, actor: Actor | None = None) -> None:
-        if self.s.status.terminal or self.cancel_requested or self.finishing:
+        if self.state.status.terminal or self.cancel_requested or self.finishing:
             raise InvalidTransition(f"cannot cancel an operation that is {self._shown_status()}")
 
     def _shown_status(self) -> str:
         if self.cancel_requested and not self.finalized:
             return "being cancelled"
-        return "finishing" if self.finishing and not self.finalized else self.s.status.value
+        return "finishing" if self.finishing and not self.finalized else self.state.status.value
 
     # --- the run ------------------------------------------------------------------------------------
 
@@ -136,26 +139,25 @@ class BulkOperationWorkflow(Gates):
         if inp.state is None and not self.cancel_requested:
             snap = await self._snapshot()
             if snap is not None:
-                self.s.total_count = snap.total_count
-                self.t.touch(workflow.now())
-                self.s.started_at = workflow.now()
+                self.state.total_count = snap.total_count
+                self.tracker.touch(workflow.now())
+                self.state.started_at = workflow.now()
                 # The row first: until it says PROCESSING, the limits count the operation as waiting.
                 await self._persist_status(OperationStatus.PROCESSING)
-                self.t.set_status(OperationStatus.PROCESSING, workflow.now())
+                self.tracker.set_status(OperationStatus.PROCESSING, workflow.now())
                 # The row, not this input, has the last word on whether it may start.
-                await record(
-                    inp, AuditAction.STARTED, detail={"total_count": self.s.total_count}, require_open=True
-                )
-        elif self.s.status == OperationStatus.PROCESSING:
-            self.t.set_status(OperationStatus.PROCESSING, workflow.now())
+                started = {"total_count": self.state.total_count}
+                await record(inp, AuditAction.STARTED, detail=started, require_open=True)
+        elif self.state.status == OperationStatus.PROCESSING:
+            self.tracker.set_status(OperationStatus.PROCESSING, workflow.now())
 
         # One line a run: where its logs (and its trace, a run's own) pick up after a continue-as-new.
         workflow.logger.info(
             "operation %s: run %s walks from order %s (%s processed)",
             inp.operation_id,
-            self.s.runs,
-            self.s.cursor_seq,
-            self.s.processed_count,
+            self.state.runs,
+            self.state.cursor_seq,
+            self.state.processed_count,
         )
         continue_as_new = False if self.cancel_requested else await self._walk()
         await workflow.wait_condition(lambda: self.in_flight == 0)
@@ -165,17 +167,17 @@ class BulkOperationWorkflow(Gates):
             # A cancel that arrives while the handlers drain waits for `finalized`: it ends the run.
             await workflow.wait_condition(lambda: self.cancel_requested or workflow.all_handlers_finished())
             if not self.cancel_requested:
-                self.t.close_run(
+                self.tracker.close_run(
                     workflow.now(), workflow.info().get_current_history_length(), continuing=True
                 )
-                workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
+                workflow.continue_as_new(inp.model_copy(update={"state": self.state}))
         return await self._finish()
 
     async def _wait_for_slot(self) -> None:
-        if not self.inp.use_fairness or self.s.slot_granted:
+        if not self.inp.use_fairness or self.state.slot_granted:
             return
         await request_slot(self.inp)
-        await workflow.wait_condition(lambda: self.s.slot_granted or self.cancel_requested)
+        await workflow.wait_condition(lambda: self.state.slot_granted or self.cancel_requested)
 
     def _may_schedule(self) -> bool:
         return not (self.cancel_requested or self.threshold_tripped or self.refused)
@@ -183,9 +185,9 @@ class BulkOperationWorkflow(Gates):
     async def _walk(self) -> bool:
         """Schedule orders until the selection ends (False) or this run's history is spent (True)."""
         while self._may_schedule():
-            if self.s.status == OperationStatus.PAUSED:
+            if self.state.status == OperationStatus.PAUSED:
                 await workflow.wait_condition(
-                    lambda: self.s.status != OperationStatus.PAUSED or not self._may_schedule()
+                    lambda: self.state.status != OperationStatus.PAUSED or not self._may_schedule()
                 )
                 continue
             if run_budget_spent(self.inp, self.run_start_length, self.scheduled_this_run):
@@ -195,12 +197,12 @@ class BulkOperationWorkflow(Gates):
                     FETCH_TARGETS,
                     FetchTargetsInput(
                         operation_id=self.inp.operation_id,
-                        after_seq=self.s.cursor_seq,
+                        after_seq=self.state.cursor_seq,
                         limit=self.inp.page_size,
-                        checkpoint=self.t.checkpoint(workflow.now()),
+                        checkpoint=self.tracker.checkpoint(workflow.now()),
                     ),
                     result_type=FetchTargetsResult,
-                    start_to_close_timeout=SHORT,
+                    start_to_close_timeout=BOOKKEEPING_TIMEOUT,
                     retry_policy=BOOKKEEPING_RETRY,
                 )
                 self.page = deque(result.targets)
@@ -209,19 +211,19 @@ class BulkOperationWorkflow(Gates):
             await workflow.wait_condition(
                 lambda: (
                     self.in_flight < self.inp.max_concurrency
-                    or self.s.status != OperationStatus.PROCESSING
+                    or self.state.status != OperationStatus.PROCESSING
                     or not self._may_schedule()
                 )
             )
-            if self.s.status != OperationStatus.PROCESSING or not self._may_schedule():
+            if self.state.status != OperationStatus.PROCESSING or not self._may_schedule():
                 continue
             if wait := self.pacer.wait_s(workflow.now()):
                 await sleep_unless(
-                    lambda: self.s.status != OperationStatus.PROCESSING or not self._may_schedule(), wait
+                    lambda: self.state.status != OperationStatus.PROCESSING or not self._may_schedule(), wait
                 )
                 continue
             target = self.page.popleft()
-            self.s.cursor_seq = target.seq
+            self.state.cursor_seq = target.seq
             self.scheduled_this_run += 1
             self.in_flight += 1
             # Keep a reference so a running order is never garbage-collected mid-flight.
@@ -239,43 +241,42 @@ class BulkOperationWorkflow(Gates):
             self.in_flight -= 1
 
     def _count(self, outcome: OrderOutcome) -> None:
-        s = self.s
-        count_outcome(s, outcome)
-        if not self.threshold_tripped and threshold_exceeded(self.inp, s):
+        count_outcome(self.state, outcome)
+        if not self.threshold_tripped and threshold_exceeded(self.inp, self.state):
             self.threshold_tripped = True
-            s.failure_reason = FAILURE_THRESHOLD_EXCEEDED
+            self.state.failure_reason = FAILURE_THRESHOLD_EXCEEDED
             workflow.logger.warning("operation %s: failure threshold tripped", self.inp.operation_id)
-        self.t.touch(workflow.now())
+        self.tracker.touch(workflow.now())
 
     async def _persist_status(self, status: OperationStatus | None = None) -> None:
-        status = status or self.s.status  # by default the one shown
+        status = status or self.state.status  # by default the one shown
         workflow.upsert_search_attributes([OPERATION_STATUS.value_set(status.value)])
         await workflow.execute_activity(
             SET_STATUS,
             SetStatusInput(
                 operation_id=self.inp.operation_id,
                 status=status,
-                started_at=self.s.started_at,
-                checkpoint=self.t.checkpoint(workflow.now()),
+                started_at=self.state.started_at,
+                checkpoint=self.tracker.checkpoint(workflow.now()),
             ),
-            start_to_close_timeout=SHORT,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
             retry_policy=BOOKKEEPING_RETRY,
         )
 
     async def _finish(self) -> Progress:
-        s, self.finishing = self.s, True
+        self.finishing = True
         final = final_status(
-            s.success_count,
-            s.failed_count,
+            self.state.success_count,
+            self.state.failed_count,
             cancelled=self.cancel_requested,
             threshold_tripped=self.threshold_tripped,
         )
         await workflow.wait_condition(lambda: self.recording == 0)
         now = workflow.now()
-        await finalize(self.inp, s, final, now)
+        await finalize(self.inp, self.state, final, now)
         # Only now does the query report the terminal status: readers then find the summary row.
-        self.t.set_status(final, now)
-        self.t.close_run(now, workflow.info().get_current_history_length())
+        self.tracker.set_status(final, now)
+        self.tracker.close_run(now, workflow.info().get_current_history_length())
         workflow.upsert_search_attributes([OPERATION_STATUS.value_set(final.value)])
         self.finalized = True
         await self._release_slot()
@@ -284,5 +285,5 @@ class BulkOperationWorkflow(Gates):
         return self.progress()
 
     async def _release_slot(self) -> None:
-        if self.inp.use_fairness and (self.s.slot_granted or self.cancel_requested):
+        if self.inp.use_fairness and (self.state.slot_granted or self.cancel_requested):
             await release_slot(self.inp)

@@ -21,8 +21,8 @@ from activities.contracts import (
 from bulkops.domain.model import OperationStatus
 from bulkops.domain.safety import AuditAction
 from workflows.audit import record
+from workflows.bookkeeping import BOOKKEEPING_RETRY, BOOKKEEPING_TIMEOUT
 from workflows.contracts import RELEASE_SIGNAL, BulkOperationInput, RunState, SlotRequest, coordinator_id
-from workflows.order_steps import BOOKKEEPING_RETRY, SHORT
 
 
 async def finalize(inp: BulkOperationInput, s: RunState, final: OperationStatus, now: datetime) -> None:
@@ -42,7 +42,7 @@ async def finalize(inp: BulkOperationInput, s: RunState, final: OperationStatus,
             started_at=s.started_at,
             completed_at=now,
         ),
-        start_to_close_timeout=SHORT,
+        start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         retry_policy=BOOKKEEPING_RETRY,
     )
 
@@ -52,7 +52,7 @@ async def request_slot(inp: BulkOperationInput) -> None:
     await workflow.execute_activity(
         REQUEST_SLOT,
         SlotRequest(tenant_id=inp.tenant_id, operation_id=inp.operation_id, created_at=inp.created_at),
-        start_to_close_timeout=SHORT,
+        start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         retry_policy=BOOKKEEPING_RETRY,
     )
 

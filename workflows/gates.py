@@ -26,8 +26,9 @@ from bulkops.domain.safety import (
     decision_refusal,
 )
 from workflows.audit import record
-from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput
-from workflows.order_steps import BOOKKEEPING_RETRY
+from workflows.bookkeeping import BOOKKEEPING_RETRY
+from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput, RunState
+from workflows.progress import ProgressTracker
 from workflows.search_attributes import OPERATION_STATUS
 
 
@@ -42,14 +43,16 @@ def initial_status(inp: BulkOperationInput) -> OperationStatus:
 
 
 class Gates:
+    """The gates of `BulkOperationWorkflow` (start_at, approval, the tenant's slot), mixed into it: the
+    fields below are the workflow's own, set in its `__init__`."""
+
     inp: BulkOperationInput
-    s: Any
-    t: Any
+    state: RunState
+    tracker: ProgressTracker
     cancel_requested: bool
     finalized: bool
     approval: ApprovalStatus | None
-    # Audit events being written by update handlers: the ending waits for them, so `ended` is last.
-    recording = 0
+    recording: int
 
     def progress(self) -> Progress:
         raise NotImplementedError
@@ -131,7 +134,7 @@ class Gates:
                 )
             except TimeoutError:
                 pass
-        if not self.cancel_requested and self.s.status != OperationStatus.PENDING:
+        if not self.cancel_requested and self.state.status != OperationStatus.PENDING:
             self._show(OperationStatus.PENDING, "waiting for a slot")
             await self._persist_status()
 
@@ -159,7 +162,7 @@ class Gates:
             if snap.approval_expires_at is None or self.approval is not None:
                 return snap
             await self._release_slot()
-            self.s.slot_granted = False
+            self.state.slot_granted = False
             await self._hold(snap.approval_expires_at)
             if self.cancel_requested:
                 return None
@@ -172,7 +175,7 @@ class Gates:
             [OPERATION_STATUS.value_set(OperationStatus.AWAITING_APPROVAL.value)]
         )
         await self._await_approval(expires_at, workflow.now())
-        if not self.cancel_requested and self.s.status != OperationStatus.PENDING:
+        if not self.cancel_requested and self.state.status != OperationStatus.PENDING:
             self._show(OperationStatus.PENDING, "waiting for a slot")
             await self._persist_status()
 
@@ -201,11 +204,11 @@ class Gates:
         await workflow.wait_condition(lambda: self.recording == 0)
 
     def _stop(self, reason: str) -> None:
-        self.s.failure_reason = reason
+        self.state.failure_reason = reason
         self.cancel_requested = True
 
     def _show(self, status: OperationStatus, details: str) -> None:
-        self.t.set_status(status, workflow.now())
+        self.tracker.set_status(status, workflow.now())
         workflow.set_current_details(f"**{status.value}** · {details}")
 
 

@@ -24,10 +24,8 @@ from activities.contracts import (
     Target,
 )
 from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorSample, ItemStatus, fairness_key
+from workflows.bookkeeping import BOOKKEEPING_RETRY, BOOKKEEPING_TIMEOUT
 from workflows.contracts import BulkOperationInput, RunState
-
-SHORT = timedelta(seconds=30)
-BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -94,7 +92,7 @@ async def run_order(inp: BulkOperationInput, target: Target) -> OrderOutcome:
                 message=message or "retries exhausted",
             ),
             result_type=OrderOutcome,
-            start_to_close_timeout=SHORT,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
             retry_policy=BOOKKEEPING_RETRY,
         )
 

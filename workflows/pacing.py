@@ -21,7 +21,7 @@ BURST_S = 1.0
 class Pacer:
     def __init__(self, rate: float | None, state: RunState) -> None:
         self.rate = rate
-        self.s = state
+        self.state = state
         self.burst = max(1.0, (rate or 0.0) * BURST_S)
         # Room above a burst, so that tokens earned while a timer's wake-up is delivered are kept.
         self.capacity = 2 * self.burst
@@ -30,7 +30,7 @@ class Pacer:
         """Take a token and answer 0, or answer how long to wait before asking again."""
         if not self.rate:
             return 0.0
-        s = self.s
+        s = self.state
         if s.pace_at is None:
             s.pace_tokens = 1.0
         else:
@@ -46,8 +46,8 @@ class Pacer:
     def resumed(self, now: datetime) -> None:
         """After a pause, start again from one token: no burst for the time spent paused."""
         if self.rate:
-            self.s.pace_tokens = min(self.s.pace_tokens, 1.0)
-            self.s.pace_at = now
+            self.state.pace_tokens = min(self.state.pace_tokens, 1.0)
+            self.state.pace_at = now
 
 
 # Temporal warns at 10 MB of history and fails a run at 50 MB; orders cost ~0.5 kB each.

@@ -17,27 +17,27 @@ from workflows.contracts import BulkOperationInput, RunState
 
 class ProgressTracker:
     def __init__(self, state: RunState) -> None:
-        self.s = state
+        self.state = state
         self.resumed_at: datetime | None = None
         self.details_at: datetime | None = None
 
     def set_status(self, status: OperationStatus, now: datetime) -> None:
         """Track the time spent PROCESSING (pauses excluded) for the rate and the ETA."""
         if self.resumed_at is not None:
-            self.s.active_seconds += (now - self.resumed_at).total_seconds()
+            self.state.active_seconds += (now - self.resumed_at).total_seconds()
             self.resumed_at = None
         if status == OperationStatus.PROCESSING:
             self.resumed_at = now
-        self.s.status = status
+        self.state.status = status
         self.touch(now, force=True)
 
     def close_run(self, now: datetime, history_length: int, *, continuing: bool = False) -> None:
         if self.resumed_at is not None:
-            self.s.active_seconds += (now - self.resumed_at).total_seconds()
+            self.state.active_seconds += (now - self.resumed_at).total_seconds()
             self.resumed_at = None
-        self.s.max_run_history = max(self.s.max_run_history, history_length)
+        self.state.max_run_history = max(self.state.max_run_history, history_length)
         if continuing:
-            self.s.runs += 1
+            self.state.runs += 1
 
     def touch(self, now: datetime, *, force: bool = False) -> None:
         """The Temporal UI's current details: at most once a second of workflow time (every order
@@ -45,7 +45,7 @@ class ProgressTracker:
         if not force and self.details_at is not None and (now - self.details_at).total_seconds() < 1.0:
             return
         self.details_at = now
-        s = self.s
+        s = self.state
         active = s.active_seconds + ((now - self.resumed_at).total_seconds() if self.resumed_at else 0.0)
         rate = s.processed_count / active if active > 0 else 0.0
         pct = 100.0 * s.processed_count / s.total_count if s.total_count else 0.0
@@ -56,11 +56,11 @@ class ProgressTracker:
         )
 
     def checkpoint(self, now: datetime) -> Checkpoint:
-        s = self.s
+        s = self.state
         return Checkpoint(**s.counters(), at=now)
 
     def snapshot(self, inp: BulkOperationInput, in_flight: int, run_id: str, history_length: int) -> Progress:
-        s = self.s
+        s = self.state
         return Progress(
             operation_id=inp.operation_id,
             tenant_id=inp.tenant_id,

@@ -27,7 +27,7 @@ from workflows.contracts import PROGRESS_QUERY
 log = logging.getLogger(__name__)
 
 # What a held-back answer takes from the best earlier one: the counters, and when they were true.
-HELD = (
+FLOOR_FIELDS = (
     "total_count",
     "processed_count",
     "success_count",
@@ -51,7 +51,7 @@ class ProgressFloor:
             return view
         best = self.best.get(view.id)
         if best is not None and best.processed_count > view.processed_count:
-            held = {name: getattr(best, name) for name in HELD}
+            held = {name: getattr(best, name) for name in FLOOR_FIELDS}
             not_live = {"progress_source": "checkpoint", "orders_per_second": None, "eta_seconds": None}
             view = view.model_copy(update={**held, **not_live})
         self.best[view.id] = view
