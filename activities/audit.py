@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.authority import refused
 from activities.contracts import RECORD_EVENT, RecordEventInput
-from bulkops.domain.safety import ApprovalStatus
+from bulkops.domain.approval import ApprovalStatus
 from bulkops.store.audit import insert_event
 from bulkops.store.tables import OPERATIONS
 

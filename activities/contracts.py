@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from bulkops.domain.audit import AuditAction
 from bulkops.domain.model import Counters, ErrorCode, ItemStatus, OperationStatus, OperationType
-from bulkops.domain.safety import Actor, AuditAction
+from bulkops.domain.people import Actor
 
 # Each activity's registered name: workflows call activities by these, never by importing their code.
 PROCESS_ORDER = "process_order"

@@ -32,8 +32,8 @@ from activities.contracts import (
     Target,
 )
 from activities.orders import outcome_from_row
+from bulkops.domain.approval import Approval, ApprovalStatus
 from bulkops.domain.model import MAX_ERROR_SAMPLE, ErrorCode, ErrorSample, ItemStatus, OperationStatus
-from bulkops.domain.safety import Approval, ApprovalStatus
 from bulkops.store.gating import hold_on_targets
 from bulkops.store.operations import record
 from bulkops.store.selection import snapshot

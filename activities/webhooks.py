@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contracts import DELIVER_WEBHOOK, WebhookInput
-from bulkops.domain.representation import operation_view
+from bulkops.domain.views import operation_view
 from bulkops.infra.netpolicy import Unresolvable, UnsafeUrl
 from bulkops.infra.webhook_http import post_bounded
 from bulkops.settings import Settings

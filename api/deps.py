@@ -10,14 +10,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import Problem
 from api.session import COOKIE, CSRF_HEADER, SAFE_METHODS, sessions, signed_in
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.infra.tracing import tag_current
 from bulkops.service.auth import Principal
 from bulkops.service.container import Services
+from bulkops.service.controls import ControlService
 from bulkops.service.operations import OperationService
 from bulkops.service.orders import OrderService
 from bulkops.service.people import PeopleService
-from bulkops.service.safety import SafetyService
 from bulkops.settings import Settings
 
 # A security scheme, not a header parameter: /docs gets its Authorize button and generated clients
@@ -87,8 +87,8 @@ def require_role(required: Role) -> Callable[[Principal], Principal]:
     return check
 
 
-def _safety(request: Request) -> SafetyService:
-    return _services(request).safety
+def _controls(request: Request) -> ControlService:
+    return _services(request).controls
 
 
 def _people(request: Request) -> PeopleService:
@@ -103,9 +103,9 @@ def _base_url(request: Request) -> str:
 
 ServicesDep = Annotated[Services, Depends(_services)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-ServiceDep = Annotated[OperationService, Depends(_operations)]
+OperationsDep = Annotated[OperationService, Depends(_operations)]
 OrdersDep = Annotated[OrderService, Depends(_orders)]
-SafetyDep = Annotated[SafetyService, Depends(_safety)]
+ControlsDep = Annotated[ControlService, Depends(_controls)]
 PeopleDep = Annotated[PeopleService, Depends(_people)]
 # Reads need any valid key; the others a role (viewer < operator < approver < admin).
 PrincipalDep = Annotated[Principal, Depends(_principal)]

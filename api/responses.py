@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
 from bulkops.domain.records import OperationRecord
-from bulkops.domain.representation import UiLinks, operation_view
+from bulkops.domain.views import UiLinks, operation_view
 from bulkops.service.feeds import Feeds
 
 

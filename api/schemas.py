@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from bulkops.domain.model import ErrorCode, ItemStatus, OrderStatus
-from bulkops.domain.representation import BulkOperationRead
+from bulkops.domain.views import BulkOperationRead
 
 
 class BulkOperationPage(BaseModel):

@@ -13,7 +13,7 @@ from bulkops.domain.model import (
     DEFAULT_ACTIVITY_TIMEOUT_S,
     DEFAULT_MAX_EVENTS_PER_RUN,
 )
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 
 
 class Settings(BaseSettings):

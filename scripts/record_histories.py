@@ -26,7 +26,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHistory
 
 from bulkops.domain.model import operation_workflow_id
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.infra.temporal_client import connect
 from bulkops.settings import Settings
 from tests.harness import Harness, Stack, Tenant, embedded_stack, stack_settings

@@ -28,7 +28,7 @@ from bulkops.bench.stack import find_worker_pids
 from bulkops.bench.workload import p95_ms
 from bulkops.devstack.postgres import port_open
 from bulkops.domain.model import OperationType
-from bulkops.domain.representation import Progress
+from bulkops.domain.views import Progress
 from bulkops.settings import Settings
 from bulkops.store.tables import BulkOperation, BulkOperationItem, Order
 from tests.harness import Harness, Stack, stack_settings

@@ -12,7 +12,8 @@ from typing import Any
 from temporalio import workflow
 
 from activities.contracts import RECORD_EVENT, RecordEventInput
-from bulkops.domain.safety import Actor, AuditAction
+from bulkops.domain.audit import AuditAction
+from bulkops.domain.people import Actor
 from workflows.bookkeeping import BOOKKEEPING_RETRY, BOOKKEEPING_TIMEOUT
 from workflows.contracts import BulkOperationInput
 

@@ -23,9 +23,11 @@ from activities.contracts import (
     SetStatusInput,
     Target,
 )
+from bulkops.domain.approval import ApprovalStatus
+from bulkops.domain.audit import AuditAction
 from bulkops.domain.model import FAILURE_THRESHOLD_EXCEEDED, OperationStatus, final_status
-from bulkops.domain.representation import Progress
-from bulkops.domain.safety import Actor, ApprovalStatus, AuditAction
+from bulkops.domain.people import Actor
+from bulkops.domain.views import Progress
 from workflows.audit import record
 from workflows.bookkeeping import BOOKKEEPING_RETRY, BOOKKEEPING_TIMEOUT
 from workflows.contracts import (

@@ -18,8 +18,8 @@ from activities.contracts import (
     FinalizeInput,
     WebhookInput,
 )
+from bulkops.domain.audit import AuditAction
 from bulkops.domain.model import OperationStatus
-from bulkops.domain.safety import AuditAction
 from workflows.audit import record
 from workflows.bookkeeping import BOOKKEEPING_RETRY, BOOKKEEPING_TIMEOUT
 from workflows.contracts import RELEASE_SIGNAL, BulkOperationInput, RunState, SlotRequest, coordinator_id

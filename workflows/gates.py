@@ -15,16 +15,11 @@ from typing import Any
 from temporalio import workflow
 
 from activities.contracts import SNAPSHOT_SELECTION, SnapshotInput, SnapshotResult
+from bulkops.domain.approval import APPROVAL_EXPIRED, APPROVAL_REJECTED, ApprovalStatus, decision_refusal
+from bulkops.domain.audit import AuditAction
 from bulkops.domain.model import OperationStatus
-from bulkops.domain.representation import Progress
-from bulkops.domain.safety import (
-    APPROVAL_EXPIRED,
-    APPROVAL_REJECTED,
-    Actor,
-    ApprovalStatus,
-    AuditAction,
-    decision_refusal,
-)
+from bulkops.domain.people import Actor
+from bulkops.domain.views import Progress
 from workflows.audit import record
 from workflows.bookkeeping import BOOKKEEPING_RETRY
 from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput, RunState

@@ -11,7 +11,7 @@ from temporalio import workflow
 
 from activities.contracts import Checkpoint
 from bulkops.domain.model import OperationStatus
-from bulkops.domain.representation import Progress
+from bulkops.domain.views import Progress
 from workflows.contracts import BulkOperationInput, RunState
 
 

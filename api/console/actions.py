@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from api.console.render import Console
 from bulkops.domain.model import OperationStatus, OperationType
-from bulkops.domain.representation import BulkOperationRead
+from bulkops.domain.views import BulkOperationRead
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from starlette.datastructures import MultiDict
 
 from api.console.forms import FormError, create_body, order_ids
 from api.console.render import Console, ConsoleDep, checked_form, page
-from api.deps import SafetyDep, ServiceDep
+from api.deps import ControlsDep, OperationsDep
 from api.problems import Problem
+from bulkops.domain.approval import Prediction
 from bulkops.domain.model import DEFAULT_MAX_CONCURRENCY, ORDER_FIELDS, OperationType, OrderStatus
-from bulkops.domain.safety import Prediction
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -47,7 +47,9 @@ async def new_form(request: Request, console: ConsoleDep) -> Response:
 
 
 @router.post("/operations/new", response_class=HTMLResponse)
-async def preview(request: Request, console: ConsoleDep, service: ServiceDep, safety: SafetyDep) -> Response:
+async def preview(
+    request: Request, console: ConsoleDep, service: OperationsDep, controls: ControlsDep
+) -> Response:
     _require_create(console)
     form = await checked_form(request, console)
     values = MultiDict([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
@@ -60,7 +62,7 @@ async def preview(request: Request, console: ConsoleDep, service: ServiceDep, sa
     tenant = console.principal.tenant_id
     dry = await service.dry_run(tenant, model)
     # The tenant's policy against this prediction: the same rule the create applies.
-    policy = await safety.policy(tenant)
+    policy = await controls.policy(tenant)
     reasons = policy.approval_reasons(model.operation_type, Prediction.model_validate(dry.model_dump()))
     return _form_page(
         request,

@@ -11,12 +11,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.console.actions import controls, decisions
 from api.console.render import ConsoleDep, page
-from api.deps import SafetyDep, ServiceDep, SettingsDep
+from api.deps import ControlsDep, OperationsDep, SettingsDep
 from api.problems import Problem
 from api.routers.operations import list_items, list_operations
+from bulkops.domain.approval import ApprovalStatus
+from bulkops.domain.audit import AuditAction, AuditEventRead
 from bulkops.domain.model import ItemStatus, OperationStatus
-from bulkops.domain.representation import BulkOperationRead
-from bulkops.domain.safety import ApprovalStatus, AuditAction, AuditEventRead
+from bulkops.domain.views import BulkOperationRead
 from bulkops.service.errors import NotFound
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -50,14 +51,14 @@ async def operation_page(
     request: Request,
     operation_id: uuid.UUID,
     console: ConsoleDep,
-    service: ServiceDep,
-    safety: SafetyDep,
+    service: OperationsDep,
+    control_service: ControlsDep,
     settings: SettingsDep,
     items_cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     try:
         row = await service.get_row(console.principal.tenant_id, operation_id)
-        audit = await safety.audit(console.principal.tenant_id, operation_id)
+        audit = await control_service.audit(console.principal.tenant_id, operation_id)
     except NotFound:
         raise Problem(404, "There is no such operation (or it is not your tenant's).") from None
     op = await service.observe(row)
@@ -89,7 +90,7 @@ async def operation_page(
 
 @router.get("/approvals", response_class=HTMLResponse)
 async def approvals(
-    request: Request, console: ConsoleDep, service: ServiceDep, settings: SettingsDep
+    request: Request, console: ConsoleDep, service: OperationsDep, settings: SettingsDep
 ) -> Response:
     waiting = await list_operations(
         console.principal,

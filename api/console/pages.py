@@ -17,7 +17,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.console.oidc import oidc
 from api.console.render import ConsoleDep, checked_form, page, safe_next
-from api.deps import ServiceDep, SettingsDep
+from api.deps import OperationsDep, SettingsDep
 from api.responses import event_stream
 from api.routers.events import progress_events
 from api.routers.operations import list_operations
@@ -138,7 +138,7 @@ async def logout(request: Request, console: ConsoleDep) -> Response:
 async def operations_list(
     request: Request,
     console: ConsoleDep,
-    service: ServiceDep,
+    service: OperationsDep,
     settings: SettingsDep,
     status: Annotated[str, Query(max_length=40)] = "",
     operation_type: Annotated[str, Query(max_length=40)] = "",
@@ -214,7 +214,7 @@ async def _merged(streams: list[AsyncIterator[ServerSentEvent]]) -> AsyncIterato
 @router.get("/operations/stream")
 async def operations_stream(
     console: ConsoleDep,
-    service: ServiceDep,
+    service: OperationsDep,
     settings: SettingsDep,
     id: Annotated[list[uuid.UUID], Query(max_length=PAGE_SIZE)],
 ) -> EventSourceResponse:

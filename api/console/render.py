@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from api.session import CSRF_FIELD, ConsoleSession, sessions, signed_in
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.service.auth import Principal
 
 HERE = Path(__file__).parent

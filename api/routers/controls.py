@@ -12,16 +12,16 @@ from api import responses
 from api.deps import (
     ApproverDep,
     BaseUrlDep,
+    ControlsDep,
     IdempotencyKey,
     OperatorDep,
     PrincipalDep,
-    SafetyDep,
     SettingsDep,
 )
-from bulkops.domain.representation import BulkOperationRead, UiLinks, operation_view
-from bulkops.domain.safety import AuditPage
+from bulkops.domain.audit import AuditPage
+from bulkops.domain.views import BulkOperationRead, UiLinks, operation_view
 from bulkops.service.auth import Principal
-from bulkops.service.safety import SafetyService
+from bulkops.service.controls import ControlService
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
 
@@ -30,13 +30,13 @@ async def _control(
     name: str,
     operation_id: uuid.UUID,
     principal: Principal,
-    safety: SafetyService,
+    controls: ControlService,
     settings: UiLinks,
     base: str,
     comment: str | None = None,
 ) -> BulkOperationRead:
     actor = principal.actor.model_copy(update={"comment": comment})
-    row, live = await safety.control(principal.tenant_id, operation_id, name, actor)
+    row, live = await controls.control(principal.tenant_id, operation_id, name, actor)
     return operation_view(row, settings, live=live, base=base)
 
 
@@ -44,59 +44,59 @@ async def _control(
 async def pause(
     operation_id: uuid.UUID,
     principal: OperatorDep,
-    safety: SafetyDep,
+    controls: ControlsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
 ) -> BulkOperationRead:
-    return await _control("pause", operation_id, principal, safety, settings, base)
+    return await _control("pause", operation_id, principal, controls, settings, base)
 
 
 @router.post("/{operation_id}/resume", response_model=BulkOperationRead)
 async def resume(
     operation_id: uuid.UUID,
     principal: OperatorDep,
-    safety: SafetyDep,
+    controls: ControlsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
 ) -> BulkOperationRead:
-    return await _control("resume", operation_id, principal, safety, settings, base)
+    return await _control("resume", operation_id, principal, controls, settings, base)
 
 
 @router.post("/{operation_id}/cancel", response_model=BulkOperationRead)
 async def cancel(
     operation_id: uuid.UUID,
     principal: OperatorDep,
-    safety: SafetyDep,
+    controls: ControlsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
 ) -> BulkOperationRead:
-    return await _control("cancel", operation_id, principal, safety, settings, base)
+    return await _control("cancel", operation_id, principal, controls, settings, base)
 
 
 @router.post("/{operation_id}/approve", response_model=BulkOperationRead)
 async def approve(
     operation_id: uuid.UUID,
     principal: ApproverDep,
-    safety: SafetyDep,
+    controls: ControlsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
     comment: str | None = Body(default=None, embed=True, max_length=1000),
 ) -> BulkOperationRead:
     """Approve an operation that is `AWAITING_APPROVAL` (an approver key other than its creator's)."""
-    return await _control("approve", operation_id, principal, safety, settings, base, comment)
+    return await _control("approve", operation_id, principal, controls, settings, base, comment)
 
 
 @router.post("/{operation_id}/reject", response_model=BulkOperationRead)
 async def reject(
     operation_id: uuid.UUID,
     principal: ApproverDep,
-    safety: SafetyDep,
+    controls: ControlsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
     comment: str | None = Body(default=None, embed=True, max_length=1000),
 ) -> BulkOperationRead:
     """Reject an operation that is `AWAITING_APPROVAL`: it ends `CANCELLED` (`APPROVAL_REJECTED`)."""
-    return await _control("reject", operation_id, principal, safety, settings, base, comment)
+    return await _control("reject", operation_id, principal, controls, settings, base, comment)
 
 
 @router.post(
@@ -108,7 +108,7 @@ async def reject(
 async def revert(
     operation_id: uuid.UUID,
     principal: OperatorDep,
-    safety: SafetyDep,
+    controls: ControlsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
     idempotency_key: IdempotencyKey = None,
@@ -116,13 +116,13 @@ async def revert(
     """Start a new operation (`revert_of`) that restores, on every order this ended `BULK_UPDATE`
     succeeded on, the values it changed; an order changed since fails `ORDER_CHANGED_SINCE`. The
     same `Idempotency-Key` with the same request answers the operation it made (200)."""
-    row, created = await safety.revert(
+    row, created = await controls.revert(
         principal.tenant_id, operation_id, principal.actor, principal.initiated_by, idempotency_key
     )
     return responses.accepted(row, settings, base, created=created)
 
 
 @router.get("/{operation_id}/audit", response_model=AuditPage)
-async def audit(operation_id: uuid.UUID, principal: PrincipalDep, safety: SafetyDep) -> AuditPage:
+async def audit(operation_id: uuid.UUID, principal: PrincipalDep, controls: ControlsDep) -> AuditPage:
     """The operation's audit trail, oldest first: every state change and control action, and who."""
-    return AuditPage(items=await safety.audit(principal.tenant_id, operation_id))
+    return AuditPage(items=await controls.audit(principal.tenant_id, operation_id))

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.deps import BaseUrlDep, PrincipalDep, ServiceDep, SettingsDep
+from api.deps import BaseUrlDep, OperationsDep, PrincipalDep, SettingsDep
 from api.responses import event_stream
 from bulkops.service.operations import OperationService
 
@@ -78,7 +78,7 @@ async def progress_events(
 async def operation_events(
     operation_id: uuid.UUID,
     principal: PrincipalDep,
-    service: ServiceDep,
+    service: OperationsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
     last_event_id: Annotated[str | None, Header()] = None,

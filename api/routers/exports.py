@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from api.deps import PrincipalDep, ServiceDep
+from api.deps import OperationsDep, PrincipalDep
 from bulkops.domain.model import ORDER_FIELDS
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
@@ -75,7 +75,7 @@ async def ndjson_chunks(pages: AsyncIterator[list[Any]], fields: Sequence[str]) 
 async def export_operation(
     operation_id: uuid.UUID,
     principal: PrincipalDep,
-    service: ServiceDep,
+    service: OperationsDep,
 ) -> StreamingResponse:
     params, pages = await service.export(principal.tenant_id, operation_id)
     fields = list(params.fields or ORDER_FIELDS)

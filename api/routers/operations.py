@@ -9,12 +9,12 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import responses
-from api.deps import BaseUrlDep, IdempotencyKey, OperatorDep, PrincipalDep, ServiceDep, SettingsDep
+from api.deps import BaseUrlDep, IdempotencyKey, OperationsDep, OperatorDep, PrincipalDep, SettingsDep
 from api.problems import Problem
 from api.schemas import BulkOperationPage, ItemPage, ItemRead
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
-from bulkops.domain.representation import BulkOperationRead, DryRunRead, operation_view
 from bulkops.domain.requests import BulkOperationCreate
+from bulkops.domain.views import BulkOperationRead, DryRunRead, operation_view
 from bulkops.infra.netpolicy import UnsafeUrl
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
@@ -38,7 +38,7 @@ Cursor = Annotated[str | None, Query(max_length=500)]
 async def create_operation(
     body: BulkOperationCreate,
     principal: OperatorDep,
-    service: ServiceDep,
+    service: OperationsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
     idempotency_key: IdempotencyKey = None,
@@ -63,7 +63,7 @@ async def create_operation(
 @router.get("", name="list", response_model=BulkOperationPage)
 async def list_operations(
     principal: PrincipalDep,
-    service: ServiceDep,
+    service: OperationsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
     status: OperationStatus | None = None,
@@ -83,7 +83,7 @@ async def list_operations(
 async def get_operation(
     operation_id: uuid.UUID,
     principal: PrincipalDep,
-    service: ServiceDep,
+    service: OperationsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
 ) -> BulkOperationRead:
@@ -94,7 +94,7 @@ async def get_operation(
 async def list_items(
     operation_id: uuid.UUID,
     principal: PrincipalDep,
-    service: ServiceDep,
+    service: OperationsDep,
     status: ItemStatus | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
@@ -117,7 +117,7 @@ async def list_items(
 async def retry(
     operation_id: uuid.UUID,
     principal: OperatorDep,
-    service: ServiceDep,
+    service: OperationsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
     all_failed: bool = False,

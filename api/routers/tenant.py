@@ -9,9 +9,10 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.deps import AdminDep, PeopleDep, PrincipalDep, SafetyDep
+from api.deps import AdminDep, ControlsDep, PeopleDep, PrincipalDep
 from api.problems import Problem
-from bulkops.domain.safety import Role, TenantPolicy, checked_email
+from bulkops.domain.approval import TenantPolicy
+from bulkops.domain.people import Role, checked_email
 from bulkops.service.errors import NotFound
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
@@ -77,15 +78,15 @@ class UserUpdate(BaseModel):
 
 
 @router.get("/policy", response_model=TenantPolicy)
-async def get_policy(principal: PrincipalDep, safety: SafetyDep) -> TenantPolicy:
+async def get_policy(principal: PrincipalDep, controls: ControlsDep) -> TenantPolicy:
     """Which operations need a second person's approval, how long they wait, and the default pace."""
-    return await safety.policy(principal.tenant_id)
+    return await controls.policy(principal.tenant_id)
 
 
 @router.put("/policy", response_model=TenantPolicy)
-async def put_policy(body: TenantPolicy, principal: AdminDep, safety: SafetyDep) -> TenantPolicy:
+async def put_policy(body: TenantPolicy, principal: AdminDep, controls: ControlsDep) -> TenantPolicy:
     """Replace the tenant's policy (admin keys). It applies to operations created from now on."""
-    return await safety.set_policy(principal.tenant_id, body)
+    return await controls.set_policy(principal.tenant_id, body)
 
 
 @router.get("/keys", response_model=list[KeyRead])

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from bulkops.domain.model import OperationType
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.settings import Settings
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ def policy(
     """Show a tenant's approval and pace policy, or change the parts given; prints the result as JSON."""
     from sqlalchemy import select, update
 
-    from bulkops.domain.safety import TenantPolicy
+    from bulkops.domain.approval import TenantPolicy
     from bulkops.store.tables import TENANTS
 
     settings = Settings()

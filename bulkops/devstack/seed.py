@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bulkops.domain.model import OrderStatus
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.service.auth import BOOTSTRAP_ADMIN_EMAIL, add_key, authenticate, create_tenant
 from bulkops.service.people import insert_user, user_by_email
 from bulkops.store.tables import Tenant

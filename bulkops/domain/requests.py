@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from bulkops.domain.approval import MAX_ORDERS_PER_SECOND, MAX_SCHEDULE_DAYS
 from bulkops.domain.model import (
     DEFAULT_MAX_CONCURRENCY,
     MAX_ORDER_IDS,
@@ -18,7 +19,6 @@ from bulkops.domain.model import (
     OrderField,
     OrderStatus,
 )
-from bulkops.domain.safety import MAX_ORDERS_PER_SECOND, MAX_SCHEDULE_DAYS
 
 _UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 

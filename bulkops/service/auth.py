@@ -1,5 +1,5 @@
 """API keys (the one writer of `api_keys`): generated once, stored only as a SHA-256 hash, compared
-in constant time; each carries a role (`bulkops.domain.safety.Role`) that bounds what it may do, and
+in constant time; each carries a role (`bulkops.domain.people.Role`) that bounds what it may do, and
 belongs to one person (a personal key, never above its person's role) or is a service key."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cachetools import LRUCache
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bulkops.domain.safety import Actor, Role
+from bulkops.domain.people import Actor, Role
 from bulkops.store.tables import ApiKey, Tenant, User
 
 KEY_PREFIX = "bko_"

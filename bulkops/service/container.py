@@ -15,10 +15,10 @@ from bulkops.infra.metrics import refresh_running
 from bulkops.infra.temporal_client import connect
 from bulkops.infra.tracing import Telemetry
 from bulkops.service.auth import KeyCache, Principal
+from bulkops.service.controls import ControlService
 from bulkops.service.operations import OperationService
 from bulkops.service.orders import OrderService
 from bulkops.service.people import PeopleService
-from bulkops.service.safety import SafetyService
 from bulkops.service.sessions import SessionService
 from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_sessionmaker
@@ -31,7 +31,7 @@ class Services:
     client: Client
     operations: OperationService
     orders: OrderService
-    safety: SafetyService
+    controls: ControlService
     keys: KeyCache
     sessions: SessionService
     people: PeopleService
@@ -54,7 +54,7 @@ class Services:
                 client=client,
                 operations=operations,
                 orders=OrderService(sessionmaker, settings),
-                safety=SafetyService(operations),
+                controls=ControlService(operations),
                 keys=keys,
                 sessions=console_sessions,
                 people=PeopleService(sessionmaker, keys, console_sessions, settings),

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bulkops.domain.representation import DryRunRead
 from bulkops.domain.requests import BulkOperationCreate
+from bulkops.domain.views import DryRunRead
 from bulkops.store.gating import forecast
 from bulkops.store.selection import filter_clause
 from bulkops.store.tables import ORDERS

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bulkops.domain.representation import BulkOperationRead
+from bulkops.domain.views import BulkOperationRead
 from bulkops.service.errors import NotFound
 from bulkops.store import streams
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bulkops.domain.approval import Approval, ApprovalStatus, Prediction
 from bulkops.domain.model import WAITING_STATUSES, OperationStatus
 from bulkops.domain.records import OperationRecord
 from bulkops.domain.requests import BulkOperationCreate
-from bulkops.domain.safety import Approval, ApprovalStatus, Prediction
 from bulkops.service.dry_run import dry_run
 from bulkops.store.gating import load_policy
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.service.errors import Conflict, Forbidden
 from bulkops.service.people import PeopleService
 from bulkops.settings import Settings

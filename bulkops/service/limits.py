@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Table, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bulkops.domain.safety import TenantPolicy
+from bulkops.domain.approval import TenantPolicy
 from bulkops.service.errors import Invalid
 from bulkops.service.gates import WAITING
 from bulkops.settings import Settings

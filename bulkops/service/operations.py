@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from bulkops.domain.audit import AuditAction
 from bulkops.domain.model import OperationType, operation_workflow_id
+from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
-from bulkops.domain.representation import BulkOperationRead, DryRunRead
 from bulkops.domain.requests import BulkOperationCreate, ExportParameters
-from bulkops.domain.safety import Actor, AuditAction
+from bulkops.domain.views import BulkOperationRead, DryRunRead
 from bulkops.infra.metrics import record_started
 from bulkops.infra.netpolicy import Resolver, check_webhook_url
 from bulkops.service import listing

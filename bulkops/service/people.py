@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bulkops.domain.safety import Role, checked_email
+from bulkops.domain.people import Role, checked_email
 from bulkops.service import auth
 from bulkops.service.auth import KeyCache, Principal
 from bulkops.service.errors import Conflict, Forbidden, NotFound

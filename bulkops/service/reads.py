@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from bulkops.domain.model import operation_workflow_id
 from bulkops.domain.records import OperationRecord
-from bulkops.domain.representation import BulkOperationRead, Progress, operation_view
+from bulkops.domain.views import BulkOperationRead, Progress, operation_view
 from bulkops.service.feeds import Coalesced
 from bulkops.settings import Settings
 from workflows.contracts import PROGRESS_QUERY

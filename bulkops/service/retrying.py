@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bulkops.domain.audit import AuditAction
+from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
-from bulkops.domain.safety import Actor, AuditAction
 from bulkops.service.errors import Conflict
 from bulkops.service.limits import admit
 from bulkops.service.lineage import made_from

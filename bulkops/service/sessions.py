@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.service.auth import Principal, SignInMethod
 from bulkops.settings import Settings
 from bulkops.store.tables import ApiKey, ConsoleSessionRow, User

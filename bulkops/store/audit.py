@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bulkops.domain.safety import Actor, AuditAction, AuditEventRead
+from bulkops.domain.audit import AuditAction, AuditEventRead
+from bulkops.domain.people import Actor
 from bulkops.store.tables import EVENTS
 
 

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, literal, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bulkops.domain.approval import Prediction, TenantPolicy
 from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.domain.records import OperationRecord
-from bulkops.domain.representation import DryRunRead
 from bulkops.domain.rules import rule_sql
-from bulkops.domain.safety import Prediction, TenantPolicy
+from bulkops.domain.views import DryRunRead
 from bulkops.store.operations import record
 from bulkops.store.tables import OPERATIONS, ORDERS, TARGETS, TENANTS
 

@@ -16,8 +16,8 @@ from sqlalchemy import Row, Select, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.model import WAITING_STATUSES, OperationStatus, OperationType, operation_workflow_id
+from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
-from bulkops.domain.safety import Actor
 from bulkops.store.tables import OPERATIONS
 
 RECORD_FIELDS = tuple(f.name for f in fields(OperationRecord))

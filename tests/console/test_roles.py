@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from tests.console.helpers import screenshot, sign_in
 from tests.harness import Harness
 from tests.safety.keys import key, set_policy

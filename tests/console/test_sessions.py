@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.service.people import PeopleService
 from bulkops.service.sessions import SessionService
 from tests.console.helpers import csrf_token, sign_in_http

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from tests.harness import Harness
 from tests.safety.keys import Crew, key
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, NamedTuple
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.service.auth import add_key, authenticate
 from bulkops.service.people import add_personal_key, insert_user
 from tests.harness import Harness, Tenant

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from tests.harness import Stack
 from tests.processes import WorkerProcess
 from tests.safety.keys import Crew, audit, key, set_policy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.service.auth import authenticate
 from tests.harness import Harness
 from tests.test_cli import cli

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from tests.harness import Harness, Tenant
 from tests.safety.keys import Crew, audit, key, set_policy
 

@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from tests.console.helpers import csrf_token, sign_in_http
 from tests.harness import Harness
 from tests.safety.keys import Crew, audit, key, set_policy

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 
 from bulkops.domain.model import OperationStatus, OperationType
+from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
-from bulkops.domain.safety import Actor
 from bulkops.store.operations import NewOperation, by_idempotency_key, forget, get_operation, insert_operation
 from bulkops.store.selection import insert_ids
 from bulkops.store.tables import OPERATIONS, TARGETS

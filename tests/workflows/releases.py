@@ -9,7 +9,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 from activities.contracts import Target
-from bulkops.domain.representation import Progress
+from bulkops.domain.views import Progress
 from bulkops.worker import WORKFLOWS
 from workflows.bulk_operation import BulkOperationWorkflow
 from workflows.contracts import BULK_OPERATION_WORKFLOW, BulkOperationInput

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bulkops.domain.safety import Role
+from bulkops.domain.people import Role
 from bulkops.service.identity import SignInRefused, identity_from_claims
 from bulkops.settings import Settings
 

@@ -1,4 +1,4 @@
-"""The service side of safe operations: the tenant's policy, the gate a new operation is created
+"""Controlling operations: the tenant's policy, the gate a new operation is created
 behind (approval, `start_at`, pace), control actions carrying who asked, reverts, and the audit trail.
 
 Roles are checked at the edge (`api.deps.require_role`); what depends on the operation (the key that
@@ -14,9 +14,11 @@ from sqlalchemy import update
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from bulkops.domain.approval import TenantPolicy, decision_refusal
+from bulkops.domain.audit import AuditEventRead
+from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
-from bulkops.domain.representation import Progress
-from bulkops.domain.safety import Actor, AuditEventRead, TenantPolicy, decision_refusal
+from bulkops.domain.views import Progress
 from bulkops.service.errors import Conflict, Forbidden, Unavailable, is_outage
 from bulkops.service.limits import check_ceilings
 from bulkops.service.operations import OperationService
@@ -40,7 +42,7 @@ CONTROLS = {
 CONTROL_RPC_TIMEOUT = timedelta(seconds=15)
 
 
-class SafetyService:
+class ControlService:
     def __init__(self, operations: OperationService) -> None:
         self.ops = operations
         self.sessionmaker = operations.sessionmaker

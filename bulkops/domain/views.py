@@ -13,10 +13,11 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+from bulkops.domain.approval import Approval
 from bulkops.domain.model import Counters, ErrorSample, OperationStatus, OperationType
+from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
 from bulkops.domain.requests import FailureThreshold
-from bulkops.domain.safety import Actor, Approval
 
 
 class UiLinks(Protocol):

@@ -1,11 +1,10 @@
-"""Safety vocabulary: API-key roles, the tenant's approval and pacing policy, approvals and the audit
-trail. Imports nothing of ours but the domain, so every layer (and the workflow) may use it.
+"""The tenant's approval and pacing policy, and an operation's approval: which operations need a
+second person, what they were predicted to do, who decided, and who may not. Imports nothing of
+ours but the domain, so every layer (and the workflow) may use it.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -13,38 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bulkops.domain.model import OperationType
-
-
-class Role(StrEnum):
-    """What an API key may do; each role may do everything the ones before it may."""
-
-    VIEWER = "viewer"  # reads
-    OPERATOR = "operator"  # also creates and controls operations
-    APPROVER = "approver"  # also approves and rejects
-    ADMIN = "admin"  # also manages keys and the tenant's policy
-
-    def allows(self, required: Role) -> bool:
-        return _RANK[self] >= _RANK[required]
-
-    def at_most(self, ceiling: Role) -> Role:
-        """This role, bounded by `ceiling` (a personal key's by its person's)."""
-        return self if ceiling.allows(self) else ceiling
-
-
-_RANK = {role: rank for rank, role in enumerate(Role)}
-
-# Loose on purpose (identity providers hand out addresses a strict rule would refuse): one `@`,
-# something on both sides, no spaces or control characters.
-_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
-
-
-def checked_email(email: str) -> str:
-    """A person's email address, trimmed; ValueError when it is not one."""
-    email = email.strip()
-    if not _EMAIL.fullmatch(email) or len(email) > 320:
-        raise ValueError(f"not an email address: {email!r}")
-    return email
-
+from bulkops.domain.people import Actor
 
 # `failure_reason` of an operation that never ran because nobody (or a refusal) approved it.
 APPROVAL_REJECTED = "APPROVAL_REJECTED"
@@ -177,57 +145,6 @@ class Approval(BaseModel):
         )
 
 
-class AuditAction(StrEnum):
-    CREATED = "created"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    SCHEDULED = "scheduled"
-    STARTED = "started"
-    PAUSED = "paused"
-    RESUMED = "resumed"
-    CANCELLED = "cancelled"
-    RETRIED = "retried"
-    REVERTED = "reverted"
-    ENDED = "ended"
-
-
-class Actor(BaseModel):
-    """Who asked for an action (none of it for the system's own transitions): the person (`user_id`,
-    and `name` their name) — or, for a service key, no person and `name` the key's name — and the API
-    key or console session they acted through."""
-
-    key_id: str | None = None
-    name: str | None = None
-    comment: str | None = Field(default=None, max_length=1000)
-    user_id: str | None = None
-    key_name: str | None = None
-    session_id: str | None = None
-    service: bool = False
-
-    @property
-    def label(self) -> str | None:
-        """How the console and `initiated_by` name it: the person, and what they acted through."""
-        if self.name is None:
-            return None
-        if self.service:
-            return f"{self.name} (service key)"
-        if self.session_id is not None:
-            return (
-                f"{self.name} (console, key {self.key_name})"
-                if self.key_name
-                else f"{self.name} (console, single sign-on)"
-            )
-        return f"{self.name} (key {self.key_name})" if self.key_name else self.name
-
-    def same_person(self, user_id: str | None, key_id: str | None) -> bool:
-        """Whether this is the person (or, for what predates people, the key) that `user_id` and
-        `key_id` name: such an actor may not approve or reject what they created."""
-        if self.user_id is not None and self.user_id == user_id:
-            return True
-        return self.key_id is not None and self.key_id == key_id
-
-
 def decision_refusal(
     actor: Actor, creator_user_id: str | None, creator_key_id: str | None, verb: str
 ) -> str | None:
@@ -240,35 +157,3 @@ def decision_refusal(
             "ask another approver"
         )
     return None
-
-
-class AuditEventRead(BaseModel):
-    id: int
-    operation_id: uuid.UUID
-    action: AuditAction
-    actor_key_id: str | None
-    actor_name: str | None
-    actor_user_id: str | None = None
-    actor_key_name: str | None = None
-    actor_session_id: str | None = None
-
-    @property
-    def actor(self) -> Actor | None:
-        """Who, as an `Actor` (a key without a person is a service key); None: bulkops itself."""
-        if self.actor_name is None and self.actor_key_id is None:
-            return None
-        return Actor(
-            key_id=self.actor_key_id,
-            name=self.actor_name,
-            user_id=self.actor_user_id,
-            key_name=self.actor_key_name,
-            session_id=self.actor_session_id,
-            service=self.actor_user_id is None and self.actor_key_id is not None,
-        )
-
-    at: datetime
-    detail: dict[str, Any]
-
-
-class AuditPage(BaseModel):
-    items: list[AuditEventRead]
