@@ -69,7 +69,7 @@ def add_key(
     settings = Settings()
     need_db(settings)
 
-    async def go(session: Any) -> str:
+    async def add_key_in(session: Any) -> str:
         await _need_tenant(session, tenant)
         if service is not None:
             return await auth.add_key(session, tenant, service, role, service=True)
@@ -80,7 +80,7 @@ def add_key(
         return await people.add_personal_key(session, tenant, found.id, role, name)
 
     try:
-        key = run_db(settings, go)
+        key = run_db(settings, add_key_in)
     except (Conflict, Forbidden) as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
@@ -106,13 +106,13 @@ def add_user(
     settings = Settings()
     need_db(settings)
 
-    async def go(session: Any) -> str:
+    async def add_user_in(session: Any) -> str:
         await _need_tenant(session, tenant)
         row = await people.insert_user(session, tenant, email, name, role)
         return await people.add_personal_key(session, tenant, row.id, role, None)
 
     try:
-        key = run_db(settings, go)
+        key = run_db(settings, add_user_in)
     except (Conflict, Forbidden, ValueError) as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
@@ -173,7 +173,7 @@ def policy(
     if max_orders_per_second is not None:
         changes["default_max_orders_per_second"] = max_orders_per_second or None
 
-    async def go(session: Any) -> TenantPolicy | None:
+    async def change_policy_in(session: Any) -> TenantPolicy | None:
         row = (await session.execute(select(TENANTS.c.policy).where(TENANTS.c.id == tenant))).one_or_none()
         if row is None:
             return None
@@ -185,7 +185,7 @@ def policy(
             )
         return new
 
-    result = run_db(settings, go)
+    result = run_db(settings, change_policy_in)
     if result is None:
         err.print(f"[red]no such tenant: {tenant}[/]")
         raise typer.Exit(1)

@@ -111,13 +111,13 @@ def orders_seed(
     settings = Settings()
     admin.need_db(settings)
 
-    async def go(session: Any) -> int:
+    async def seed_in(session: Any) -> int:
         if await session.scalar(select(Tenant.id).where(Tenant.id == tenant)) is None:
             return -1
         return await seed_orders(session, tenant, count, status=status)
 
     started = time.monotonic()
-    n = admin.run_db(settings, go)
+    n = admin.run_db(settings, seed_in)
     if n < 0:
         err.print(f"[red]no such tenant: {tenant}[/] (create it with `bulkops tenant create {tenant}`)")
         raise typer.Exit(1)

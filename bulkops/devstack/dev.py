@@ -188,14 +188,14 @@ class DevStack:
         key_file = self.data_dir / KEY_FILE
         stored = key_file.read_text().strip() if key_file.is_file() else None
 
-        async def go() -> Any:
+        async def demo_tenant() -> Any:
             engine = make_engine(self.settings, pool_size=2)
             try:
                 return await ensure_demo_tenant(make_sessionmaker(engine), stored)
             finally:
                 await engine.dispose()
 
-        demo = asyncio.run(go())
+        demo = asyncio.run(demo_tenant())
         if demo.new_key:
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
@@ -207,10 +207,10 @@ class DevStack:
         from bulkops.infra.temporal_client import connect
         from bulkops.service.retention import ensure_retention_schedule
 
-        async def go() -> bool:
+        async def ensure_schedule() -> bool:
             return await ensure_retention_schedule(await connect(self.settings), self.settings)
 
-        asyncio.run(go())
+        asyncio.run(ensure_schedule())
 
     def _wait_ready(self, timeout: float = 120) -> None:
         url = f"http://{self.settings.api_host}:{self.settings.api_port}/readyz"

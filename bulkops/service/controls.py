@@ -100,11 +100,8 @@ class ControlService:
         and whether it is new (False: an earlier request with the same Idempotency-Key made it)."""
         req = RevertRequest(tenant_id, original_id, initiated_by, actor, idempotency_key)
         row, created = await insert_revert(self.sessionmaker, self.ops.settings, req)
-        if created:
-            await self.ops._start(row, forget_on_failure=True)
-        else:
-            await self.ops._heal(row)
-        return row, created
+        accepted = await self.ops.start_accepted(row, created=created)
+        return accepted.row, accepted.created
 
     async def audit(self, tenant_id: str, operation_id: uuid.UUID) -> list[AuditEventRead]:
         await self.ops.get_row(tenant_id, operation_id)  # another tenant's id: NotFound

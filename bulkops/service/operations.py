@@ -44,9 +44,9 @@ from bulkops.store.gating import hold_on_targets
 from bulkops.store.operations import (
     NewOperation,
     by_idempotency_key,
-    forget,
     get_operation,
     insert_operation,
+    remove_unstarted,
 )
 from bulkops.store.selection import insert_ids, snapshot
 
@@ -160,8 +160,7 @@ class OperationService:
             if existing is None:
                 raise
             return await self._replay(existing, digest)
-        await self._start(row, forget_on_failure=True)
-        return Accepted(row=row, created=True)
+        return await self.start_accepted(row, created=True)
 
     async def retry(
         self,
@@ -177,11 +176,7 @@ class OperationService:
             tenant_id, original_id, all_failed, initiated_by, actor or Actor(), idempotency_key
         )
         row, created = await insert_retry(self.sessionmaker, self.settings, req)
-        if created:
-            await self._start(row, forget_on_failure=True)
-        else:
-            await self._heal(row)
-        return Accepted(row=row, created=created)
+        return await self.start_accepted(row, created=created)
 
     async def dry_run(self, tenant_id: str, body: BulkOperationCreate) -> DryRunRead:
         async with self.sessionmaker() as session:
@@ -255,31 +250,33 @@ class OperationService:
     async def _replay(self, existing: OperationRecord, digest: str) -> Accepted:
         if existing.request_hash != digest:
             raise Conflict("this Idempotency-Key was already used with a different request body")
-        await self._heal(existing)
-        return Accepted(row=existing, created=False)
+        return await self.start_accepted(existing, created=False)
 
-    async def _heal(self, row: OperationRecord) -> None:
-        """A repeated request: start the workflow a crash between commit and start left unstarted. An
-        operation that ended starts nothing (nor does one whose workflow ended: its id is not reused)."""
-        if not row.ended:
-            await self._start(row)
+    async def start_accepted(self, row: OperationRecord, *, created: bool) -> Accepted:
+        """Start what a create, a retry or a revert accepted. `created`: the row is new, so a start that
+        surely failed removes it again. Else the request was repeated (its Idempotency-Key): start the
+        workflow a crash between commit and start left unstarted; an operation that ended starts
+        nothing (nor does one whose workflow ended: its id is not reused)."""
+        if created or not row.ended:
+            await self._start(row, new=created)
+        return Accepted(row=row, created=created)
 
-    async def _start(self, row: OperationRecord, *, forget_on_failure: bool = False) -> None:
-        """Start the row's workflow. `forget_on_failure`: the row is new (create, retry, revert), so a
-        start that surely failed removes it, and one that succeeded counts as an operation started."""
+    async def _start(self, row: OperationRecord, *, new: bool) -> None:
+        """Start the row's workflow. `new`: a start that surely failed removes the row, and one that
+        succeeded counts as an operation started."""
         try:
             await start_workflow(self.client, self.settings, row)
         except Exception as exc:
             # The start may have failed after the server took it (a timeout): ask before forgetting.
             exists = await self._workflow_exists(row.id)
             if not exists:
-                if exists is False and forget_on_failure:
+                if exists is False and new:
                     async with self.sessionmaker() as session, session.begin():
-                        await forget(session, row.id)
+                        await remove_unstarted(session, row.id)
                 log.warning("operation %s: its workflow did not start: %s", row.id, exc)
                 raise Unavailable("the operation could not be started now; send the request again") from exc
             log.warning("operation %s: its start failed (%s), but its workflow runs", row.id, exc)
-        if forget_on_failure:
+        if new:
             record_started(row.operation_type)
             log.info("operation %s (%s) started for tenant %s", row.id, row.operation_type, row.tenant_id)
 

@@ -140,7 +140,7 @@ async def reverted_by(session: AsyncSession, operation_id: uuid.UUID) -> uuid.UU
     return await session.scalar(select(OPERATIONS.c.id).where(OPERATIONS.c.revert_of == operation_id))
 
 
-async def forget(session: AsyncSession, operation_id: uuid.UUID) -> None:
+async def remove_unstarted(session: AsyncSession, operation_id: uuid.UUID) -> None:
     """Remove an operation whose workflow never started: only while it still waits, so that a row
     whose workflow did run is never lost. Its targets and audit events go with it (ON DELETE CASCADE)."""
     waiting = OPERATIONS.c.status.in_(sorted(s.value for s in WAITING_STATUSES))

@@ -1,5 +1,5 @@
 """The `bulk_operations` repository: a record carries every column, typed; a new row is written from
-its `NewOperation` as given; `forget` removes only an operation that never started."""
+its `NewOperation` as given; `remove_unstarted` removes only an operation that never started."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from sqlalchemy import func, select, update
 from bulkops.domain.model import OperationStatus, OperationType
 from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
-from bulkops.store.operations import NewOperation, by_idempotency_key, forget, get_operation, insert_operation
+from bulkops.store.operations import (
+    NewOperation,
+    by_idempotency_key,
+    get_operation,
+    insert_operation,
+    remove_unstarted,
+)
 from bulkops.store.selection import insert_ids
 from bulkops.store.tables import OPERATIONS, TARGETS
 from tests.harness import Harness
@@ -67,8 +73,8 @@ async def test_a_new_row_reads_back_as_written(harness: Harness) -> None:
     assert (read.processed_count, read.errors, read.approval, read.ended) == (0, [], None, False)
 
 
-async def test_forget_removes_only_an_operation_that_never_started(harness: Harness) -> None:
-    t = await harness.tenant("forget")
+async def test_remove_unstarted_removes_only_an_operation_that_never_started(harness: Harness) -> None:
+    t = await harness.tenant("remove_unstarted")
     waiting, running = new_operation(t.id, idempotency_key=None), new_operation(t.id, idempotency_key=None)
     async with harness.sessionmaker() as session, session.begin():
         for new in (waiting, running):
@@ -78,8 +84,8 @@ async def test_forget_removes_only_an_operation_that_never_started(harness: Harn
             update(OPERATIONS).where(OPERATIONS.c.id == running.id).values(status=OperationStatus.PROCESSING)
         )
     async with harness.sessionmaker() as session, session.begin():
-        await forget(session, waiting.id)
-        await forget(session, running.id)
+        await remove_unstarted(session, waiting.id)
+        await remove_unstarted(session, running.id)
     async with harness.sessionmaker() as session:
         kept = await session.scalars(select(OPERATIONS.c.id).where(OPERATIONS.c.tenant_id == t.id))
         targets = dict(
