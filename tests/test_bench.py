@@ -189,7 +189,7 @@ def test_defaults_for_bench_input() -> None:
 
 def _bench_proc(orders: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "bulkops.bench", "--embedded", "--orders", str(orders)],
+        [sys.executable, "-m", "bulkops.cli", "bench", "--embedded", "--orders", str(orders)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -146,7 +146,7 @@ def bench(
     if embedded:
         with embedded_stack() as stack:
             return aio.run(
-                _bench_on(opts, stack.settings, stack.api_url, [stack.worker.pid], stack.processes, stack)
+                _bench_on(opts, stack.settings, stack.api_url, stack.worker_pids(), stack.processes, stack)
             )
     settings = running_stack_settings(settings or Settings())
     settings.require_database_url()

@@ -12,9 +12,6 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,22 +29,13 @@ from temporalio.client import Client
 
 from bulkops.bench.cpu import postmaster_pid
 from bulkops.devstack.postgres import EmbeddedPostgres, free_port, port_open
+from bulkops.devstack.processes import Child, api_command, settings_env, stop_all, worker_command
 from bulkops.devstack.temporal import TemporalDevServer
 from bulkops.settings import Settings
 from bulkops.store.migrate import upgrade
 
 log = logging.getLogger("bulkops.bench")
-ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
-
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if the bench is killed outright (SIGKILL), its worker and API
-    # get SIGTERM from the kernel instead of lingering.
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -55,14 +43,17 @@ class EmbeddedStack:
     root: Path
     settings: Settings
     api_url: str
-    worker: subprocess.Popen[bytes]
-    api: subprocess.Popen[bytes]
+    worker: Child
+    api: Child
     processes: dict[str, list[int]]  # dev_server, postgres, api: for the CPU accounting
 
+    def worker_pids(self) -> list[int]:
+        return [self.worker.pid] if self.worker.pid is not None else []
+
     def check_alive(self) -> None:
-        for name, proc in (("worker", self.worker), ("api", self.api)):
-            if proc.poll() is not None:
-                raise RuntimeError(f"the {name} exited with {proc.returncode}:\n{self.tail(name)}")
+        for child in (self.worker, self.api):
+            if not child.running:
+                raise RuntimeError(f"the {child.name} exited with {child.returncode}:\n{child.tail()}")
 
     async def wait_ready(self, client: Client, api: httpx.AsyncClient, within_s: float = 180) -> None:
         """Until the API is ready and the worker polls both task queue kinds: a worker still starting
@@ -91,37 +82,6 @@ class EmbeddedStack:
                 raise RuntimeError(f"the embedded stack was not ready within {within_s:.0f} s")
             await asyncio.sleep(0.25)
 
-    def tail(self, name: str, lines: int = 30) -> str:
-        path = self.root / f"{name}.log"
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _spawn(args: list[str], env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
-    with open(log_file, "ab") as out:
-        return subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            # Own session: a Ctrl-C reaches only the bench, which then stops these in order.
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
 
 @contextlib.contextmanager
 def embedded_stack() -> Iterator[EmbeddedStack]:
@@ -130,7 +90,7 @@ def embedded_stack() -> Iterator[EmbeddedStack]:
     root = Path(tempfile.mkdtemp(prefix="bulkops-bench-"))
     pg: EmbeddedPostgres | None = None
     temporal: TemporalDevServer | None = None
-    procs: list[subprocess.Popen[bytes]] = []
+    children: list[Child] = []
     stack: EmbeddedStack | None = None
     try:
         pg = EmbeddedPostgres(root / "pg", free_port())
@@ -148,36 +108,17 @@ def embedded_stack() -> Iterator[EmbeddedStack]:
             "BULKOPS_DATA_DIR": str(root),
         }
         settings = Settings(**overrides)
-        env = {**os.environ, **overrides, "PYTHONUNBUFFERED": "1"}
-        worker = _spawn([sys.executable, "worker.py"], env, root / "worker.log")
-        procs.append(worker)
-        api = _spawn(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(api_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-                "--workers",
-                str(settings.api_workers),
-                "--timeout-worker-healthcheck",
-                "30",
-            ],
-            env,
-            root / "api.log",
-        )
-        procs.append(api)
+        env = {**settings_env(settings), "PYTHONUNBUFFERED": "1"}
+        worker = Child("worker", worker_command(), env=env, log_file=root / "worker.log").start()
+        children.append(worker)
+        api = Child(
+            "api", api_command(api_port, workers=settings.api_workers), env=env, log_file=root / "api.log"
+        ).start()
+        children.append(api)
         pids = {
             "dev_server": [p for p in [temporal.pid] if p],
             "postgres": [p for p in [postmaster_pid(pg.pgdata)] if p],
-            "api": [api.pid],
+            "api": [p for p in [api.pid] if p],
         }
         stack = EmbeddedStack(root, settings, f"http://127.0.0.1:{api_port}", worker, api, pids)
         log.info(
@@ -191,12 +132,11 @@ def embedded_stack() -> Iterator[EmbeddedStack]:
         yield stack
     except BaseException:
         if stack is not None:
-            for name in ("worker", "api"):
-                log.error("last lines of the %s log:\n%s", name, stack.tail(name))
+            for child in (stack.worker, stack.api):
+                log.error("last lines of the %s log:\n%s", child.name, child.tail())
         raise
     finally:
-        for proc in reversed(procs):
-            _stop(proc)
+        stop_all(list(reversed(children)))
         if temporal is not None:
             temporal.stop()
         if pg is not None:

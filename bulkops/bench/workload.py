@@ -26,7 +26,7 @@ from temporalio.client import Client
 
 from activities.contracts import ProcessOrderInput
 from activities.orders import OrderActivities
-from bulkops.bench.stack import ROOT
+from bulkops.devstack.processes import ROOT
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType, final_status
 from bulkops.service.auth import create_tenant
 from bulkops.settings import Settings
