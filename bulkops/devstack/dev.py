@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bulkops.devstack.postgres import EmbeddedPostgres, port_open
+from bulkops.devstack.processes import Child, python, settings_env, stop_all
 from bulkops.devstack.temporal import TemporalDevServer
 from bulkops.settings import Settings
 
@@ -43,23 +41,6 @@ class DevError(RuntimeError):
 
 def _interrupt(_sig: int, _frame: Any) -> NoReturn:
     raise KeyboardInterrupt
-
-
-def child_env(settings: Settings) -> dict[str, str]:
-    """The environment from which a child's `Settings()` rebuilds exactly these settings."""
-    env = dict(os.environ)
-    for name, field in Settings.model_fields.items():
-        alias = field.alias or name
-        value = getattr(settings, name)
-        if value is None:
-            env.pop(alias, None)
-        elif isinstance(value, list | dict):
-            env[alias] = json.dumps(value)
-        elif isinstance(value, SecretStr):  # str() would hand the child "**********"
-            env[alias] = value.get_secret_value()
-        else:
-            env[alias] = str(value)
-    return env
 
 
 def _ensure_free(port: int, what: str, env_name: str) -> None:
@@ -80,26 +61,13 @@ def _stop_stale_temporal(pid_file: Path, db_file: Path) -> None:
     pid_file.unlink(missing_ok=True)
 
 
-def _stop_children(procs: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for proc in procs:
-        try:
-            proc.wait(max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 class DevStack:
     def __init__(self, settings: Settings, console: Console) -> None:
         self.settings = settings
         self.console = console
         self.data_dir = settings.data_dir.resolve()
         self.stack = contextlib.ExitStack()
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.children: list[Child] = []
         self.api_key = ""
         self.created = False
 
@@ -133,13 +101,15 @@ class DevStack:
         if not s.console_secret:
             update["console_secret"] = SecretStr(self._console_secret())
         self.settings = s = s.model_copy(update=update)
-        env = child_env(s)
+        env = settings_env(s)
         # A worker drains for up to its graceful shutdown time (BULKOPS_WORKER_SHUTDOWN_S) after SIGTERM.
         grace = self.settings.worker_shutdown_s + 5
-        self.stack.callback(lambda: _stop_children(list(self.children.values()), grace))
+        self.stack.callback(lambda: stop_all(self.children, grace))
         for name in ("worker", "api"):
-            cmd = [sys.executable, "-m", "bulkops.cli", name, "--parent-pid", str(os.getpid())]
-            self.children[name] = subprocess.Popen(cmd, env=env, start_new_session=True)
+            cmd = python("-m", "bulkops.cli", name, "--parent-pid", str(os.getpid()))
+            # From our directory: relative paths in its settings mean what they mean to us.
+            child = Child(name, cmd, env=env, inherit_output=True, cwd=Path.cwd())
+            self.children.append(child.start())
         self._demo_tenant()  # while the children import
         self._retention_schedule()
         self._wait_ready()
@@ -225,9 +195,9 @@ class DevStack:
             time.sleep(0.3)
 
     def _check_children(self) -> None:
-        for name, proc in self.children.items():
-            if proc.poll() is not None:
-                raise DevError(f"the {name} exited with code {proc.returncode}")
+        for child in self.children:
+            if not child.running:
+                raise DevError(f"the {child.name} exited with code {child.returncode}")
 
     def banner(self) -> None:
         s = self.settings

@@ -123,6 +123,7 @@ class Child:
         *,
         env: Mapping[str, str] | None = None,
         log_file: Path | None = None,
+        inherit_output: bool = False,
         ready: Ready | None = None,
         cwd: Path = ROOT,
         die_with_parent: bool = True,
@@ -131,6 +132,8 @@ class Child:
         self.args = list(args)
         self.env = dict(os.environ if env is None else env)
         self.log_file = log_file
+        # Without a log file its output is dropped, unless it shares ours (`bulkops dev`'s terminal).
+        self.inherit_output = inherit_output
         self.ready = ready
         self.cwd = cwd
         self.die_with_parent = die_with_parent and sys.platform == "linux"
@@ -155,7 +158,7 @@ class Child:
     def start(self) -> Child:
         if self.running:
             raise ChildFailed(f"{self.name} is already running (pid {self.pid})")
-        out: int | object = subprocess.DEVNULL
+        out: int | object | None = None if self.inherit_output else subprocess.DEVNULL
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             out = open(self.log_file, "ab")  # the child keeps its own copy
@@ -165,7 +168,7 @@ class Child:
                 cwd=self.cwd,
                 env=self.env,
                 stdout=out,  # type: ignore[arg-type]
-                stderr=subprocess.STDOUT,
+                stderr=None if out is None else subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=_die_with_parent if self.die_with_parent else None,
             )
