@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     tenant_orders_per_minute: int = Field(default=20_000, ge=1, alias="BULKOPS_TENANT_ORDERS_PER_MINUTE")
     # How soon a slot held by an operation that was terminated (not ended by bulkops) is reclaimed.
     tenant_slot_check_s: float = Field(default=60.0, gt=0, alias="BULKOPS_TENANT_SLOT_CHECK_S")
+    # How long the API waits on Temporal to start an operation's workflow, and on a workflow to answer a
+    # control (a worker must pick the update up); beyond it, or with Temporal away, it answers 503 and
+    # the request may be repeated (a create with its Idempotency-Key; a control that took effect: 409).
+    start_timeout_s: float = Field(default=5.0, gt=0, alias="BULKOPS_START_TIMEOUT_S")
+    control_timeout_s: float = Field(default=15.0, gt=0, alias="BULKOPS_CONTROL_TIMEOUT_S")
     # How long a read waits for the workflow's live counters before it answers the row's checkpoint.
     progress_query_timeout_s: float = Field(default=2.0, gt=0, alias="BULKOPS_PROGRESS_QUERY_TIMEOUT_S")
     # Readers of one operation within this window share one progress query (one in flight, its answer

@@ -7,11 +7,12 @@ created it, or its person, may not approve it) is checked here, and again by the
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 from sqlalchemy import update
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from bulkops.domain.approval import TenantPolicy, decision_refusal
@@ -35,11 +36,6 @@ CONTROLS = {
     "approve": APPROVE_UPDATE,
     "reject": REJECT_UPDATE,
 }
-
-
-# A control waits this long for the workflow's answer (a worker must pick the update up); beyond it,
-# or with Temporal away, the answer is 503 and the control may be repeated (409 if it took effect).
-CONTROL_RPC_TIMEOUT = timedelta(seconds=15)
 
 
 class ControlService:
@@ -75,10 +71,15 @@ class ControlService:
             refusal = decision_refusal(actor, creator_user, creator_key, name)
             if refusal is not None:
                 raise Forbidden(refusal)
+        wait = self.ops.settings.control_timeout_s
         try:
-            live = await self.ops.handle(operation_id).execute_update(
-                CONTROLS[name], actor, result_type=Progress, rpc_timeout=CONTROL_RPC_TIMEOUT
-            )
+            # The client retries while Temporal is away: bound the whole call, not each attempt.
+            async with asyncio.timeout(wait):
+                live = await self.ops.handle(operation_id).execute_update(
+                    CONTROLS[name], actor, result_type=Progress, rpc_timeout=timedelta(seconds=wait)
+                )
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+            raise Unavailable(f"cannot {name} this operation now: no answer within {wait:g} s") from exc
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             raise Conflict(getattr(cause, "message", None) or str(cause or exc)) from None

@@ -6,6 +6,7 @@ start is idempotent by its id, and a start that fails removes the row again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -283,7 +284,10 @@ class OperationService:
     async def _workflow_exists(self, operation_id: uuid.UUID) -> bool | None:
         """Whether the operation's workflow exists (None: Temporal cannot say now)."""
         try:
-            await self.handle(operation_id).describe(rpc_timeout=timedelta(seconds=5))
+            async with asyncio.timeout(self.settings.start_timeout_s):
+                await self.handle(operation_id).describe(
+                    rpc_timeout=timedelta(seconds=self.settings.start_timeout_s)
+                )
         except RPCError as err:
             return False if err.status == RPCStatusCode.NOT_FOUND else None
         except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -21,8 +22,6 @@ from bulkops.service import gates
 from bulkops.settings import Settings
 from workflows.contracts import BULK_OPERATION_WORKFLOW, BulkOperationInput
 from workflows.search_attributes import OPERATION_STATUS, OPERATION_TYPE, TENANT_ID
-
-START_RPC_TIMEOUT = timedelta(seconds=5)
 
 
 async def start_workflow(client: Client, settings: Settings, row: OperationRecord) -> None:
@@ -60,28 +59,30 @@ async def start_workflow(client: Client, settings: Settings, row: OperationRecor
         indent=2,
     )
     try:
-        await client.start_workflow(
-            BULK_OPERATION_WORKFLOW,
-            inp,
-            id=operation_workflow_id(row.id),
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            # Never a second run: a workflow that ended (or was terminated) stays ended.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(TENANT_ID, row.tenant_id),
-                    SearchAttributePair(OPERATION_TYPE, op_type.value),
-                    SearchAttributePair(OPERATION_STATUS, row.status.value),
-                ]
-            ),
-            static_summary=f"{op_type.value} · {count} · tenant {row.tenant_id}",
-            static_details=f"```json\n{details}\n```",
-            # Its workflow tasks and bookkeeping activities are dispatched fairly across tenants.
-            priority=Priority(fairness_key=fairness_key(row.tenant_id)),
-            # Bounded: with Temporal away the request answers 503 in seconds, not after the
-            # client's own retries have run out (the caller repeats it with its Idempotency-Key).
-            rpc_timeout=START_RPC_TIMEOUT,
-        )
+        # Bounded: with Temporal away the request answers 503 in seconds, not after the client's own
+        # retries have run out (the caller repeats it with its Idempotency-Key). The client retries
+        # while Temporal is away, so the whole call is bounded, not only each attempt.
+        async with asyncio.timeout(settings.start_timeout_s):
+            await client.start_workflow(
+                BULK_OPERATION_WORKFLOW,
+                inp,
+                id=operation_workflow_id(row.id),
+                task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                # Never a second run: a workflow that ended (or was terminated) stays ended.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(TENANT_ID, row.tenant_id),
+                        SearchAttributePair(OPERATION_TYPE, op_type.value),
+                        SearchAttributePair(OPERATION_STATUS, row.status.value),
+                    ]
+                ),
+                static_summary=f"{op_type.value} · {count} · tenant {row.tenant_id}",
+                static_details=f"```json\n{details}\n```",
+                # Its workflow tasks and bookkeeping activities are dispatched fairly across tenants.
+                priority=Priority(fairness_key=fairness_key(row.tenant_id)),
+                rpc_timeout=timedelta(seconds=settings.start_timeout_s),
+            )
     except WorkflowAlreadyStartedError:
         return  # it ran already (and perhaps ended): nothing to heal

@@ -66,6 +66,8 @@ async def test_postgres_down_answers_503(fault_harness: Harness) -> None:
 
 async def test_temporal_down_answers_503(fault_harness: Harness) -> None:
     h = fault_harness
+    # The outage is answered once these run out (5 s and 15 s by default): what matters is the answer.
+    h.configure(start_timeout_s=2, control_timeout_s=3)
     t, op_id = await paused_operation(h)
     await asyncio.to_thread(h.stack.temporal.stop)
     try:
