@@ -12,22 +12,48 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
 from bulkops.service.errors import Conflict, NotFound
-from bulkops.store.operations import by_idempotency_key, get_operation, lineage_of, lock_row
+from bulkops.store.operations import NewOperation, by_idempotency_key, get_operation, lineage_of, lock_row
 
 
 class MadeFrom(Protocol):
     tenant_id: str
     original_id: uuid.UUID
+    initiated_by: str
+    actor: Actor
     idempotency_key: str | None
 
     def digest(self) -> str: ...
+
+
+def new_operation_from(
+    original: OperationRecord, req: MadeFrom, op_id: uuid.UUID, selection: dict[str, Any]
+) -> NewOperation:
+    """The row of a retry or a revert of `original`: in its lineage, with its type, parameters,
+    concurrency, failure threshold, pace and webhook; asked for by the request's person and key."""
+    return NewOperation(
+        id=op_id,
+        tenant_id=req.tenant_id,
+        operation_type=original.operation_type,
+        parameters=original.parameters,
+        selection=selection,
+        max_concurrency=original.max_concurrency,
+        failure_threshold=original.failure_threshold,
+        initiated_by=req.initiated_by,
+        created_by=req.actor,
+        notify_url=original.notify_url,
+        idempotency_key=req.idempotency_key,
+        request_hash=req.digest(),
+        max_orders_per_second=original.max_orders_per_second,
+        lineage_id=original.lineage_id,
+    )
 
 
 async def made_from(

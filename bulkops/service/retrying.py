@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,11 +24,11 @@ from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
 from bulkops.service.errors import Conflict
 from bulkops.service.limits import admit
-from bulkops.service.lineage import made_from
+from bulkops.service.lineage import made_from, new_operation_from
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.gating import hold_on_targets
-from bulkops.store.operations import NewOperation, insert_operation
+from bulkops.store.operations import insert_operation
 from bulkops.store.selection import failed_items, fix_targets, live_in_lineage, retry_targets
 from bulkops.store.tables import TARGETS
 
@@ -73,26 +73,9 @@ async def _insert(
     op_id = uuid.uuid4()
     await _check_something_left(session, req, original.lineage_id, op_id)
     await admit(session, req.tenant_id, original.max_concurrency, settings)
-    await insert_operation(
-        session,
-        NewOperation(
-            id=op_id,
-            tenant_id=req.tenant_id,
-            operation_type=original.operation_type,
-            parameters=original.parameters,
-            selection={"retry_of": str(req.original_id), "all_failed": req.all_failed},
-            max_concurrency=original.max_concurrency,
-            failure_threshold=original.failure_threshold,
-            initiated_by=req.initiated_by,
-            created_by=req.actor,
-            notify_url=original.notify_url,
-            idempotency_key=req.idempotency_key,
-            request_hash=req.digest(),
-            max_orders_per_second=original.max_orders_per_second,
-            retry_of=req.original_id,
-            lineage_id=original.lineage_id,
-        ),
-    )
+    selection = {"retry_of": str(req.original_id), "all_failed": req.all_failed}
+    new = replace(new_operation_from(original, req, op_id, selection), retry_of=req.original_id)
+    await insert_operation(session, new)
     stmt = retry_targets(op_id, req.original_id, original.lineage_id, req.all_failed)
     await session.execute(insert(TARGETS).from_select(["operation_id", "seq", "order_id"], stmt))
     # Like a create: the tenant's approval policy decides on exactly the orders it will retry.

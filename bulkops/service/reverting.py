@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,11 +21,11 @@ from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
 from bulkops.service.errors import Conflict
 from bulkops.service.limits import admit
-from bulkops.service.lineage import made_from
+from bulkops.service.lineage import made_from, new_operation_from
 from bulkops.settings import Settings
 from bulkops.store.audit import insert_event
 from bulkops.store.gating import hold_on_targets
-from bulkops.store.operations import NewOperation, insert_operation, reverted_by
+from bulkops.store.operations import insert_operation, reverted_by
 from bulkops.store.selection import fix_targets, insert_revert_targets
 
 
@@ -69,26 +69,9 @@ async def _insert(
 ) -> OperationRecord:
     new_id = uuid.uuid4()
     await admit(session, req.tenant_id, original.max_concurrency, settings)
-    await insert_operation(
-        session,
-        NewOperation(
-            id=new_id,
-            tenant_id=req.tenant_id,
-            operation_type=OperationType.BULK_UPDATE,
-            parameters=original.parameters,
-            selection={"revert_of": str(original.id)},
-            max_concurrency=original.max_concurrency,
-            failure_threshold=None,
-            initiated_by=req.initiated_by,
-            created_by=req.actor,
-            notify_url=original.notify_url,
-            idempotency_key=req.idempotency_key,
-            request_hash=req.digest(),
-            max_orders_per_second=original.max_orders_per_second,
-            revert_of=original.id,
-            lineage_id=original.lineage_id,
-        ),
-    )
+    # A revert puts back what the update set, without the update's failure threshold.
+    base = new_operation_from(original, req, new_id, {"revert_of": str(original.id)})
+    await insert_operation(session, replace(base, failure_threshold=None, revert_of=original.id))
     if not await insert_revert_targets(session, new_id, original.id):
         raise Conflict("nothing to revert: the update changed no order")
     row = await hold_on_targets(session, await fix_targets(session, new_id), req.actor.name)
