@@ -40,7 +40,7 @@ from workflows.contracts import (
     BulkOperationInput,
     RunState,
 )
-from workflows.endings import finalize, notify, release_slot, request_slot
+from workflows.endings import Ending, finalize, notify, release_slot, request_slot
 from workflows.gates import Gates, InvalidTransition, initial_status
 from workflows.order_steps import count_outcome, run_order, threshold_exceeded
 from workflows.pacing import Pacer, run_budget_spent, sleep_unless
@@ -62,11 +62,7 @@ class BulkOperationWorkflow(Gates):
         self.pacer = Pacer(inp.max_orders_per_second, self.state)
         self.tracker = ProgressTracker(self.state)
         self.in_flight = 0
-        self.cancel_requested = False
-        self.threshold_tripped = False
-        self.finalized = False
-        self.finishing = False  # the summary is being written: too late to cancel
-        self.refused: ActivityError | None = None  # an activity refused: not this workflow's to run
+        self.ending = Ending()
         # Audit events being written by update handlers: the ending waits for them, so `ended` is last.
         self.recording = 0
         self.page: deque[Target] = deque()
@@ -96,7 +92,11 @@ class BulkOperationWorkflow(Gates):
 
     @pause.validator
     def _validate_pause(self, actor: Actor | None = None) -> None:
-        if self.state.status != OperationStatus.PROCESSING or self.cancel_requested or self.finalized:
+        if (
+            self.state.status != OperationStatus.PROCESSING
+            or self.ending.cancel_requested
+            or self.ending.finalized
+        ):
             raise InvalidTransition(f"cannot pause an operation that is {self._shown_status()}")
 
     @workflow.update(name=RESUME_UPDATE)
@@ -109,27 +109,27 @@ class BulkOperationWorkflow(Gates):
 
     @resume.validator
     def _validate_resume(self, actor: Actor | None = None) -> None:
-        if self.state.status != OperationStatus.PAUSED or self.cancel_requested:
+        if self.state.status != OperationStatus.PAUSED or self.ending.cancel_requested:
             raise InvalidTransition(f"cannot resume an operation that is {self._shown_status()}")
 
     @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, actor: Actor | None = None) -> Progress:
-        self.cancel_requested = True
+        self.ending.cancel_requested = True
         await self._audit(
             AuditAction.CANCELLED, actor, {"status": self.state.status.value}, approval=self._withdraw()
         )
-        await workflow.wait_condition(lambda: self.finalized)
+        await workflow.wait_condition(lambda: self.ending.finalized)
         return self.progress()
 
     @cancel.validator
     def _validate_cancel(self, actor: Actor | None = None) -> None:
-        if self.state.status.terminal or self.cancel_requested or self.finishing:
+        if self.state.status.terminal or self.ending.cancel_requested or self.ending.finishing:
             raise InvalidTransition(f"cannot cancel an operation that is {self._shown_status()}")
 
     def _shown_status(self) -> str:
-        if self.cancel_requested and not self.finalized:
+        if self.ending.cancel_requested and not self.ending.finalized:
             return "being cancelled"
-        return "finishing" if self.finishing and not self.finalized else self.state.status.value
+        return "finishing" if self.ending.finishing and not self.ending.finalized else self.state.status.value
 
     # --- the run ------------------------------------------------------------------------------------
 
@@ -138,7 +138,7 @@ class BulkOperationWorkflow(Gates):
         self.run_start_length = workflow.info().get_current_history_length()
         if inp.state is None:
             await self._pass_gates()
-        if inp.state is None and not self.cancel_requested:
+        if inp.state is None and not self.ending.cancel_requested:
             snap = await self._snapshot()
             if snap is not None:
                 self.state.total_count = snap.total_count
@@ -161,14 +161,16 @@ class BulkOperationWorkflow(Gates):
             self.state.cursor_seq,
             self.state.processed_count,
         )
-        continue_as_new = False if self.cancel_requested else await self._walk()
+        continue_as_new = False if self.ending.cancel_requested else await self._walk()
         await workflow.wait_condition(lambda: self.in_flight == 0)
-        if self.refused is not None:
-            raise self.refused  # fails the workflow, having changed nothing
-        if continue_as_new and not self.cancel_requested:
+        if self.ending.refused is not None:
+            raise self.ending.refused  # fails the workflow, having changed nothing
+        if continue_as_new and not self.ending.cancel_requested:
             # A cancel that arrives while the handlers drain waits for `finalized`: it ends the run.
-            await workflow.wait_condition(lambda: self.cancel_requested or workflow.all_handlers_finished())
-            if not self.cancel_requested:
+            await workflow.wait_condition(
+                lambda: self.ending.cancel_requested or workflow.all_handlers_finished()
+            )
+            if not self.ending.cancel_requested:
                 self.tracker.close_run(
                     workflow.now(), workflow.info().get_current_history_length(), continuing=True
                 )
@@ -179,10 +181,10 @@ class BulkOperationWorkflow(Gates):
         if not self.inp.use_fairness or self.state.slot_granted:
             return
         await request_slot(self.inp)
-        await workflow.wait_condition(lambda: self.state.slot_granted or self.cancel_requested)
+        await workflow.wait_condition(lambda: self.state.slot_granted or self.ending.cancel_requested)
 
     def _may_schedule(self) -> bool:
-        return not (self.cancel_requested or self.threshold_tripped or self.refused)
+        return not (self.ending.cancel_requested or self.ending.threshold_tripped or self.ending.refused)
 
     async def _walk(self) -> bool:
         """Schedule orders until the selection ends (False) or this run's history is spent (True)."""
@@ -238,14 +240,14 @@ class BulkOperationWorkflow(Gates):
         try:
             self._count(await run_order(self.inp, target))
         except ActivityError as err:
-            self.refused = err
+            self.ending.refused = err
         finally:
             self.in_flight -= 1
 
     def _count(self, outcome: OrderOutcome) -> None:
         count_outcome(self.state, outcome)
-        if not self.threshold_tripped and threshold_exceeded(self.inp, self.state):
-            self.threshold_tripped = True
+        if not self.ending.threshold_tripped and threshold_exceeded(self.inp, self.state):
+            self.ending.threshold_tripped = True
             self.state.failure_reason = FAILURE_THRESHOLD_EXCEEDED
             workflow.logger.warning("operation %s: failure threshold tripped", self.inp.operation_id)
         self.tracker.touch(workflow.now())
@@ -266,12 +268,12 @@ class BulkOperationWorkflow(Gates):
         )
 
     async def _finish(self) -> Progress:
-        self.finishing = True
+        self.ending.finishing = True
         final = final_status(
             self.state.success_count,
             self.state.failed_count,
-            cancelled=self.cancel_requested,
-            threshold_tripped=self.threshold_tripped,
+            cancelled=self.ending.cancel_requested,
+            threshold_tripped=self.ending.threshold_tripped,
         )
         await workflow.wait_condition(lambda: self.recording == 0)
         now = workflow.now()
@@ -280,12 +282,12 @@ class BulkOperationWorkflow(Gates):
         self.tracker.set_status(final, now)
         self.tracker.close_run(now, workflow.info().get_current_history_length())
         workflow.upsert_search_attributes([OPERATION_STATUS.value_set(final.value)])
-        self.finalized = True
+        self.ending.finalized = True
         await self._release_slot()
         if self.inp.notify_url:
             await notify(self.inp)
         return self.progress()
 
     async def _release_slot(self) -> None:
-        if self.inp.use_fairness and (self.state.slot_granted or self.cancel_requested):
+        if self.inp.use_fairness and (self.state.slot_granted or self.ending.cancel_requested):
             await release_slot(self.inp)

@@ -5,6 +5,7 @@ Deterministic code only (called from `BulkOperationWorkflow`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -23,6 +24,23 @@ from bulkops.domain.model import OperationStatus
 from workflows.audit import record
 from workflows.bookkeeping import BOOKKEEPING_RETRY, BOOKKEEPING_TIMEOUT
 from workflows.contracts import RELEASE_SIGNAL, BulkOperationInput, RunState, SlotRequest, coordinator_id
+
+
+@dataclass
+class Ending:
+    """How a run is heading for its end. Never carried across continue-as-new: a run that has any of
+    these set ends rather than continues."""
+
+    cancel_requested: bool = False
+    threshold_tripped: bool = False
+    finishing: bool = False  # the summary is being written: too late to cancel
+    finalized: bool = False  # the summary row is written (the query may show the final status)
+    refused: ActivityError | None = None  # an activity refused: not this workflow's to run
+
+    @property
+    def settled(self) -> bool:
+        """Cancelled, or its summary written: no pause or decision may change it any more."""
+        return self.cancel_requested or self.finalized
 
 
 async def finalize(inp: BulkOperationInput, s: RunState, final: OperationStatus, now: datetime) -> None:

@@ -3,8 +3,8 @@
 durable timers; nothing is processed until both gates are open. An operation whose selection is
 snapshotted only as it starts is gated on that snapshot then, and may be held for approval there.
 
-A mixin of `BulkOperationWorkflow` (deterministic code only): it uses the workflow's `inp`, run state
-`s`, progress tracker `t`, `cancel_requested`, `finalized`, `progress()` and `_persist_status()`.
+A mixin of `BulkOperationWorkflow` (deterministic code only): it uses the workflow's `inp`, run
+`state`, progress `tracker`, `ending`, `progress()` and `_persist_status()`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from bulkops.domain.views import Progress
 from workflows.audit import record
 from workflows.bookkeeping import BOOKKEEPING_RETRY
 from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput, RunState
+from workflows.endings import Ending
 from workflows.progress import ProgressTracker
 from workflows.search_attributes import OPERATION_STATUS
 
@@ -44,8 +45,7 @@ class Gates:
     inp: BulkOperationInput
     state: RunState
     tracker: ProgressTracker
-    cancel_requested: bool
-    finalized: bool
+    ending: Ending
     approval: ApprovalStatus | None
     recording: int
 
@@ -79,7 +79,7 @@ class Gates:
         self.approval = ApprovalStatus.REJECTED
         # Counted in `recording`: the gate and the ending wait for it (`ended` stays the last event).
         await self._audit(AuditAction.REJECTED, actor, approval=_decision(ApprovalStatus.REJECTED, actor))
-        await workflow.wait_condition(lambda: self.finalized)
+        await workflow.wait_condition(lambda: self.ending.finalized)
         return self.progress()
 
     @reject.validator
@@ -87,7 +87,11 @@ class Gates:
         self._check_decision(actor, "reject")
 
     def _check_decision(self, actor: Actor, verb: str) -> None:
-        if self.approval is not ApprovalStatus.PENDING or self.cancel_requested or self.finalized:
+        if (
+            self.approval is not ApprovalStatus.PENDING
+            or self.ending.cancel_requested
+            or self.ending.finalized
+        ):
             raise InvalidTransition(f"cannot {verb} an operation that is not awaiting approval")
         refusal = decision_refusal(actor, self.inp.created_by_user_id, self.inp.created_by_key_id, verb)
         if refusal is not None:
@@ -117,19 +121,19 @@ class Gates:
         if self.approval is ApprovalStatus.PENDING:
             await self._await_approval()
         start_at = self.inp.start_at
-        if not self.cancel_requested and start_at is not None and start_at > workflow.now():
+        if not self.ending.cancel_requested and start_at is not None and start_at > workflow.now():
             self._show(OperationStatus.SCHEDULED, f"scheduled to start at {start_at.isoformat()}")
             await self._persist_status()
             await record(self.inp, AuditAction.SCHEDULED, detail={"start_at": start_at.isoformat()})
             try:
                 await workflow.wait_condition(
-                    lambda: self.cancel_requested,
+                    lambda: self.ending.cancel_requested,
                     timeout=start_at - workflow.now(),
                     timeout_summary="start_at",
                 )
             except TimeoutError:
                 pass
-        if not self.cancel_requested and self.state.status != OperationStatus.PENDING:
+        if not self.ending.cancel_requested and self.state.status != OperationStatus.PENDING:
             self._show(OperationStatus.PENDING, "waiting for a slot")
             await self._persist_status()
 
@@ -140,7 +144,7 @@ class Gates:
         again (its snapshot stays as the approver saw it)."""
         while True:
             await self._wait_for_slot()
-            if self.cancel_requested:
+            if self.ending.cancel_requested:
                 return None
             snap = await workflow.execute_activity(
                 SNAPSHOT_SELECTION,
@@ -159,7 +163,7 @@ class Gates:
             await self._release_slot()
             self.state.slot_granted = False
             await self._hold(snap.approval_expires_at)
-            if self.cancel_requested:
+            if self.ending.cancel_requested:
                 return None
 
     async def _hold(self, expires_at: datetime) -> None:
@@ -170,7 +174,7 @@ class Gates:
             [OPERATION_STATUS.value_set(OperationStatus.AWAITING_APPROVAL.value)]
         )
         await self._await_approval(expires_at, workflow.now())
-        if not self.cancel_requested and self.state.status != OperationStatus.PENDING:
+        if not self.ending.cancel_requested and self.state.status != OperationStatus.PENDING:
             self._show(OperationStatus.PENDING, "waiting for a slot")
             await self._persist_status()
 
@@ -183,7 +187,7 @@ class Gates:
             if remaining <= timedelta(0):
                 raise TimeoutError
             await workflow.wait_condition(
-                lambda: self.approval is not ApprovalStatus.PENDING or self.cancel_requested,
+                lambda: self.approval is not ApprovalStatus.PENDING or self.ending.cancel_requested,
                 timeout=remaining,
                 timeout_summary="approval window",
             )
@@ -200,7 +204,7 @@ class Gates:
 
     def _stop(self, reason: str) -> None:
         self.state.failure_reason = reason
-        self.cancel_requested = True
+        self.ending.cancel_requested = True
 
     def _show(self, status: OperationStatus, details: str) -> None:
         self.tracker.set_status(status, workflow.now())
