@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bulkops.domain.model import OperationStatus, OperationType
+from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,3 +59,19 @@ class OperationRecord:
     @property
     def ended(self) -> bool:
         return self.status.terminal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemRecord:
+    """One order's outcome in an operation (a row of `bulk_operation_items`), in selection order `seq`."""
+
+    operation_id: uuid.UUID
+    order_id: uuid.UUID
+    seq: int
+    status: ItemStatus
+    error_code: str | None
+    error_message: str | None
+    retryable: bool
+    # What the step kept: an export's row, an update's previous values (what a revert puts back).
+    result: dict[str, Any] | None
+    processed_at: datetime

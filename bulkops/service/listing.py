@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
-from bulkops.domain.records import OperationRecord
+from bulkops.domain.records import ItemRecord, OperationRecord
+from bulkops.store.items import page_of_items
 from bulkops.store.operations import record
 from bulkops.store.pagination import int32, keyset_page
 from bulkops.store.tables import ITEMS, OPERATIONS
@@ -58,13 +59,10 @@ async def list_items(
     status: ItemStatus | None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Any], str | None]:
+) -> tuple[list[ItemRecord], str | None]:
     """In selection order (`seq`)."""
-    stmt = select(ITEMS).where(ITEMS.c.operation_id == operation_id)
-    if status:
-        stmt = stmt.where(ITEMS.c.status == status.value)
     async with sessionmaker() as session:
-        return await keyset_page(session, stmt, (ITEMS.c.seq,), (int32,), cursor=cursor, limit=limit)
+        return await page_of_items(session, operation_id, status, limit, cursor)
 
 
 async def export_rows(

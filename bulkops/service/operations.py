@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from bulkops.domain.audit import AuditAction
 from bulkops.domain.model import OperationType, operation_workflow_id
 from bulkops.domain.people import Actor
-from bulkops.domain.records import OperationRecord
+from bulkops.domain.records import ItemRecord, OperationRecord
 from bulkops.domain.requests import BulkOperationCreate, ExportParameters
 from bulkops.domain.views import BulkOperationRead, DryRunRead
 from bulkops.infra.metrics import record_started
@@ -217,7 +217,7 @@ class OperationService:
 
     async def list_items(
         self, tenant_id: str, operation_id: uuid.UUID, **filters: Any
-    ) -> tuple[list[Any], str | None]:
+    ) -> tuple[list[ItemRecord], str | None]:
         await self.get_row(tenant_id, operation_id)
         return await listing.list_items(self.sessionmaker, operation_id, **filters)
 
