@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
+from bulkops.domain.model import ItemStatus, OperationStatus, OperationType, OrderStatus
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,3 +75,27 @@ class ItemRecord:
     # What the step kept: an export's row, an update's previous values (what a revert puts back).
     result: dict[str, Any] | None
     processed_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRecord:
+    """One of a tenant's orders (a row of `orders`): what the operations act on."""
+
+    id: uuid.UUID
+    tenant_id: str
+    status: OrderStatus
+    currency: str
+    total_cents: int
+    refunded_cents: int
+    paid_at: datetime | None
+    customer_email: str | None
+    shipping_method: str | None
+    note: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    # Bumped by every change: a revert puts back only an order nobody changed since its update.
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    cancelled_at: datetime | None
+    cancel_reason: str | None

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bulkops.domain.model import OrderStatus
+from bulkops.domain.records import OrderRecord
 from bulkops.domain.requests import OrdersCreate
 from bulkops.service.errors import NotFound
 from bulkops.service.limits import within_rate
 from bulkops.settings import Settings
-from bulkops.store.pagination import keyset_page
+from bulkops.store.orders import get_order, insert_orders, page_of_orders
 from bulkops.store.tables import ORDERS
 
 
@@ -23,7 +22,7 @@ class OrderService:
         self.sessionmaker = sessionmaker
         self.settings = settings
 
-    async def create(self, tenant_id: str, body: OrdersCreate) -> list[Any]:
+    async def create(self, tenant_id: str, body: OrdersCreate) -> list[OrderRecord]:
         now = datetime.now(UTC)
         values = [
             {
@@ -41,28 +40,18 @@ class OrderService:
         async with self.sessionmaker() as session, session.begin():
             per_minute = self.settings.tenant_orders_per_minute
             await within_rate(session, ORDERS, tenant_id, per_minute, len(values), "orders")
-            return list((await session.execute(insert(ORDERS).returning(ORDERS), values)).all())
+            return await insert_orders(session, values)
 
     async def list(
         self, tenant_id: str, *, status: OrderStatus | None, limit: int, cursor: str | None
-    ) -> tuple[list[Any], str | None]:
+    ) -> tuple[list[OrderRecord], str | None]:
         """Oldest first."""
-        stmt = select(ORDERS).where(ORDERS.c.tenant_id == tenant_id)
-        if status:
-            stmt = stmt.where(ORDERS.c.status == status.value)
-        keys = (ORDERS.c.created_at, ORDERS.c.id)
         async with self.sessionmaker() as session:
-            return await keyset_page(
-                session, stmt, keys, (datetime.fromisoformat, uuid.UUID), cursor=cursor, limit=limit
-            )
+            return await page_of_orders(session, tenant_id, status, limit, cursor)
 
-    async def get(self, tenant_id: str, order_id: uuid.UUID) -> Any:
+    async def get(self, tenant_id: str, order_id: uuid.UUID) -> OrderRecord:
         async with self.sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(ORDERS).where(ORDERS.c.id == order_id, ORDERS.c.tenant_id == tenant_id)
-                )
-            ).one_or_none()
-        if row is None:
+            order = await get_order(session, tenant_id, order_id)
+        if order is None:
             raise NotFound("order")
-        return row
+        return order
