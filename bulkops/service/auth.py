@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from cachetools import LRUCache
 from sqlalchemy import Select, func, or_, select, update
@@ -226,25 +226,15 @@ async def revoke_key(session: AsyncSession, tenant_id: str, key_or_prefix: str) 
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def list_keys(session: AsyncSession, tenant_id: str) -> list[Any]:
+async def list_keys(session: AsyncSession, tenant_id: str) -> list[ApiKey]:
+    """The tenant's keys, oldest first (revoked ones too: with when)."""
     return list(
-        (
-            await session.execute(
-                select(
-                    ApiKey.id,
-                    ApiKey.name,
-                    ApiKey.role,
-                    ApiKey.prefix,
-                    ApiKey.key_hash,
-                    ApiKey.user_id,
-                    ApiKey.service,
-                    ApiKey.created_at,
-                    ApiKey.revoked_at,
-                )
-                .where(ApiKey.tenant_id == tenant_id)
-                .order_by(ApiKey.created_at, ApiKey.id)
-            )
-        ).all()
+        await session.scalars(
+            select(ApiKey)
+            .where(ApiKey.tenant_id == tenant_id)
+            .order_by(ApiKey.created_at, ApiKey.id)
+            .execution_options(populate_existing=True)
+        )
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,19 +22,7 @@ from bulkops.service.errors import Conflict, Forbidden, NotFound
 from bulkops.service.limits import within_rate
 from bulkops.service.sessions import USER_DISABLED, SessionService, end_user_sessions
 from bulkops.settings import Settings
-from bulkops.store.tables import API_KEYS, User
-
-_USER_COLUMNS = (
-    User.id,
-    User.tenant_id,
-    User.email,
-    User.name,
-    User.role,
-    User.enabled,
-    User.issuer,
-    User.subject,
-    User.created_at,
-)
+from bulkops.store.tables import API_KEYS, ApiKey, User
 
 
 async def insert_user(
@@ -46,7 +34,7 @@ async def insert_user(
     *,
     issuer: str | None = None,
     subject: str | None = None,
-) -> Any:
+) -> User:
     """A new user (in the caller's transaction); `Conflict` when the tenant has that email already."""
     email = checked_email(email)
     taken = await session.scalar(
@@ -71,21 +59,20 @@ async def insert_user(
     return await _user_row(session, tenant_id, user.id)
 
 
-async def user_by_email(session: AsyncSession, tenant_id: str, email: str) -> Any | None:
-    return (
-        await session.execute(
-            select(*_USER_COLUMNS).where(User.tenant_id == tenant_id, func.lower(User.email) == email.lower())
-        )
-    ).one_or_none()
+def _users_of(tenant_id: str) -> Select[User]:
+    # Read fresh, never from the session's identity map: an update in the same transaction shows.
+    return select(User).where(User.tenant_id == tenant_id).execution_options(populate_existing=True)
 
 
-async def _user_row(session: AsyncSession, tenant_id: str, user_id: uuid.UUID) -> Any:
-    row = (
-        await session.execute(select(*_USER_COLUMNS).where(User.tenant_id == tenant_id, User.id == user_id))
-    ).one_or_none()
-    if row is None:
+async def user_by_email(session: AsyncSession, tenant_id: str, email: str) -> User | None:
+    return await session.scalar(_users_of(tenant_id).where(func.lower(User.email) == email.lower()))
+
+
+async def _user_row(session: AsyncSession, tenant_id: str, user_id: uuid.UUID) -> User:
+    user = await session.scalar(_users_of(tenant_id).where(User.id == user_id))
+    if user is None:
         raise NotFound("user")
-    return row
+    return user
 
 
 async def disable_user(session: AsyncSession, tenant_id: str, user_id: uuid.UUID) -> None:
@@ -128,19 +115,11 @@ class PeopleService:
 
     # --- users --------------------------------------------------------------------------------------
 
-    async def users(self, tenant_id: str) -> list[Any]:
+    async def users(self, tenant_id: str) -> list[User]:
         async with self.sessionmaker() as session:
-            return list(
-                (
-                    await session.execute(
-                        select(*_USER_COLUMNS)
-                        .where(User.tenant_id == tenant_id)
-                        .order_by(User.created_at, User.id)
-                    )
-                ).all()
-            )
+            return list(await session.scalars(_users_of(tenant_id).order_by(User.created_at, User.id)))
 
-    async def add_user(self, tenant_id: str, email: str, name: str | None, role: Role) -> Any:
+    async def add_user(self, tenant_id: str, email: str, name: str | None, role: Role) -> User:
         async with self.sessionmaker() as session, session.begin():
             return await insert_user(session, tenant_id, email, name, role)
 
@@ -181,7 +160,7 @@ class PeopleService:
 
     # --- keys ---------------------------------------------------------------------------------------
 
-    async def keys(self, tenant_id: str) -> list[Any]:
+    async def keys(self, tenant_id: str) -> list[ApiKey]:
         async with self.sessionmaker() as session:
             return await auth.list_keys(session, tenant_id)
 
@@ -192,7 +171,7 @@ class PeopleService:
         name: str | None,
         user_id: uuid.UUID | None = None,
         service: bool = False,
-    ) -> tuple[str, Any]:
+    ) -> tuple[str, ApiKey]:
         """A new key (shown only now) and its row: the caller's own person's unless `service` or
         `user_id` says otherwise (those two need an admin caller)."""
         tenant_id = caller.tenant_id
@@ -253,13 +232,9 @@ class PeopleService:
         except ValueError:
             raise Forbidden("the identity provider sent no usable email address for this person") from None
         async with self.sessionmaker() as session, session.begin():
-            user = (
-                await session.execute(
-                    select(*_USER_COLUMNS).where(
-                        User.tenant_id == tenant_id, User.issuer == issuer, User.subject == subject
-                    )
-                )
-            ).one_or_none()
+            user = await session.scalar(
+                _users_of(tenant_id).where(User.issuer == issuer, User.subject == subject)
+            )
             if user is None:
                 user = await user_by_email(session, tenant_id, email)
                 if user is not None and user.subject is not None:
