@@ -6,6 +6,7 @@ one grouped query (`bulkops.store.gating.forecast`); nothing is written and no w
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.requests import BulkOperationCreate
@@ -17,6 +18,8 @@ from bulkops.store.tables import ORDERS
 
 async def dry_run(session: AsyncSession, tenant_id: str, body: BulkOperationCreate) -> DryRunRead:
     """In the caller's session: nothing is written."""
+    where: ColumnElement[bool]
+    listed: int | None
     if body.order_ids is not None:
         where, listed = ORDERS.c.id.in_(body.order_ids), len(body.order_ids)
     else:

@@ -131,7 +131,7 @@ class PeopleService:
         role: Role | None = None,
         enabled: bool | None = None,
         name: str | None = None,
-    ) -> Any:
+    ) -> User:
         """Change a user's role, name or enabled flag. Disabling revokes their keys and ends their
         sessions at once; a lower role bounds their keys and sessions from the next request."""
         tenant_id = caller.tenant_id

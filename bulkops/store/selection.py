@@ -15,7 +15,7 @@ from bulkops.store.operations import record
 from bulkops.store.tables import ITEMS, NOT_TERMINAL, OPERATIONS, ORDERS, TARGETS, not_terminal
 
 
-def filter_clause(tenant_id: str, flt: OrderFilter) -> Any:
+def filter_clause(tenant_id: str, flt: OrderFilter) -> ColumnElement[bool]:
     conds = [ORDERS.c.tenant_id == tenant_id]
     if flt.statuses:
         conds.append(ORDERS.c.status.in_([s.value for s in flt.statuses]))
