@@ -189,11 +189,13 @@ class Traffic:
         return self.rng.choice(ops) if ops else None
 
     async def _control(self, op: SeenOperation, action: str, key: str) -> None:
-        # Not repeated on a lost answer: the effect is then unknown, and the books say so.
+        # Not repeated on a lost answer: the effect is then unknown, and the books say so. So it is
+        # after a 503: a control the workflow took but did not answer within BULKOPS_CONTROL_TIMEOUT_S
+        # has taken effect (repeated, it answers 409), one Temporal never got has not.
         r = await self.gw.call(
             "POST", f"/v1/bulk-operations/{op.id}/{action}", key, f"POST {action}", retry_transport=False
         )
-        if r is None:
+        if r is None or r.status_code >= 500:
             self.book.unknown.add((op.id, action))
         elif r.status_code == 200:
             self.book.acknowledged[(op.id, action)] += 1

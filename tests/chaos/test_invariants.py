@@ -3,17 +3,20 @@ outcomes, an audit event twice or a reader that saw a counter go back, each inva
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections import Counter
 from types import SimpleNamespace
 from typing import Any
 
-from bulkops.chaos.book import Book
+import httpx
+
+from bulkops.chaos.book import Book, SeenOperation
 from bulkops.chaos.client import Answer, Journal
 from bulkops.chaos.faults import FaultKind, fault_schedule
 from bulkops.chaos.invariants import Books, answers_honest, audit_once, effects_once, summaries_match_items
 from bulkops.chaos.readers import Sightings
-from bulkops.chaos.traffic import OrderBefore
+from bulkops.chaos.traffic import OrderBefore, Traffic
 
 
 def books(refunds: list[Any], items: list[Any], op: Any, order: Any) -> Books:
@@ -78,6 +81,30 @@ def test_an_audit_action_twice_and_an_unrecorded_pause_are_violations() -> None:
     violations = audit_once(b, book).violations
     assert any("2 'created'" in v for v in violations)
     assert any("'pause' answered 200, 0 events" in v for v in violations)
+
+
+async def test_a_control_answered_503_may_have_taken_effect() -> None:
+    # Seed 11, 60 minutes: a pause answered 503 after its 15 s had taken effect (it was resumed and
+    # paused again later): two `paused` events for one 200. Such an answer leaves the effect unknown.
+    op = refund_op()
+    events = [SimpleNamespace(operation_id=op.id, action=a) for a in ("created", "paused", "paused", "ended")]
+    b = Books({op.id: op}, [], Counter(), [], {}, events)
+    paused = {"status": "PAUSED", "success_count": 0, "failed_count": 0, "total_count": 10}
+    answers = iter([httpx.Response(503, headers={"Retry-After": "2"}), httpx.Response(200, json=paused)])
+
+    class Answering:
+        async def call(self, *args: object, **kw: object) -> httpx.Response:
+            return next(answers)
+
+    book = Book()
+    seen = SeenOperation(str(op.id), 0, "BULK_REFUND", "PROCESSING")
+    traffic = Traffic(Answering(), [], book, "http://127.0.0.1:1", random.Random(0))  # type: ignore[arg-type]
+    await traffic._control(seen, "pause", "key")
+    await traffic._control(seen, "pause", "key")
+    assert (str(op.id), "pause") in book.unknown and book.acknowledged[(str(op.id), "pause")] == 1
+    assert audit_once(b, book).violations == []
+    book.unknown.clear()  # had the 503 been taken as "did nothing", the second event would be a violation
+    assert audit_once(b, book).violations == [f"{op.id}: 1 'pause' answered 200, 2 events"]
 
 
 def test_counters_going_back_or_a_status_after_the_end_are_violations() -> None:

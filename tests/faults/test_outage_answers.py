@@ -89,3 +89,27 @@ async def test_temporal_down_answers_503(fault_harness: Harness) -> None:
     listed = (await t.get("/v1/bulk-operations")).json()["items"]
     assert sorted(op["id"] for op in listed) == sorted([op_id, ended["id"]])
     assert (await t.post(f"/v1/bulk-operations/{op_id}/cancel")).status_code == 200
+
+
+async def test_a_control_no_worker_takes_in_time_answers_503(harness: Harness) -> None:
+    """Found by `bulkops chaos --seed 11 --duration 3600`: a pause or cancel sent while the workers were
+    being killed waited out its timeout and answered 500 (the client's "timeout or cancellation
+    waiting for update"). It is an outage: 503 with Retry-After, and the control may be repeated."""
+    h = harness
+    h.configure(control_timeout_s=2)
+    t, op_id = await paused_operation(h)
+    await h.stop_worker()
+    assert_outage(await t.post(f"/v1/bulk-operations/{op_id}/resume"))
+    await h.start_worker()
+    # The workflow took the resume the worker never answered: repeated, it is refused as done.
+    again = await t.post(f"/v1/bulk-operations/{op_id}/resume")
+    assert again.status_code in (200, 409), again.text
+    assert (await t.post(f"/v1/bulk-operations/{op_id}/cancel")).status_code == 200
+    ended = await h.wait_end(t, op_id)
+    assert ended["status"] == "CANCELLED"
+    resumed = [
+        e
+        for e in (await t.get(f"/v1/bulk-operations/{op_id}/audit")).json()["items"]
+        if e["action"] == "resumed"
+    ]
+    assert len(resumed) == 1
