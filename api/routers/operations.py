@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import responses
@@ -14,7 +14,7 @@ from api.problems import Problem
 from api.schemas import BulkOperationPage, ItemPage, ItemRead
 from bulkops.domain.model import ItemStatus, OperationStatus, OperationType
 from bulkops.domain.requests import BulkOperationCreate
-from bulkops.domain.views import BulkOperationRead, DryRunRead, operation_view
+from bulkops.domain.views import BulkOperationRead, DryRunRead, not_newer_than, operation_view, progress_tag
 from bulkops.infra.netpolicy import UnsafeUrl
 
 router = APIRouter(prefix="/v1/bulk-operations", tags=["operations"])
@@ -79,15 +79,30 @@ async def list_operations(
     )
 
 
-@router.get("/{operation_id}", name="get", response_model=BulkOperationRead)
+@router.get(
+    "/{operation_id}",
+    name="get",
+    response_model=BulkOperationRead,
+    responses={
+        304: {
+            "description": "nothing newer than the view whose ETag came in If-None-Match: its counters "
+            "are not behind this one's (a reader that sends it back never sees them go back, whichever "
+            "API process answers)"
+        }
+    },
+)
 async def get_operation(
     operation_id: uuid.UUID,
     principal: PrincipalDep,
     service: OperationsDep,
     settings: SettingsDep,
     base: BaseUrlDep,
-) -> BulkOperationRead:
-    return await service.observe(await service.get_row(principal.tenant_id, operation_id), base)
+    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    view = await service.observe(await service.get_row(principal.tenant_id, operation_id), base)
+    if if_none_match is not None and not_newer_than(view, if_none_match):
+        return Response(status_code=304, headers={"ETag": if_none_match.strip()})
+    return JSONResponse(view.model_dump(mode="json"), headers={"ETag": progress_tag(view)})
 
 
 @router.get("/{operation_id}/items", name="items", response_model=ItemPage)

@@ -67,9 +67,12 @@ class Gateway:
         idempotency_key: str | None = None,
         params: dict[str, str] | None = None,
         retry_transport: bool = True,
+        if_none_match: str | None = None,
     ) -> httpx.Response | None:
         """The answer, or None when neither process answered."""
         headers = {"Authorization": f"Bearer {key}"}
+        if if_none_match:
+            headers["If-None-Match"] = if_none_match
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         for _ in range(len(self.clients) if retry_transport else 1):

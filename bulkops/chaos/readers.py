@@ -68,12 +68,17 @@ async def poll(
     """Read every operation until the poller has seen its final summary, round after round, until
     `stop`."""
     final: set[str] = set()
+    # Each view's ETag, sent back: an API process whose last answer is behind says 304 instead.
+    tags: dict[str, str] = {}
     while not stop.is_set():
         for op in [op for op in book.operations.values() if op.id not in final]:
             started = time.monotonic()
-            r = await gw.call("GET", f"/v1/bulk-operations/{op.id}", key_of(op), "GET operation")
-            if r is not None and r.status_code == 200:
+            path, tag = f"/v1/bulk-operations/{op.id}", tags.get(op.id)
+            r = await gw.call("GET", path, key_of(op), "GET operation", if_none_match=tag)
+            if r is not None and r.status_code in (200, 304):
                 log_.read_latencies_s.append(time.monotonic() - started)
+            if r is not None and r.status_code == 200:
+                tags[op.id] = r.headers["etag"]
                 view = r.json()
                 log_.see("poller", view)
                 op.saw(view)

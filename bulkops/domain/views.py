@@ -7,6 +7,7 @@ belong to the domain rather than to one edge.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -192,3 +193,31 @@ def operation_view(
         workflow_id=row.workflow_id,
         links=_links(row, settings, base),
     )
+
+
+# A view's place in its operation's progress, as an entity tag (weak: the rate and ETA may differ).
+_TAG = re.compile(r'W/"(\d+)\.(\d+)\.(\d+)\.([A-Z_]+)"')
+
+
+def progress_tag(view: BulkOperationRead) -> str:
+    """The `ETag` of a view of an operation: its counters and status. A reader that sends it back
+    (`If-None-Match`) is never answered a view behind it, whichever API process answers."""
+    return f'W/"{view.processed_count}.{view.success_count}.{view.failed_count}.{view.status.value}"'
+
+
+def not_newer_than(view: BulkOperationRead, tag: str) -> bool:
+    """Whether `view` tells nothing the holder of `tag` does not know: no counter ahead of it while
+    any is behind (each API process keeps its own floor; a reader that alternates between them may
+    meet one whose last answer is the older checkpoint), or the very same counters and status, or
+    `tag` says the operation has ended. A tag that is not ours matches nothing."""
+    found = _TAG.fullmatch(tag.strip())
+    if found is None or found.group(4) not in OperationStatus.__members__:
+        return False
+    seen = (int(found.group(1)), int(found.group(2)), int(found.group(3)))
+    seen_status = OperationStatus(found.group(4))
+    now = (view.processed_count, view.success_count, view.failed_count)
+    if seen_status.terminal:
+        return True
+    if any(n < s for n, s in zip(now, seen, strict=True)):
+        return True
+    return now == seen and view.status is seen_status
