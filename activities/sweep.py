@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,10 +39,20 @@ DESCRIBES_AT_ONCE = 10
 
 
 class OrphanSweeper:
-    def __init__(self, sessionmaker: async_sessionmaker, client: Client, settings: Settings) -> None:
+    """`start_unstarted(operation_id)`: what to do with a row that has no workflow at all (the
+    service's `starting.start_unconfirmed`, handed in by the worker: activities know no service)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker,
+        client: Client,
+        settings: Settings,
+        start_unstarted: Callable[[uuid.UUID], Awaitable[bool]] | None = None,
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.client = client
         self.settings = settings
+        self.start_unstarted = start_unstarted
         self.gate = asyncio.Semaphore(DESCRIBES_AT_ONCE)
 
     async def run(self) -> None:
@@ -68,7 +79,12 @@ class OrphanSweeper:
             except RPCError as err:
                 if err.status != RPCStatusCode.NOT_FOUND:
                     log.info("orphan sweep: cannot describe %s: %s", row.id, err)
-                return False  # NOT_FOUND: not started yet (or its start failed), not an orphan
+                    return False
+                # No workflow: being started right now, or its start went unconfirmed and nobody
+                # repeated the request.
+                if self.start_unstarted is not None:
+                    await self.start_unstarted(row.id)
+                return False
         reason = CLOSED_FROM_OUTSIDE.get(desc.status) if desc.status is not None else None
         if reason is None:
             return False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -33,6 +34,7 @@ from bulkops.infra.temporal_client import DATA_CONVERTER, connect
 from bulkops.infra.temporal_tracing import worker_interceptors
 from bulkops.infra.tracing import Telemetry
 from bulkops.infra.webhook_http import webhook_client
+from bulkops.service.starting import start_unconfirmed
 from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_order_pool, make_sessionmaker
 from workflows.bulk_operation import BulkOperationWorkflow
@@ -119,7 +121,9 @@ async def build_worker(
             audit = AuditActivities(sessionmaker)
             revert = RevertActivities(order_activities.pool)
             if settings.orphan_sweep_s > 0:
-                sweep = asyncio.create_task(OrphanSweeper(sessionmaker, client, settings).run())
+                unconfirmed = functools.partial(start_unconfirmed, sessionmaker, client, settings)
+                sweeper = OrphanSweeper(sessionmaker, client, settings, start_unstarted=unconfirmed)
+                sweep = asyncio.create_task(sweeper.run())
                 stack.callback(sweep.cancel)
             activities = [
                 order_activities.process_order,

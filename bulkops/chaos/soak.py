@@ -12,6 +12,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
 from bulkops.chaos.book import Book
 from bulkops.chaos.client import Gateway, Journal
 from bulkops.chaos.faults import Fault, fault_schedule
@@ -23,6 +26,7 @@ from bulkops.chaos.traffic import ChaosTenant, Traffic, make_tenants
 from bulkops.infra import aio
 from bulkops.infra.temporal_client import connect
 from bulkops.store.db import make_engine, make_sessionmaker
+from bulkops.store.tables import NOT_TERMINAL, OPERATIONS
 
 log = logging.getLogger(__name__)
 MAX_STREAMS = 3  # event streams followed at once
@@ -113,7 +117,9 @@ async def run_soak(opts: SoakOptions, stack: ChaosStack) -> dict[str, Any]:
             settled_in: float | None = None
             while time.monotonic() < last_fault_end + opts.settle_s:
                 await traffic.settle()
-                if not book.open():
+                # Not only what was acknowledged: a create answered 503 may have left a row that the
+                # worker's sweep starts (an unconfirmed start), and it must end too.
+                if not book.open() and not await _unended(sessionmaker, tenants):
                     settled_in = round(time.monotonic() - last_fault_end, 1)
                     break
                 await asyncio.sleep(1.0)
@@ -168,3 +174,16 @@ def soak_and_report(opts: SoakOptions) -> tuple[dict[str, Any], int]:
     with chaos_stack(keep=opts.keep) as stack:
         report = aio.run(run_soak(opts, stack))
     return report, 1 if report["violations"] else 0
+
+
+async def _unended(sessionmaker: async_sessionmaker, tenants: list[ChaosTenant]) -> int:
+    """How many of the soak's tenants' operations have not ended (the database says)."""
+    async with sessionmaker() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(OPERATIONS)
+                .where(OPERATIONS.c.tenant_id.in_([t.id for t in tenants]), NOT_TERMINAL)
+            )
+            or 0
+        )

@@ -275,6 +275,12 @@ class OperationService:
                     async with self.sessionmaker() as session, session.begin():
                         await remove_unstarted(session, row.id)
                 log.warning("operation %s: its workflow did not start: %s", row.id, exc)
+                if exists is None:
+                    # Kept: it may have started. If it has not, the worker's sweep starts it (once).
+                    raise Unavailable(
+                        "the operation is recorded, but Temporal could not confirm its start; it runs "
+                        "once: send the request again with its Idempotency-Key to learn its state"
+                    ) from exc
                 raise Unavailable("the operation could not be started now; send the request again") from exc
             log.warning("operation %s: its start failed (%s), but its workflow runs", row.id, exc)
         if new:

@@ -1,11 +1,15 @@
-"""Starting a new operation's workflow from its committed row, idempotently by its id."""
+"""Starting a new operation's workflow from its committed row, idempotently by its id; and, from the
+worker's sweep, the workflow of a committed row whose start went unconfirmed."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import (
     Priority,
@@ -20,8 +24,14 @@ from bulkops.domain.model import fairness_key, operation_workflow_id
 from bulkops.domain.records import OperationRecord
 from bulkops.service import gates
 from bulkops.settings import Settings
+from bulkops.store.operations import operation_by_id
 from workflows.contracts import BULK_OPERATION_WORKFLOW, BulkOperationInput
 from workflows.search_attributes import OPERATION_STATUS, OPERATION_TYPE, TENANT_ID
+
+log = logging.getLogger(__name__)
+# A row without a workflow is a start in flight for up to two start timeouts (the start, then the
+# question whether it took); after this many it is an unconfirmed start.
+UNCONFIRMED_AFTER = 4
 
 
 async def start_workflow(client: Client, settings: Settings, row: OperationRecord) -> None:
@@ -86,3 +96,20 @@ async def start_workflow(client: Client, settings: Settings, row: OperationRecor
             )
     except WorkflowAlreadyStartedError:
         return  # it ran already (and perhaps ended): nothing to heal
+
+
+async def start_unconfirmed(
+    sessionmaker: async_sessionmaker, client: Client, settings: Settings, operation_id: uuid.UUID
+) -> bool:
+    """Start the workflow of a committed operation that has none, once it is older than a start may
+    take: its API process was killed between commit and start, or Temporal could not say whether it had
+    started it (503) and the request was not repeated. Every committed operation runs, once; a repeat
+    of the request with its Idempotency-Key finds it. Returns whether it started one."""
+    async with sessionmaker() as session:
+        row = await operation_by_id(session, operation_id)
+    grace = timedelta(seconds=UNCONFIRMED_AFTER * settings.start_timeout_s)
+    if row is None or row.ended or row.created_at > datetime.now(UTC) - grace:
+        return False
+    await start_workflow(client, settings, row)
+    log.warning("operation %s tenant %s: its start was unconfirmed; started now", row.id, row.tenant_id)
+    return True

@@ -114,6 +114,12 @@ async def get_operation(
     return record(row) if row is not None else None
 
 
+async def operation_by_id(session: AsyncSession, operation_id: uuid.UUID) -> OperationRecord | None:
+    """The operation, whoever's it is (for the worker's sweep; the API reads through the tenant)."""
+    row = (await session.execute(select(OPERATIONS).where(OPERATIONS.c.id == operation_id))).one_or_none()
+    return record(row) if row is not None else None
+
+
 async def by_idempotency_key(session: AsyncSession, tenant_id: str, key: str) -> OperationRecord | None:
     """The tenant's operation created (or retried, or reverted) with this Idempotency-Key, if any."""
     row = (

@@ -6,7 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from bulkops.store.tables import Order
+from sqlalchemy import func, select
+
+from bulkops.domain.model import OperationType
+from bulkops.domain.people import Actor
+from bulkops.store.operations import NewOperation, insert_operation
+from bulkops.store.selection import insert_ids
+from bulkops.store.tables import REFUNDS, Order
 from tests.harness import Harness
 from tests.support import SlowOrders
 
@@ -69,3 +75,48 @@ async def test_reads_of_a_terminated_operation_write_nothing(harness: Harness) -
         body = (await a.get(f"/v1/bulk-operations/{op['id']}")).json()
         assert (body["status"], body["progress_source"]) == ("PENDING", "checkpoint"), body
     assert await h.summary_row(op["id"]) == before
+
+
+async def test_a_committed_operation_whose_start_went_unconfirmed_runs_once(harness: Harness) -> None:
+    """Its API process died between commit and start (or Temporal could not say whether it had started
+    it, and the client never repeated the request): the row has no workflow. Found by the short soak
+    (seed 2026: "still PENDING"). The worker's sweep starts it once it is older than a start may take,
+    and it runs exactly once; a repeat of the request then finds it."""
+    h = harness
+    h.configure(orphan_sweep_s=0.5, start_timeout_s=0.5)
+    a = await h.tenant()
+    ids = await h.seed(a, 20, status="PAID", total_cents=300)
+    new = NewOperation(
+        id=uuid.uuid4(),
+        tenant_id=a.id,
+        operation_type=OperationType.BULK_REFUND,
+        parameters={"reason": "unconfirmed"},
+        selection={"order_ids_count": len(ids)},
+        max_concurrency=4,
+        failure_threshold=None,
+        initiated_by="olga",
+        created_by=Actor(name="olga"),
+        notify_url=None,
+        idempotency_key="unconfirmed-1",
+        request_hash="h" * 64,
+        total_count=len(ids),
+    )
+    async with h.sessionmaker() as session, session.begin():  # what the API committed before it died
+        await insert_operation(session, new)
+        await insert_ids(session, new.id, ids)
+    await h.start_worker()
+    async with asyncio.timeout(60):
+        while (row := await h.summary_row(str(new.id))).status != "COMPLETED":  # noqa: ASYNC110 - the database is polled
+            await asyncio.sleep(0.2)
+    assert (row.processed_count, row.success_count, row.failed_count) == (20, 20, 0)
+    async with h.sessionmaker() as session:
+        refunds = (
+            await session.execute(
+                select(func.count(), func.sum(REFUNDS.c.amount_cents)).where(REFUNDS.c.operation_id == new.id)
+            )
+        ).one()
+    assert tuple(refunds) == (20, 20 * 300)
+    # The sweep sees it ended: nothing starts twice (a workflow id is never reused).
+    await asyncio.sleep(2)
+    desc = await h.client.get_workflow_handle(row.workflow_id).describe()
+    assert desc.status is not None and desc.status.name == "COMPLETED"
