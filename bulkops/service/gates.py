@@ -18,14 +18,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.approval import Approval, ApprovalStatus, Prediction
-from bulkops.domain.model import WAITING_STATUSES, OperationStatus
+from bulkops.domain.model import OperationStatus
 from bulkops.domain.records import OperationRecord
 from bulkops.domain.requests import BulkOperationCreate
 from bulkops.service.dry_run import dry_run
 from bulkops.store.gating import load_policy
-
-# Statuses of an operation that has not started yet (what the tenant's waiting limit counts).
-WAITING = [s.value for s in WAITING_STATUSES]
 
 
 @dataclass(frozen=True, slots=True)

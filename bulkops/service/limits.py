@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bulkops.domain.approval import TenantPolicy
 from bulkops.service.errors import Invalid
-from bulkops.service.gates import WAITING
 from bulkops.settings import Settings
 from bulkops.store.gating import load_policy
+from bulkops.store.operations import WAITING
 from bulkops.store.tables import NOT_TERMINAL, OPERATIONS, TENANTS
 
 # Accepted but not yet holding a running slot. Only waiting operations count here: their selection
@@ -135,7 +135,7 @@ async def admit(session: AsyncSession, tenant_id: str, max_concurrency: int, set
                 func.extract("epoch", func.min(OPERATIONS.c.created_at).filter(in_window) - func.now()).label(
                     "oldest_age"
                 ),
-                func.count().filter(OPERATIONS.c.status.in_(WAITING)).label("waiting"),
+                func.count().filter(WAITING).label("waiting"),
                 func.coalesce(func.sum(OPERATIONS.c.max_concurrency).filter(NOT_TERMINAL), 0).label(
                     "concurrency"
                 ),

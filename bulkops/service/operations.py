@@ -22,7 +22,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from bulkops.domain.audit import AuditAction
-from bulkops.domain.model import OperationType, operation_workflow_id
+from bulkops.domain.model import ItemStatus, OperationStatus, OperationType, operation_workflow_id
 from bulkops.domain.people import Actor
 from bulkops.domain.records import ItemRecord, OperationRecord
 from bulkops.domain.requests import BulkOperationCreate, ExportParameters
@@ -211,15 +211,36 @@ class OperationService:
         return self.feeds.follow(row.id, base, observe)
 
     async def list_operations(
-        self, tenant_id: str, **filters: Any
+        self,
+        tenant_id: str,
+        *,
+        status: OperationStatus | None,
+        operation_type: OperationType | None,
+        limit: int,
+        cursor: str | None,
     ) -> tuple[list[OperationRecord], str | None]:
-        return await listing.list_operations(self.sessionmaker, tenant_id, **filters)
+        return await listing.list_operations(
+            self.sessionmaker,
+            tenant_id,
+            status=status,
+            operation_type=operation_type,
+            limit=limit,
+            cursor=cursor,
+        )
 
     async def list_items(
-        self, tenant_id: str, operation_id: uuid.UUID, **filters: Any
+        self,
+        tenant_id: str,
+        operation_id: uuid.UUID,
+        *,
+        status: ItemStatus | None,
+        limit: int,
+        cursor: str | None,
     ) -> tuple[list[ItemRecord], str | None]:
         await self.get_row(tenant_id, operation_id)
-        return await listing.list_items(self.sessionmaker, operation_id, **filters)
+        return await listing.list_items(
+            self.sessionmaker, operation_id, status=status, limit=limit, cursor=cursor
+        )
 
     async def failures_by_code(self, tenant_id: str, operation_id: uuid.UUID) -> list[tuple[str, int, int]]:
         await self.get_row(tenant_id, operation_id)

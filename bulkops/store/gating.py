@@ -51,7 +51,7 @@ async def forecast(
     code = rule_sql(operation_type, parameters, ORDERS).label("code")
     # What each order would be refunded (summed over the orders that would succeed).
     amount = parameters.get("amount_cents")
-    refund: Any = literal(0)
+    refund: ColumnElement[int] = literal(0)
     if operation_type is OperationType.BULK_REFUND:
         refund = literal(amount) if amount else ORDERS.c.total_cents - ORDERS.c.refunded_cents
     mine = [ORDERS.c.tenant_id == tenant_id, where]

@@ -5,7 +5,6 @@ transaction."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -14,15 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bulkops.domain.model import ItemStatus
 from bulkops.domain.records import ItemRecord
 from bulkops.store.pagination import int32, keyset_page
+from bulkops.store.records import from_row
 from bulkops.store.tables import ITEMS
-
-ITEM_FIELDS = tuple(f.name for f in fields(ItemRecord))
 
 
 def item_record(row: Row[Any]) -> ItemRecord:
-    values = {name: getattr(row, name) for name in ITEM_FIELDS}
-    values["status"] = ItemStatus(values["status"])
-    return ItemRecord(**values)
+    return from_row(ItemRecord, row, status=ItemStatus)
 
 
 async def page_of_items(

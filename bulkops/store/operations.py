@@ -8,7 +8,7 @@ gate's writes are `bulkops.store.gating`'s and the targets' `bulkops.store.selec
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bulkops.domain.model import WAITING_STATUSES, OperationStatus, OperationType, operation_workflow_id
 from bulkops.domain.people import Actor
 from bulkops.domain.records import OperationRecord
+from bulkops.store.records import from_row
 from bulkops.store.tables import OPERATIONS
 
-RECORD_FIELDS = tuple(f.name for f in fields(OperationRecord))
+# Rows of operations that have not started yet: what may be forgotten, and what a tenant's waiting
+# limit counts.
+WAITING = OPERATIONS.c.status.in_(sorted(s.value for s in WAITING_STATUSES))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,10 +57,7 @@ class NewOperation:
 
 def record(row: Row[Any]) -> OperationRecord:
     """A `bulk_operations` row (every column selected) as its typed record."""
-    values = {name: getattr(row, name) for name in RECORD_FIELDS}
-    values["operation_type"] = OperationType(values["operation_type"])
-    values["status"] = OperationStatus(values["status"])
-    return OperationRecord(**values)
+    return from_row(OperationRecord, row, operation_type=OperationType, status=OperationStatus)
 
 
 def creator_columns(actor: Actor) -> dict[str, Any]:
@@ -149,5 +149,4 @@ async def reverted_by(session: AsyncSession, operation_id: uuid.UUID) -> uuid.UU
 async def remove_unstarted(session: AsyncSession, operation_id: uuid.UUID) -> None:
     """Remove an operation whose workflow never started: only while it still waits, so that a row
     whose workflow did run is never lost. Its targets and audit events go with it (ON DELETE CASCADE)."""
-    waiting = OPERATIONS.c.status.in_(sorted(s.value for s in WAITING_STATUSES))
-    await session.execute(delete(OPERATIONS).where(OPERATIONS.c.id == operation_id, waiting))
+    await session.execute(delete(OPERATIONS).where(OPERATIONS.c.id == operation_id, WAITING))

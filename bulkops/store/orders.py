@@ -4,7 +4,6 @@ operations' activities change orders in their own per-order transactions (`activ
 from __future__ import annotations
 
 import uuid
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -14,15 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bulkops.domain.model import OrderStatus
 from bulkops.domain.records import OrderRecord
 from bulkops.store.pagination import keyset_page
+from bulkops.store.records import from_row
 from bulkops.store.tables import ORDERS
-
-ORDER_FIELDS = tuple(f.name for f in fields(OrderRecord))
 
 
 def order_record(row: Row[Any]) -> OrderRecord:
-    values = {name: getattr(row, name) for name in ORDER_FIELDS}
-    values["status"] = OrderStatus(values["status"])
-    return OrderRecord(**values)
+    return from_row(OrderRecord, row, status=OrderStatus)
 
 
 async def insert_orders(session: AsyncSession, values: list[dict[str, Any]]) -> list[OrderRecord]:
