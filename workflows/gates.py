@@ -14,7 +14,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from activities.contracts import SNAPSHOT_SELECTION, SnapshotInput, SnapshotResult
+from activities.contracts import SNAPSHOT_HEARTBEAT, SNAPSHOT_SELECTION, SnapshotInput, SnapshotResult
 from bulkops.domain.approval import APPROVAL_EXPIRED, APPROVAL_REJECTED, ApprovalStatus, decision_refusal
 from bulkops.domain.audit import AuditAction
 from bulkops.domain.model import OperationStatus
@@ -156,6 +156,7 @@ class Gates:
                 ),
                 result_type=SnapshotResult,
                 start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=SNAPSHOT_HEARTBEAT,
                 retry_policy=BOOKKEEPING_RETRY,
             )
             if snap.approval_expires_at is None or self.approval is not None:

@@ -1,11 +1,17 @@
-"""SIGKILL the worker twice during a 600-order refund: nothing is refunded twice or lost."""
+"""SIGKILL the worker twice during a 600-order refund, and once mid-snapshot: nothing is refunded twice or
+lost, and nothing waits out an attempt's whole bound."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import pytest
 from sqlalchemy import func, select
+from temporalio.api.enums.v1 import PendingActivityState
 
-from bulkops.store.tables import Order, Refund
+from activities.contracts import SNAPSHOT_SELECTION
+from bulkops.store.tables import BulkOperation, Order, Refund
 from tests.harness import Harness, Stack
 from tests.processes import WorkerProcess
 
@@ -61,3 +67,51 @@ async def test_refund_survives_worker_sigkill(stack: Stack, harness: Harness) ->
     assert (progress["processed_count"], progress["success_count"]) == (600, 560)
     orders = await h.orders(bystanders)
     assert all(o.refunded_cents == 0 and o.status == "PAID" for o in orders.values())
+
+
+async def _snapshot_started(h: Harness, op_id: str, timeout: float = 60) -> str:
+    """Wait until the operation's snapshot attempt is running on a worker; that worker's identity."""
+    handle = h.client.get_workflow_handle(f"bulk-op-{op_id}")
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        for pending in (await handle.describe()).raw_description.pending_activities:
+            started = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            if pending.activity_type.name == SNAPSHOT_SELECTION and started:
+                return pending.last_worker_identity
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"operation {op_id}: no snapshot attempt started")
+
+
+async def test_a_worker_lost_mid_snapshot_hands_it_on_within_its_heartbeat(
+    stack: Stack, harness: Harness
+) -> None:
+    """A snapshot attempt whose worker is gone (SIGKILLed, or a task lost in transit at a deploy's
+    shutdown, temporalio/sdk-rust#1080) is retried once its heartbeats stop, not after the attempt's
+    10-minute bound: until then the operation holds its tenant's slot and everything behind it waits.
+    Found by the soak (seed 11): 100 operations of one tenant PENDING behind such a snapshot."""
+    h = harness
+    settings = h.configure(worker_metrics_port=0)
+    a = await h.tenant()
+    ids = await h.seed(a, 12, status="PAID", total_cents=2500)
+    op = await h.start(
+        a,
+        {"operation_type": "BULK_REFUND", "order_ids": [str(i) for i in ids], "parameters": {"reason": "x"}},
+    )
+    worker = WorkerProcess(settings, stack.root / "worker-snapshot.log")
+    try:
+        # The snapshot locks the operation's row first: holding it keeps the attempt running.
+        async with h.sessionmaker() as blocker, blocker.begin():
+            await blocker.execute(
+                select(BulkOperation.id).where(BulkOperation.id == uuid.UUID(op["id"])).with_for_update()
+            )
+            worker.start()
+            await _snapshot_started(h, op["id"])
+            worker.kill()
+            worker.start()
+        final = await h.wait_end(a, op["id"], timeout=120)
+    finally:
+        worker.stop()
+    assert (final["status"], final["processed_count"], final["success_count"]) == ("COMPLETED", 12, 12)
+    refunds = await h.refunds(op["id"])
+    assert len(refunds) == 12 and {r.order_id for r in refunds} == set(ids)
+    assert sum(r.amount_cents for r in refunds) == 12 * 2500
