@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -25,11 +25,6 @@ DELIVER_WEBHOOK = "deliver_webhook"
 RECORD_EVENT = "record_event"
 REVERT_ORDER = "revert_order"
 PURGE_EXPIRED = "purge_expired"
-
-# A snapshot may take minutes (a filter over a large shop), so its attempt's bound is long; its
-# heartbeats say it still runs, and an attempt that stops beating (its worker killed, or its task
-# lost in transit at a worker's shutdown) is retried after this, not after the whole bound.
-SNAPSHOT_HEARTBEAT = timedelta(seconds=20)
 
 
 # The type of the non-retryable error an activity raises when its input disagrees with the

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from temporalio import activity
 
@@ -14,13 +13,18 @@ BEATS_PER_TIMEOUT = 4  # a beat or two may be late (a busy event loop) without t
 
 
 @contextlib.asynccontextmanager
-async def heartbeating(within: timedelta) -> AsyncIterator[None]:
-    """Beat while the body runs, `BEATS_PER_TIMEOUT` times within the attempt's heartbeat timeout."""
+async def heartbeating() -> AsyncIterator[None]:
+    """Beat while the body runs, `BEATS_PER_TIMEOUT` times within the heartbeat timeout its caller
+    gave this attempt (none given: nothing to beat for)."""
+    timeout = activity.info().heartbeat_timeout
+    if not timeout:
+        yield
+        return
 
     async def beat() -> None:
         while True:
             activity.heartbeat()
-            await asyncio.sleep(within.total_seconds() / BEATS_PER_TIMEOUT)
+            await asyncio.sleep(timeout.total_seconds() / BEATS_PER_TIMEOUT)
 
     beats = asyncio.create_task(beat())
     try:

@@ -19,7 +19,6 @@ from activities.contracts import (
     FINALIZE_OPERATION,
     RECORD_FAILURE,
     SET_STATUS,
-    SNAPSHOT_HEARTBEAT,
     SNAPSHOT_SELECTION,
     Checkpoint,
     FetchTargetsInput,
@@ -70,7 +69,7 @@ class OperationActivities:
         create), and the tenant's approval gate on exactly that snapshot when no gate has decided on
         it yet: a held operation answers when its approval expires. Idempotent: a retried attempt
         finds the snapshot and the approval the first one wrote."""
-        async with heartbeating(SNAPSHOT_HEARTBEAT), self.sessionmaker() as session, session.begin():
+        async with heartbeating(), self.sessionmaker() as session, session.begin():
             found = (
                 await session.execute(
                     select(OPERATIONS).where(OPERATIONS.c.id == inp.operation_id).with_for_update()

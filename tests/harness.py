@@ -18,6 +18,7 @@ import httpx
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -240,6 +241,10 @@ class Harness:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"condition not met: {body}")
             await asyncio.sleep(0.05)
+
+    async def pending_activities(self, op_id: str) -> list[PendingActivityInfo]:
+        desc = await self.client.get_workflow_handle(f"bulk-op-{op_id}").describe()
+        return list(desc.raw_description.pending_activities)
 
     async def items(self, op_id: str) -> list[Any]:
         async with self.sessionmaker() as session:

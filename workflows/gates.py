@@ -14,7 +14,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from activities.contracts import SNAPSHOT_HEARTBEAT, SNAPSHOT_SELECTION, SnapshotInput, SnapshotResult
+from activities.contracts import SNAPSHOT_SELECTION, SnapshotInput, SnapshotResult
 from bulkops.domain.approval import APPROVAL_EXPIRED, APPROVAL_REJECTED, ApprovalStatus, decision_refusal
 from bulkops.domain.audit import AuditAction
 from bulkops.domain.model import OperationStatus
@@ -26,6 +26,11 @@ from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInpu
 from workflows.endings import Ending
 from workflows.progress import ProgressTracker
 from workflows.search_attributes import OPERATION_STATUS
+
+# A snapshot may take minutes (a filter over a large shop), so its attempt's bound is long; its
+# heartbeats say it still runs, and an attempt that stops beating (its worker killed, or its task
+# lost in transit at a worker's shutdown, temporalio/sdk-rust#1080) is retried after this.
+SNAPSHOT_HEARTBEAT = timedelta(seconds=20)
 
 
 class InvalidTransition(Exception):

@@ -71,10 +71,9 @@ async def test_refund_survives_worker_sigkill(stack: Stack, harness: Harness) ->
 
 async def _snapshot_started(h: Harness, op_id: str, timeout: float = 60) -> str:
     """Wait until the operation's snapshot attempt is running on a worker; that worker's identity."""
-    handle = h.client.get_workflow_handle(f"bulk-op-{op_id}")
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
-        for pending in (await handle.describe()).raw_description.pending_activities:
+        for pending in await h.pending_activities(op_id):
             started = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
             if pending.activity_type.name == SNAPSHOT_SELECTION and started:
                 return pending.last_worker_identity

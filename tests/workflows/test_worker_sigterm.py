@@ -21,7 +21,6 @@ import pytest
 from psycopg import AsyncConnection
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.api.workflow.v1 import PendingActivityInfo
 
 from bulkops.store.tables import Order
 from tests.harness import Harness, Stack, Tenant
@@ -106,11 +105,6 @@ async def assert_exact(h: Harness, a: Tenant, op_id: str, paid: list[uuid.UUID])
     assert (row.processed_count, row.success_count, row.failed_count) == (n, len(paid), 10)
 
 
-async def pending_activities(h: Harness, op_id: str) -> list[PendingActivityInfo]:
-    desc = await h.client.get_workflow_handle(f"bulk-op-{op_id}").describe()
-    return list(desc.raw_description.pending_activities)
-
-
 async def test_sigterm_finishes_in_flight_orders_within_grace(stack: Stack, harness: Harness) -> None:
     h = harness
     # A long attempt timeout: an attempt the worker dropped would sit STARTED for a minute.
@@ -134,7 +128,7 @@ async def test_sigterm_finishes_in_flight_orders_within_grace(stack: Stack, harn
         # Each held order finished on this worker, and it took no new ones: nothing is left STARTED
         # (held by a process that is gone) to wait for its attempt to time out.
         assert len(await h.items(op["id"])) == before + WINDOW
-        pending = await pending_activities(h, op["id"])
+        pending = await h.pending_activities(op["id"])
         assert all(p.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED for p in pending)
         await h.start_worker()
         await assert_exact(h, a, op["id"], paid)
@@ -159,7 +153,7 @@ async def test_sigterm_hands_back_orders_that_outlast_the_grace(stack: Stack, ha
             rc = await wait_exit(worker.proc, settings.worker_shutdown_s + 10)
             assert rc == 0, f"worker exited {rc}"
             # Handed back, not dropped: Temporal holds each for another attempt now, not in a minute.
-            pending = await pending_activities(h, op["id"])
+            pending = await h.pending_activities(op["id"])
             assert len(pending) == WINDOW
             assert all(p.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED for p in pending)
             assert all(p.attempt == 2 for p in pending), [p.attempt for p in pending]
