@@ -8,7 +8,7 @@ import random
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -282,6 +282,14 @@ class Harness:
     async def count(self, table: Any, *where: Any) -> int:
         async with self.sessionmaker() as session:
             return int(await session.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 30) -> None:
+    """Return once `check()` holds; fail the test after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
 
 
 def shuffled(xs: list[Any]) -> list[Any]:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from tests.harness import Harness, Stack, Tenant
+from tests.harness import Harness, Stack, Tenant, eventually
 from tests.serving import serve
 from tests.support import SlowOrders
 
@@ -62,10 +62,11 @@ async def test_readers_of_one_operation_share_its_query_and_its_poller(
     stack: Stack, client: Client, harness: Harness
 ) -> None:
     settings = harness.settings.model_copy(
-        update={"progress_fresh_s": 1.0, "max_streams_per_tenant": 4, "stream_max_s": 1.5}
+        update={"progress_fresh_s": 1.0, "max_streams_per_tenant": 4, "stream_max_s": 3.0}
     )
     async with Harness.open(stack, client, settings) as h:
-        slow = SlowOrders(h.order_pool, delay=0.1)
+        # ~20 s for the operation: it must outlive the streams' lifetime below.
+        slow = SlowOrders(h.order_pool, delay=0.2)
         await h.start_worker(slow)
         a = await h.tenant("readers")
         ids = await h.seed(a, 200)
@@ -91,8 +92,9 @@ async def test_readers_of_one_operation_share_its_query_and_its_poller(
             # Four streams of one operation (the tenant's cap): one poller feeds them all, so they
             # see the very same views (down to the moment each was read), and a fifth is refused.
             streams = [asyncio.create_task(_stream(base, a, op["id"])) for _ in range(4)]
-            await asyncio.sleep(0.5)
             feeds = app.state.services.operations.feeds
+            # Each stream is in once it is authenticated and following (longer on a loaded machine).
+            await eventually(lambda: sum(f.followers for f in feeds.feeds.values()) >= 4, timeout=10)
             assert [f.followers for f in feeds.feeds.values()] == [4]  # one poller, four streams
             async with httpx.AsyncClient(base_url=base) as http:
                 refused = await http.get(
@@ -103,8 +105,8 @@ async def test_readers_of_one_operation_share_its_query_and_its_poller(
             assert int(refused.headers["Retry-After"]) > 0
             t0 = time.monotonic()
             seen = await asyncio.gather(*streams)
-            # The lifetime: each ended after ~1.5 s without a `completed` event (the operation runs on).
-            assert time.monotonic() - t0 < 5
+            # The lifetime: each ended after ~3 s without a `completed` event (the operation runs on).
+            assert time.monotonic() - t0 < 10
             assert all(s and all(name == "progress" for name, _, _ in s) for s in seen), seen
             # A stream that joined (or ended) a poll later sees one view more or less at either end;
             # the views they all saw are the very same ones, down to when each was read. Streams

@@ -15,8 +15,8 @@ from temporalio import activity, workflow
 
 from bulkops.infra.logs import JsonFormatter, configure_temporal_loggers
 from bulkops.settings import Settings
-from tests.harness import Stack
-from tests.infra.traced import eventually, named, traced_harness
+from tests.harness import Stack, eventually
+from tests.infra.traced import named, traced_harness
 from tests.support import FlakyOrders
 from tests.webhooks.receivers import receiver
 from workflows.search_attributes import TENANT_ID

@@ -13,8 +13,8 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests.harness import Stack
-from tests.infra.traced import Traced, eventually, named, picture, traced_harness
+from tests.harness import Stack, eventually
+from tests.infra.traced import Traced, named, picture, traced_harness
 from tests.support import FlakyOrders
 from tests.webhooks.receivers import receiver
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,13 +45,6 @@ async def traced_harness(stack: Stack, **overrides: Any) -> AsyncIterator[Traced
             yield Traced(h, exporter)
     finally:
         provider.shutdown()
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 def named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
