@@ -32,8 +32,13 @@ async def test_a_revoked_key_stops_working_within_the_bound(
         first = (await a.get("/v1/orders")).status_code
         if time.monotonic() - checked_at < BOUND_S - 0.2:
             assert first == 200  # served from the cache: no database round trip
-        while (await a.get("/v1/orders")).status_code == 200:
-            assert time.monotonic() - revoked_at <= BOUND_S + 0.5
+        while True:
+            # Judged by when the request was sent, not answered (an answer may be slow here): the
+            # entry's bound counts from before its lookup, which began before the revoke.
+            sent = time.monotonic()
+            if (await a.get("/v1/orders")).status_code != 200:
+                break
+            assert sent - revoked_at < BOUND_S
             await asyncio.sleep(0.05)
         assert (await a.get("/v1/orders")).status_code == 401
 

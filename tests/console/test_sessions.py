@@ -146,22 +146,23 @@ async def test_idle_and_absolute_limits(harness: Harness) -> None:
     admin = await h.tenant()
     users = (await admin.get("/v1/tenant/users")).json()
     user_id = uuid.UUID(users[0]["id"])
+    # Seconds, not fractions of one: a resolve's round trip on a loaded machine must not pass for idling.
     idle = SessionService(
-        h.sessionmaker, h.settings.model_copy(update={"console_session_idle_minutes": 0.01})
+        h.sessionmaker, h.settings.model_copy(update={"console_session_idle_minutes": 0.05})
     )
     short = SessionService(
-        h.sessionmaker, h.settings.model_copy(update={"console_session_hours": 0.5 / 3600})
+        h.sessionmaker, h.settings.model_copy(update={"console_session_hours": 2.5 / 3600})
     )
     a = await idle.open(admin.id, user_id, "oidc")
     b = await short.open(admin.id, user_id, "oidc")
     assert (await idle.resolve(a)) is not None and (await short.resolve(b)) is not None
-    await asyncio.sleep(0.3)
-    assert await idle.resolve(a) is not None  # 0.3 s idle of 0.6 s: still on (and seen again now)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(1.5)
+    assert await idle.resolve(a) is not None  # 1.5 s idle of 3 s: still on (and seen again now)
+    await asyncio.sleep(1.5)
     assert await idle.resolve(a) is not None
-    assert await short.resolve(b) is None  # 0.5 s after sign-in, however busy
-    await asyncio.sleep(0.8)
-    assert await idle.resolve(a) is None  # 0.8 s without a request
+    assert await short.resolve(b) is None  # 2.5 s after sign-in, however busy
+    await asyncio.sleep(4)
+    assert await idle.resolve(a) is None  # 4 s without a request
     # Ending is once: the second end finds nothing to end.
     c = await idle.open(admin.id, user_id, "oidc")
     assert await idle.end(c) is True and await idle.end(c) is False and await idle.resolve(c) is None

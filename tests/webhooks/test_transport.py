@@ -133,7 +133,8 @@ async def test_an_endless_body_does_not_grow_the_worker(harness: Harness) -> Non
             await asyncio.sleep(0.005)
 
     async with receiver("endless") as rx:
-        h.configure(webhook_allow_private=True, webhook_timeout_s=5)
+        # A timeout far above the answer's head: a delivery that read on would take all of it.
+        h.configure(webhook_allow_private=True, webhook_timeout_s=30)
         op_id = await ended_operation(h, a, rx.url)
         sampler = asyncio.create_task(sample())
         try:
@@ -148,7 +149,7 @@ async def test_an_endless_body_does_not_grow_the_worker(harness: Harness) -> Non
         f"worker grew {(peak - before) / 2**20:.1f} MiB, delivery took {elapsed:.2f}s"
     )
     assert MAX_RESPONSE_BYTES <= 4096
-    assert elapsed < 2, "the answer's head was read, then the connection closed"
+    assert elapsed < 10, "the answer's head was read, then the connection closed"
     # Only what fits the sockets' buffers left the receiver before the worker hung up.
     assert rx.body_bytes_sent < 16 * 2**20, rx.body_bytes_sent
     assert peak - before < 32 * 2**20, (peak - before) / 2**20
