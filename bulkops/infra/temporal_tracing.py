@@ -112,9 +112,11 @@ class _CutAtContinueAsNew(worker.WorkflowOutboundInterceptor):
         self.root = root
 
     def continue_as_new(self, input: worker.ContinueAsNewInput) -> NoReturn:
-        # Temporal's outbound (around this one) has put this run's context in the headers.
+        # Temporal's outbound (around this one) has put this run's context in the headers. A replay
+        # (a query of the ended run, a worker that lost it from its cache) runs this again: its
+        # command is history already, and a new root would be a trace with nothing in it.
         payload = input.headers.get(self.root.header_key)
-        if payload is not None:
+        if payload is not None and not wf.unsafe.is_replaying():
             previous = self.root.payload_converter.from_payloads([payload])[0]
             info = wf.info()
             attributes = {"temporalWorkflowID": info.workflow_id, "temporalRunID": info.run_id}
