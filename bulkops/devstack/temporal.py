@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-from bulkops.devstack.processes import Child, port_ready
+from bulkops.devstack.postgres import port_open
+from bulkops.devstack.processes import Child, Ready
 from workflows import search_attributes
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,28 @@ def temporal_binary() -> str:
     return found
 
 
+def frontend_serving(binary: str, port: int) -> Ready:
+    """Ready once the frontend's health check answers SERVING. Its port opens before that, and a
+    client that connects in between is refused ("Frontend is not healthy yet"): a worker started
+    then would exit, a test's connect would fail."""
+
+    def ready() -> bool:
+        if not port_open(port):
+            return False
+        try:
+            done = subprocess.run(
+                [binary, "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"],
+                capture_output=True,
+                timeout=5,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        return done.returncode == 0 and done.stdout.strip() == b"SERVING"
+
+    return ready
+
+
 class TemporalDevServer:
     def __init__(
         self, db_file: Path, port: int, ui_port: int | None = None, log_file: Path | None = None
@@ -48,8 +72,9 @@ class TemporalDevServer:
 
     def start(self, timeout: float = 60) -> None:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        binary = temporal_binary()
         args = [
-            temporal_binary(),
+            binary,
             "server",
             "start-dev",
             "--ip",
@@ -100,7 +125,7 @@ class TemporalDevServer:
             args,
             env={**GO_RUNTIME, **os.environ},
             log_file=self.log_file,
-            ready=port_ready(self.port),
+            ready=frontend_serving(binary, self.port),
             # `bulkops dev` keeps its pid in a file and stops a leftover one itself.
             die_with_parent=False,
         ).start()
