@@ -20,7 +20,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from bulkops.domain.model import fairness_key, operation_workflow_id
+from bulkops.domain.model import WAITING_STATUSES, fairness_key, operation_workflow_id
 from bulkops.domain.records import OperationRecord
 from bulkops.service import gates
 from bulkops.settings import Settings
@@ -109,6 +109,16 @@ async def start_unconfirmed(
         row = await operation_by_id(session, operation_id)
     grace = timedelta(seconds=UNCONFIRMED_AFTER * settings.start_timeout_s)
     if row is None or row.ended or row.created_at > datetime.now(UTC) - grace:
+        return False
+    if row.status not in WAITING_STATUSES or row.started_at is not None:
+        # Its workflow ran, and its history is gone (deleted, or another cluster): starting it again
+        # would run what an operator may have stopped. Left for a person to look at.
+        log.warning(
+            "operation %s tenant %s: %s but its workflow is gone; not started again",
+            row.id,
+            row.tenant_id,
+            row.status.value,
+        )
         return False
     await start_workflow(client, settings, row)
     log.warning("operation %s tenant %s: its start was unconfirmed; started now", row.id, row.tenant_id)

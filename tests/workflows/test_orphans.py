@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
+from temporalio.service import RPCError, RPCStatusCode
 
 from bulkops.domain.model import OperationType
 from bulkops.domain.people import Actor
 from bulkops.store.operations import NewOperation, insert_operation
 from bulkops.store.selection import insert_ids
-from bulkops.store.tables import REFUNDS, Order
+from bulkops.store.tables import OPERATIONS, REFUNDS, Order
 from tests.harness import Harness
 from tests.support import SlowOrders
 
@@ -120,3 +123,48 @@ async def test_a_committed_operation_whose_start_went_unconfirmed_runs_once(harn
     await asyncio.sleep(2)
     desc = await h.client.get_workflow_handle(row.workflow_id).describe()
     assert desc.status is not None and desc.status.name == "COMPLETED"
+
+
+async def test_an_operation_that_ran_is_never_started_again(harness: Harness) -> None:
+    """A row that its workflow already ran (PROCESSING, `started_at` set) has no workflow only when its
+    history is gone (deleted, another cluster): the sweep leaves it alone, since starting it again would
+    run an operation an operator may have stopped. Found by the retention test, whose PROCESSING row
+    (no workflow, created a year ago) got `started` and `ended` events when a sweep came round."""
+    h = harness
+    h.configure(orphan_sweep_s=0.5, start_timeout_s=0.5)
+    a = await h.tenant()
+    ids = await h.seed(a, 5, status="PAID", total_cents=300)
+    new = NewOperation(
+        id=uuid.uuid4(),
+        tenant_id=a.id,
+        operation_type=OperationType.BULK_REFUND,
+        parameters={"reason": "ran"},
+        selection={"order_ids_count": len(ids)},
+        max_concurrency=4,
+        failure_threshold=None,
+        initiated_by="olga",
+        created_by=Actor(name="olga"),
+        notify_url=None,
+        idempotency_key=None,
+        request_hash="h" * 64,
+        total_count=len(ids),
+    )
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    async with h.sessionmaker() as session, session.begin():
+        await insert_operation(session, new)
+        await insert_ids(session, new.id, ids)
+        await session.execute(
+            OPERATIONS.update()
+            .where(OPERATIONS.c.id == new.id)
+            .values(status="PROCESSING", created_at=long_ago, started_at=long_ago)
+        )
+    await h.start_worker()
+    await asyncio.sleep(3)  # six sweeps
+    row = await h.summary_row(str(new.id))
+    assert (row.status, row.processed_count) == ("PROCESSING", 0)
+    with pytest.raises(RPCError) as err:
+        await h.client.get_workflow_handle(row.workflow_id).describe()
+    assert err.value.status == RPCStatusCode.NOT_FOUND
+    async with h.sessionmaker() as session:
+        refunds = await session.scalar(select(func.count()).where(REFUNDS.c.operation_id == new.id))
+    assert refunds == 0
