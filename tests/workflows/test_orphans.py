@@ -16,7 +16,7 @@ from bulkops.domain.people import Actor
 from bulkops.store.operations import NewOperation, insert_operation
 from bulkops.store.selection import insert_ids
 from bulkops.store.tables import OPERATIONS, REFUNDS, Order
-from tests.harness import Harness
+from tests.harness import Harness, Tenant
 from tests.support import SlowOrders
 
 ORDERS = Order.__table__
@@ -80,6 +80,27 @@ async def test_reads_of_a_terminated_operation_write_nothing(harness: Harness) -
     assert await h.summary_row(op["id"]) == before
 
 
+def _refund_of(
+    tenant: Tenant, ids: list[uuid.UUID], reason: str, idempotency_key: str | None = None
+) -> NewOperation:
+    """The row an API process commits for a refund of `ids` (what it writes before the start)."""
+    return NewOperation(
+        id=uuid.uuid4(),
+        tenant_id=tenant.id,
+        operation_type=OperationType.BULK_REFUND,
+        parameters={"reason": reason},
+        selection={"order_ids_count": len(ids)},
+        max_concurrency=4,
+        failure_threshold=None,
+        initiated_by="olga",
+        created_by=Actor(name="olga"),
+        notify_url=None,
+        idempotency_key=idempotency_key,
+        request_hash="h" * 64,
+        total_count=len(ids),
+    )
+
+
 async def test_a_committed_operation_whose_start_went_unconfirmed_runs_once(harness: Harness) -> None:
     """Its API process died between commit and start (or Temporal could not say whether it had started
     it, and the client never repeated the request): the row has no workflow. Found by the short soak
@@ -89,21 +110,7 @@ async def test_a_committed_operation_whose_start_went_unconfirmed_runs_once(harn
     h.configure(orphan_sweep_s=0.5, start_timeout_s=0.5)
     a = await h.tenant()
     ids = await h.seed(a, 20, status="PAID", total_cents=300)
-    new = NewOperation(
-        id=uuid.uuid4(),
-        tenant_id=a.id,
-        operation_type=OperationType.BULK_REFUND,
-        parameters={"reason": "unconfirmed"},
-        selection={"order_ids_count": len(ids)},
-        max_concurrency=4,
-        failure_threshold=None,
-        initiated_by="olga",
-        created_by=Actor(name="olga"),
-        notify_url=None,
-        idempotency_key="unconfirmed-1",
-        request_hash="h" * 64,
-        total_count=len(ids),
-    )
+    new = _refund_of(a, ids, "unconfirmed", idempotency_key="unconfirmed-1")
     async with h.sessionmaker() as session, session.begin():  # what the API committed before it died
         await insert_operation(session, new)
         await insert_ids(session, new.id, ids)
@@ -134,21 +141,7 @@ async def test_an_operation_that_ran_is_never_started_again(harness: Harness) ->
     h.configure(orphan_sweep_s=0.5, start_timeout_s=0.5)
     a = await h.tenant()
     ids = await h.seed(a, 5, status="PAID", total_cents=300)
-    new = NewOperation(
-        id=uuid.uuid4(),
-        tenant_id=a.id,
-        operation_type=OperationType.BULK_REFUND,
-        parameters={"reason": "ran"},
-        selection={"order_ids_count": len(ids)},
-        max_concurrency=4,
-        failure_threshold=None,
-        initiated_by="olga",
-        created_by=Actor(name="olga"),
-        notify_url=None,
-        idempotency_key=None,
-        request_hash="h" * 64,
-        total_count=len(ids),
-    )
+    new = _refund_of(a, ids, "ran")
     long_ago = datetime.now(UTC) - timedelta(days=1)
     async with h.sessionmaker() as session, session.begin():
         await insert_operation(session, new)
