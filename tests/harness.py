@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import random
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -284,12 +285,16 @@ class Harness:
             return int(await session.scalar(select(func.count()).select_from(table).where(*where)) or 0)
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 30) -> None:
-    """Return once `check()` holds; fail the test after `timeout` seconds."""
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 30) -> None:
+    """Return once `check()` (or what it awaits) holds; fail the test after `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
+    while not await _holds(check()):
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+async def _holds(result: bool | Awaitable[bool]) -> bool:
+    return await result if inspect.isawaitable(result) else bool(result)
 
 
 def shuffled(xs: list[Any]) -> list[Any]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bulkops.store.tables import BulkOperationTarget
-from tests.harness import Harness, Tenant
+from tests.harness import Harness, Tenant, eventually
 from tests.processes import WorkerProcess
 from tests.safety.keys import audit
 
@@ -41,7 +41,7 @@ async def test_scheduled_start_waits_through_worker_kill_and_temporal_restart(fa
         late = await h.seed(a, 5, tags=["night"])  # created after the operation, before it starts
         # The row says SCHEDULED from the create on; the workflow's own `scheduled` event says it
         # runs and waits on its timer, which is what the kill and the restart must not disturb.
-        await _until_recorded(a, op["id"], "scheduled", timeout=30)
+        await eventually(lambda: _recorded(a, op["id"], "scheduled"), timeout=30)
         worker.kill()
         await asyncio.to_thread(h.stack.temporal.stop)
         await asyncio.sleep(2)
@@ -68,8 +68,5 @@ async def test_scheduled_start_waits_through_worker_kill_and_temporal_restart(fa
     assert [e["action"] for e in await audit(a, op["id"])] == ["created", "scheduled", "started", "ended"]
 
 
-async def _until_recorded(tenant: Tenant, op_id: str, action: str, timeout: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while action not in [e["action"] for e in await audit(tenant, op_id)]:
-        assert asyncio.get_running_loop().time() < deadline, f"no {action!r} event in {timeout} s"
-        await asyncio.sleep(0.25)
+async def _recorded(tenant: Tenant, op_id: str, action: str) -> bool:
+    return action in [e["action"] for e in await audit(tenant, op_id)]
