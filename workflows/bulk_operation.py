@@ -9,7 +9,9 @@ exact — well before a run's history nears 10,000 events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
+from collections.abc import AsyncIterator
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -47,6 +49,12 @@ from workflows.pacing import Pacer, run_budget_spent, sleep_unless
 from workflows.progress import ProgressTracker
 from workflows.search_attributes import OPERATION_STATUS
 
+# A release's `workflow.patched` id (README, "Releasing a workflow change"): pause, resume and cancel
+# write their row and audit event in the order they were taken, and a pause that a resume overtakes
+# answers then. Operations started before it replay the old handlers; the old branches can go
+# (`deprecate_patch`) once none of those is running.
+CONTROLS_IN_ORDER = "controls-in-order"
+
 
 # Unsandboxed: the sandbox re-enters its exec'd module for every payload the workflow encodes (a
 # third of the worker's CPU at a few hundred orders/s). Determinism is kept by construction (only
@@ -65,6 +73,8 @@ class BulkOperationWorkflow(Gates):
         self.ending = Ending()
         # Audit events being written by update handlers: the ending waits for them, so `ended` is last.
         self.recording = 0
+        # Pause, resume and cancel write their change one at a time (`_record_control`).
+        self.controls = asyncio.Lock()
         self.page: deque[Target] = deque()
         self.scheduled_this_run = 0
         self.tasks: set[asyncio.Task[None]] = set()
@@ -84,10 +94,24 @@ class BulkOperationWorkflow(Gates):
     @workflow.update(name=PAUSE_UPDATE)
     async def pause(self, actor: Actor | None = None) -> Progress:
         self.tracker.set_status(OperationStatus.PAUSED, workflow.now())
-        # Answer once in-flight orders have finished, so counters are frozen when the caller reads them.
-        await workflow.wait_condition(lambda: self.in_flight == 0)
-        await self._persist_status()
-        await self._audit(AuditAction.PAUSED, actor, {"processed_count": self.state.processed_count})
+        if not workflow.patched(CONTROLS_IN_ORDER):
+            await workflow.wait_condition(lambda: self.in_flight == 0)
+            await self._persist_status()
+            await self._audit(AuditAction.PAUSED, actor, {"processed_count": self.state.processed_count})
+            return self.progress()
+        async with self._control_turn():
+            await self._persist_status(OperationStatus.PAUSED)
+            await record(self.inp, AuditAction.PAUSED, actor, {"processed_count": self.state.processed_count})
+        # Answer once in-flight orders have finished, so counters are frozen when the caller reads them;
+        # or once a resume has overtaken it, which readers already see (nothing is frozen then).
+        await workflow.wait_condition(
+            lambda: self.in_flight == 0 or self.state.status != OperationStatus.PAUSED
+        )
+        if self.state.status == OperationStatus.PAUSED and not self.ending.finishing:
+            # The row's checkpoint holds the frozen counters: readers get them while no worker runs it.
+            async with self._control_turn():
+                if self.state.status == OperationStatus.PAUSED:
+                    await self._persist_status(OperationStatus.PAUSED)
         return self.progress()
 
     @pause.validator
@@ -95,7 +119,7 @@ class BulkOperationWorkflow(Gates):
         if (
             self.state.status != OperationStatus.PROCESSING
             or self.ending.cancel_requested
-            or self.ending.finalized
+            or self.ending.finishing
         ):
             raise InvalidTransition(f"cannot pause an operation that is {self._shown_status()}")
 
@@ -103,21 +127,35 @@ class BulkOperationWorkflow(Gates):
     async def resume(self, actor: Actor | None = None) -> Progress:
         self.tracker.set_status(OperationStatus.PROCESSING, workflow.now())
         self.pacer.resumed(workflow.now())
-        await self._persist_status()
-        await self._audit(AuditAction.RESUMED, actor, {"processed_count": self.state.processed_count})
+        detail = {"processed_count": self.state.processed_count}
+        if not workflow.patched(CONTROLS_IN_ORDER):
+            await self._persist_status()
+            await self._audit(AuditAction.RESUMED, actor, detail)
+            return self.progress()
+        async with self._control_turn():
+            await self._persist_status(OperationStatus.PROCESSING)
+            await record(self.inp, AuditAction.RESUMED, actor, detail)
         return self.progress()
 
     @resume.validator
     def _validate_resume(self, actor: Actor | None = None) -> None:
-        if self.state.status != OperationStatus.PAUSED or self.ending.cancel_requested:
+        if (
+            self.state.status != OperationStatus.PAUSED
+            or self.ending.cancel_requested
+            or self.ending.finishing
+        ):
             raise InvalidTransition(f"cannot resume an operation that is {self._shown_status()}")
 
     @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, actor: Actor | None = None) -> Progress:
         self.ending.cancel_requested = True
-        await self._audit(
-            AuditAction.CANCELLED, actor, {"status": self.state.status.value}, approval=self._withdraw()
-        )
+        detail = {"status": self.state.status.value}
+        if workflow.patched(CONTROLS_IN_ORDER):
+            approval = self._withdraw()
+            async with self._control_turn():
+                await record(self.inp, AuditAction.CANCELLED, actor, detail, approval=approval)
+        else:
+            await self._audit(AuditAction.CANCELLED, actor, detail, approval=self._withdraw())
         await workflow.wait_condition(lambda: self.ending.finalized)
         return self.progress()
 
@@ -125,6 +163,18 @@ class BulkOperationWorkflow(Gates):
     def _validate_cancel(self, actor: Actor | None = None) -> None:
         if self.state.status.terminal or self.ending.cancel_requested or self.ending.finishing:
             raise InvalidTransition(f"cannot cancel an operation that is {self._shown_status()}")
+
+    @contextlib.asynccontextmanager
+    async def _control_turn(self) -> AsyncIterator[None]:
+        """One control's writes (the row's status, its audit event) at a time, in the order the
+        controls were taken: each takes effect at once, and the next may arrive while this one's are
+        still being written. Counted in `recording` from the start, so `ended` stays the last event."""
+        self.recording += 1
+        try:
+            async with self.controls:
+                yield
+        finally:
+            self.recording -= 1
 
     def _shown_status(self) -> str:
         if self.ending.cancel_requested and not self.ending.finalized:

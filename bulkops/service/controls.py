@@ -87,6 +87,7 @@ class ControlService:
             if is_outage(exc):
                 raise Unavailable(f"cannot {name} this operation now: {exc.message}") from exc
             raise Conflict(f"cannot {name} this operation now: {exc.message}") from None
+        self.ops.reads.controlled(operation_id, live)
         return await self.ops.get_row(tenant_id, operation_id), live
 
     async def revert(

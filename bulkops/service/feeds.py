@@ -54,17 +54,24 @@ class Coalesced(Generic[T]):
         # A reader that gives up (client gone) does not cancel the others' answer.
         return await asyncio.shield(task)
 
+    def put(self, key: uuid.UUID, answer: T) -> None:
+        """An answer learnt otherwise (a control's), newer than any fetched before it: given from now."""
+        self.answers[key] = (time.monotonic(), datetime.now(UTC), answer)
+
     def answered_at(self, key: uuid.UUID) -> datetime | None:
         """When the answer last given for `key` was fetched (what it is true as of)."""
         hit = self.answers.get(key)
         return hit[1] if hit is not None else None
 
     async def _fetch(self, key: uuid.UUID) -> T:
+        asked = time.monotonic()
         try:
             answer = await self.fetch(key)
         finally:
             self.in_flight.pop(key, None)
-        self.answers[key] = (time.monotonic(), datetime.now(UTC), answer)
+        held = self.answers.get(key)
+        if held is None or held[0] < asked:  # never over an answer `put` while this one was asked
+            self.answers[key] = (time.monotonic(), datetime.now(UTC), answer)
         return answer
 
 

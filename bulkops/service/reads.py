@@ -71,6 +71,11 @@ class ProgressReader:
         answer: Progress | None = await self.shared.get(operation_id)
         return answer
 
+    def controlled(self, operation_id: uuid.UUID, live: Progress) -> None:
+        """A control's answer (pause, resume, …) is the workflow's newest word: this process's next
+        reads start from it, not from an answer it gave before the control."""
+        self.shared.put(operation_id, live)
+
     async def _query(self, operation_id: uuid.UUID) -> Progress | None:
         handle = self.client.get_workflow_handle(operation_workflow_id(operation_id))
         wait = self.settings.progress_query_timeout_s

@@ -128,3 +128,36 @@ async def test_readers_of_one_operation_share_its_query_and_its_poller(
             assert resumed[-1][2]["processed_count"] == 200
             counts = [d["processed_count"] for _, _, d in resumed]
             assert counts == sorted(counts)
+
+
+async def test_a_read_after_a_control_sees_at_least_what_the_control_answered(harness: Harness) -> None:
+    """Reads reuse a progress answer for its freshness window; a pause answered since then is newer:
+    the next read in that process shows it (PAUSED, its frozen counters), not the answer before it.
+    The window is widened here so that the earlier answer is surely still fresh."""
+    h = harness
+    h.app.state.services.operations.reads.shared.fresh_s = 30.0
+    await h.start_worker(SlowOrders(h.order_pool, delay=0.05))
+    a = await h.tenant()
+    ids = await h.seed(a, 200)
+    op = await h.start(
+        a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 4}
+    )
+    path = f"/v1/bulk-operations/{op['id']}"
+    handle = h.client.get_workflow_handle(op["workflow_id"])
+
+    async def running() -> bool:
+        return bool((await handle.query("progress"))["processed_count"] >= 5)
+
+    await eventually(running, timeout=30)
+    before = (await a.get(path)).json()  # the answer now held for the window
+    assert (before["status"], before["progress_source"]) == ("PROCESSING", "live")
+    paused = await a.post(f"{path}/pause")
+    assert paused.status_code == 200 and paused.json()["status"] == "PAUSED", paused.text
+    after = (await a.get(path)).json()
+    assert (after["status"], after["processed_count"]) == ("PAUSED", paused.json()["processed_count"])
+    resumed = await a.post(f"{path}/resume")
+    assert resumed.status_code == 200, resumed.text
+    assert (await a.get(path)).json()["status"] == "PROCESSING"
+    await a.post(f"{path}/cancel")
+    final = await h.wait_end(a, op["id"])
+    assert final["status"] == "CANCELLED"

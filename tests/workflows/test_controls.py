@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select
+from temporalio.client import WorkflowHandle
 
 from bulkops.store.tables import BulkOperation, BulkOperationItem, BulkOperationTarget, Order, Refund
-from tests.harness import Harness
+from tests.harness import Harness, eventually
+from tests.safety.keys import audit
 from tests.support import FlakyOrders, SlowOrders
 
 
@@ -49,6 +52,46 @@ async def test_pause_freezes_counters_and_resume_finishes_exactly(harness: Harne
         r = await a.post(f"/v1/bulk-operations/{op['id']}/{action}")
         assert r.status_code == 409, (action, r.text)
     assert (await h.summary_row(op["id"])).status == "COMPLETED"
+
+
+async def test_a_resume_that_overtakes_a_pause_leaves_both_answered_and_audited_in_order(
+    harness: Harness,
+) -> None:
+    """A pause shows PAUSED at once but answers once its in-flight orders have finished; a resume sent
+    in between (the console offers it as soon as the page says PAUSED) must not leave the pause waiting
+    for an end that never comes, nor audit it after the resume."""
+    h = harness
+    await h.start_worker(SlowOrders(h.order_pool, delay=4.0))
+    a = await h.tenant()
+    ids = await h.seed(a, 4)
+    op = await h.start(
+        a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 2}
+    )
+    handle = h.client.get_workflow_handle(f"bulk-op-{op['id']}")
+    await eventually(lambda: _in_flight(handle), timeout=30)
+    pause = asyncio.create_task(a.post(f"/v1/bulk-operations/{op['id']}/pause"))
+    await h.wait_for(a, op["id"], lambda b: b["status"] == "PAUSED")
+    assert not pause.done()  # the two orders in flight take 4 s: the resume overtakes the pause
+    resume = await a.post(f"/v1/bulk-operations/{op['id']}/resume")
+    assert resume.status_code == 200 and resume.json()["status"] == "PROCESSING", resume.text
+    paused = await pause
+    assert paused.status_code == 200, paused.text
+    final = await h.wait_end(a, op["id"])
+    assert (final["status"], final["success_count"]) == ("COMPLETED", 4)
+    assert len(await h.items(op["id"])) == 4
+    assert [e["action"] for e in await audit(a, op["id"])] == [
+        "created",
+        "started",
+        "paused",
+        "resumed",
+        "ended",
+    ]
+    assert (await h.summary_row(op["id"])).status == "COMPLETED"
+
+
+async def _in_flight(handle: WorkflowHandle[Any, Any]) -> bool:
+    progress = await handle.query("progress")
+    return bool(progress["in_flight"] == 2)
 
 
 async def test_cancel_mid_run_touches_nothing_unprocessed(harness: Harness) -> None:
