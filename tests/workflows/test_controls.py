@@ -10,19 +10,25 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowHandle
 
 from bulkops.store.tables import BulkOperation, BulkOperationItem, BulkOperationTarget, Order, Refund
-from tests.harness import Harness, eventually
+from tests.harness import Harness, Tenant, eventually
 from tests.safety.keys import audit
 from tests.support import FlakyOrders, SlowOrders
 
 
+async def _slow_cancel(
+    h: Harness, *, orders: int, delay: float, max_concurrency: int
+) -> tuple[Tenant, dict[str, Any]]:
+    """A worker whose orders take `delay` s each, and a running cancel of `orders` new orders."""
+    await h.start_worker(SlowOrders(h.order_pool, delay=delay))
+    a = await h.tenant()
+    ids = await h.seed(a, orders)
+    body = {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids]}
+    return a, await h.start(a, {**body, "max_concurrency": max_concurrency})
+
+
 async def test_pause_freezes_counters_and_resume_finishes_exactly(harness: Harness) -> None:
     h = harness
-    await h.start_worker(SlowOrders(h.order_pool, delay=0.05))
-    a = await h.tenant()
-    ids = await h.seed(a, 200)
-    op = await h.start(
-        a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 4}
-    )
+    a, op = await _slow_cancel(h, orders=200, delay=0.05, max_concurrency=4)
     await h.wait_for(a, op["id"], lambda b: b["processed_count"] >= 10)
     r = await a.post(f"/v1/bulk-operations/{op['id']}/pause")
     assert r.status_code == 200, r.text
@@ -61,12 +67,7 @@ async def test_a_resume_that_overtakes_a_pause_leaves_both_answered_and_audited_
     in between (the console offers it as soon as the page says PAUSED) must not leave the pause waiting
     for an end that never comes, nor audit it after the resume."""
     h = harness
-    await h.start_worker(SlowOrders(h.order_pool, delay=4.0))
-    a = await h.tenant()
-    ids = await h.seed(a, 4)
-    op = await h.start(
-        a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 2}
-    )
+    a, op = await _slow_cancel(h, orders=4, delay=4.0, max_concurrency=2)
     handle = h.client.get_workflow_handle(f"bulk-op-{op['id']}")
     await eventually(lambda: _in_flight(handle), timeout=30)
     pause = asyncio.create_task(a.post(f"/v1/bulk-operations/{op['id']}/pause"))
@@ -200,12 +201,7 @@ async def test_retry_reruns_exactly_the_retryable_failures(harness: Harness) -> 
 
 async def test_retry_of_running_operation_is_409(harness: Harness) -> None:
     h = harness
-    await h.start_worker(SlowOrders(h.order_pool, delay=0.05))
-    a = await h.tenant()
-    ids = await h.seed(a, 100)
-    op = await h.start(
-        a, {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "max_concurrency": 2}
-    )
+    a, op = await _slow_cancel(h, orders=100, delay=0.05, max_concurrency=2)
     r = await a.post(f"/v1/bulk-operations/{op['id']}/retry")
     assert r.status_code == 409 and "not ended" in r.json()["detail"]
     await a.post(f"/v1/bulk-operations/{op['id']}/cancel")
