@@ -73,7 +73,7 @@ class BulkOperationWorkflow(Gates):
         self.ending = Ending()
         # Audit events being written by update handlers: the ending waits for them, so `ended` is last.
         self.recording = 0
-        # Pause, resume and cancel write their change one at a time (`_record_control`).
+        # Pause, resume and cancel write their change one at a time (`_control_turn`).
         self.controls = asyncio.Lock()
         self.page: deque[Target] = deque()
         self.scheduled_this_run = 0
