@@ -10,9 +10,11 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowHandle
 
 from bulkops.store.tables import BulkOperation, BulkOperationItem, BulkOperationTarget, Order, Refund
+from bulkops.worker import replayer
 from tests.harness import Harness, Tenant, eventually
 from tests.safety.keys import audit
 from tests.support import FlakyOrders, SlowOrders
+from workflows.bulk_operation import CONTROLS_IN_ORDER
 
 
 async def _slow_cancel(
@@ -88,6 +90,17 @@ async def test_a_resume_that_overtakes_a_pause_leaves_both_answered_and_audited_
         "ended",
     ]
     assert (await h.summary_row(op["id"])).status == "COMPLETED"
+    # The handlers' interleaving (the resume waits for the pause's turn) replays deterministically.
+    history = await handle.fetch_history()
+    markers = [
+        e.marker_recorded_event_attributes
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    patches = [p.data for m in markers for d in m.details.values() for p in d.payloads]
+    assert any(CONTROLS_IN_ORDER.encode() in data for data in patches), markers  # the new branch ran
+    replayed = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert replayed.replay_failure is None, replayed.replay_failure
 
 
 async def _in_flight(handle: WorkflowHandle[Any, Any]) -> bool:
