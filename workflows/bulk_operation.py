@@ -54,6 +54,8 @@ from workflows.search_attributes import OPERATION_STATUS
 # answers then. Operations started before it replay the old handlers; the old branches can go
 # (`deprecate_patch`) once none of those is running.
 CONTROLS_IN_ORDER = "controls-in-order"
+# The pace by ticks (`workflows.pacing`): whether a paced walk waits follows from events, not the clock.
+PACE_BY_TICKS = "pace-by-ticks"
 
 
 # Unsandboxed: the sandbox re-enters its exec'd module for every payload the workflow encodes (a
@@ -271,10 +273,13 @@ class BulkOperationWorkflow(Gates):
             )
             if self.state.status != OperationStatus.PROCESSING or not self._may_schedule():
                 continue
-            if wait := self.pacer.wait_s(workflow.now()):
-                await sleep_unless(
-                    lambda: self.state.status != OperationStatus.PROCESSING or not self._may_schedule(), wait
-                )
+            if self.pacer.rate and workflow.patched(PACE_BY_TICKS):
+                if not self.pacer.take(workflow.now()):
+                    if await sleep_unless(self._pace_cut, self.pacer.until_next_tick(workflow.now())):
+                        self.pacer.tick(workflow.now())
+                    continue
+            elif wait := self.pacer.wait_s(workflow.now()):
+                await sleep_unless(self._pace_cut, wait)
                 continue
             target = self.page.popleft()
             self.state.cursor_seq = target.seq
@@ -285,6 +290,10 @@ class BulkOperationWorkflow(Gates):
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return False
+
+    def _pace_cut(self) -> bool:
+        """What cuts a pace timer short: a pause, a cancel, a tripped threshold."""
+        return self.state.status != OperationStatus.PROCESSING or not self._may_schedule()
 
     async def _process(self, target: Target) -> None:
         try:

@@ -6,7 +6,7 @@ timers, never in an activity), and the history budget after which a run continue
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -16,6 +16,9 @@ from workflows.contracts import BulkOperationInput, RunState
 # than one per order: Temporal fires timers at about one-second resolution, so a shorter wait would
 # only make the bursts uneven.
 BURST_S = 1.0
+# A tick's timer is started however late the tick is (never shorter than this): whether the walk waits
+# must follow from events, not from the clock.
+MIN_TICK_S = 0.05
 
 
 class Pacer:
@@ -42,6 +45,34 @@ class Pacer:
             return 0.0
         # Wait for a full burst, so that timers stay few whatever the rate.
         return (self.burst - s.pace_tokens) / self.rate
+
+    # --- by ticks (`PACE_BY_TICKS`): the walk's decisions follow from events alone --------------------
+    # `wait_s` decides whether to wait from `now`, and `now` is the workflow task's time: a worker that
+    # replays the run from scratch can be handed a different time for its first new task than a later
+    # replay computes (seen in a soak: 10.96 s against 11.91 s, after a deploy moved the run), and then
+    # the two take different branches (a nondeterminism that stalls the operation). Here the clock only
+    # sets how long a timer runs; tokens come from the timers that fired.
+
+    def take(self, now: datetime) -> bool:
+        """Take a token of this tick's allowance; False when it is spent (wait for the next tick)."""
+        s = self.state
+        if s.pace_at is None:  # the first tick starts with the run
+            s.pace_at = now
+            s.pace_tokens = self.burst
+        if s.pace_tokens >= 1.0:
+            s.pace_tokens -= 1.0
+            return True
+        return False
+
+    def until_next_tick(self, now: datetime) -> float:
+        """How long the timer to the next tick runs (a timer is always started, see MIN_TICK_S)."""
+        due = (self.state.pace_at or now) + timedelta(seconds=BURST_S)
+        return max(MIN_TICK_S, (due - now).total_seconds())
+
+    def tick(self, now: datetime) -> None:
+        """The tick's timer fired: a new burst's allowance."""
+        self.state.pace_tokens = self.burst
+        self.state.pace_at = now
 
     def resumed(self, now: datetime) -> None:
         """After a pause, start again from one token: no burst for the time spent paused."""
@@ -71,9 +102,11 @@ def run_budget_spent(inp: BulkOperationInput, run_start_length: int, scheduled_t
     return estimate >= limit or info.get_current_history_size() >= MAX_HISTORY_BYTES_PER_RUN
 
 
-async def sleep_unless(stop: Callable[[], bool], seconds: float) -> None:
-    """A durable timer that `stop` (a pause, a cancel, a tripped threshold) cuts short."""
+async def sleep_unless(stop: Callable[[], bool], seconds: float) -> bool:
+    """A durable timer that `stop` (a pause, a cancel, a tripped threshold) cuts short; whether it ran
+    out (rather than being cut short)."""
     try:
         await workflow.wait_condition(stop, timeout=seconds, timeout_summary="pace")
     except TimeoutError:
-        pass
+        return True
+    return False
