@@ -22,10 +22,15 @@ from bulkops.domain.people import Actor
 from bulkops.domain.views import Progress
 from workflows.audit import record
 from workflows.bookkeeping import BOOKKEEPING_RETRY
+from workflows.clock import timer_s
 from workflows.contracts import APPROVE_UPDATE, REJECT_UPDATE, BulkOperationInput, RunState
 from workflows.endings import Ending
 from workflows.progress import ProgressTracker
 from workflows.search_attributes import OPERATION_STATUS
+
+# A release's `workflow.patched` id: the start_at and approval gates wait on timers however late their
+# task runs, rather than deciding on the clock whether to wait (`workflows.clock`).
+GATES_BY_EVENTS = "gates-by-events"
 
 # A snapshot may take minutes (a filter over a large shop), so its attempt's bound is long; its
 # heartbeats say it still runs, and an attempt that stops beating (its worker killed, or its task
@@ -126,15 +131,18 @@ class Gates:
         if self.approval is ApprovalStatus.PENDING:
             await self._await_approval()
         start_at = self.inp.start_at
-        if not self.ending.cancel_requested and start_at is not None and start_at > workflow.now():
+        by_events = start_at is not None and workflow.patched(GATES_BY_EVENTS)
+        # By events: a `start_at` is waited for even when the first task runs after it (then briefly);
+        # whether to wait is not read from the clock (`workflows.clock`), and `scheduled` is recorded.
+        waits = start_at is not None and (by_events or start_at > workflow.now())
+        if not self.ending.cancel_requested and start_at is not None and waits:
             self._show(OperationStatus.SCHEDULED, f"scheduled to start at {start_at.isoformat()}")
             await self._persist_status()
             await record(self.inp, AuditAction.SCHEDULED, detail={"start_at": start_at.isoformat()})
+            wait = timer_s(start_at, workflow.now()) if by_events else start_at - workflow.now()
             try:
                 await workflow.wait_condition(
-                    lambda: self.ending.cancel_requested,
-                    timeout=start_at - workflow.now(),
-                    timeout_summary="start_at",
+                    lambda: self.ending.cancel_requested, timeout=wait, timeout_summary="start_at"
                 )
             except TimeoutError:
                 pass
@@ -189,12 +197,14 @@ class Gates:
         deadline = deadline or self.inp.approval_expires_at or since
         self._show(OperationStatus.AWAITING_APPROVAL, f"awaiting approval since {since.isoformat()}")
         remaining = deadline - workflow.now()
+        # By events, an expired window still starts its (brief) timer: not decided on the clock.
+        by_events = workflow.patched(GATES_BY_EVENTS)
         try:
-            if remaining <= timedelta(0):
+            if not by_events and remaining <= timedelta(0):
                 raise TimeoutError
             await workflow.wait_condition(
                 lambda: self.approval is not ApprovalStatus.PENDING or self.ending.cancel_requested,
-                timeout=remaining,
+                timeout=timer_s(deadline, workflow.now()) if by_events else remaining,
                 timeout_summary="approval window",
             )
         except TimeoutError:

@@ -10,15 +10,13 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
+from workflows.clock import timer_s
 from workflows.contracts import BulkOperationInput, RunState
 
 # Orders are released in bursts of one second's worth (at least one order), one timer per burst rather
 # than one per order: Temporal fires timers at about one-second resolution, so a shorter wait would
 # only make the bursts uneven.
 BURST_S = 1.0
-# A tick's timer is started however late the tick is (never shorter than this): whether the walk waits
-# must follow from events, not from the clock.
-MIN_TICK_S = 0.05
 
 
 class Pacer:
@@ -47,11 +45,8 @@ class Pacer:
         return (self.burst - s.pace_tokens) / self.rate
 
     # --- by ticks (`PACE_BY_TICKS`): the walk's decisions follow from events alone --------------------
-    # `wait_s` decides whether to wait from `now`, and `now` is the workflow task's time: a worker that
-    # replays the run from scratch can be handed a different time for its first new task than a later
-    # replay computes (seen in a soak: 10.96 s against 11.91 s, after a deploy moved the run), and then
-    # the two take different branches (a nondeterminism that stalls the operation). Here the clock only
-    # sets how long a timer runs; tokens come from the timers that fired.
+    # `wait_s` above decides whether to wait from `now` (`workflows.clock` says why that can stall a
+    # run); here the clock only sets how long a timer runs, and tokens come from the timers that fired.
 
     def take(self, now: datetime) -> bool:
         """Take a token of this tick's allowance; False when it is spent (wait for the next tick)."""
@@ -65,9 +60,8 @@ class Pacer:
         return False
 
     def until_next_tick(self, now: datetime) -> float:
-        """How long the timer to the next tick runs (a timer is always started, see MIN_TICK_S)."""
-        due = (self.state.pace_at or now) + timedelta(seconds=BURST_S)
-        return max(MIN_TICK_S, (due - now).total_seconds())
+        """How long the timer to the next tick runs (always started, however late the tick is)."""
+        return timer_s((self.state.pace_at or now) + timedelta(seconds=BURST_S), now)
 
     def tick(self, now: datetime) -> None:
         """The tick's timer fired: a new burst's allowance."""

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from temporalio import workflow
+
 from bulkops.store.tables import BulkOperationItem, BulkOperationTarget
+from bulkops.worker import replayer
 from tests.safety.keys import Crew, audit, set_policy
 
 
@@ -48,3 +52,36 @@ async def test_approve_then_cancel_while_scheduled(crew: Crew) -> None:
         assert await h.count(BulkOperationItem.__table__, BulkOperationItem.operation_id == op["id"]) == 0
         assert (await h.summary_row(op["id"])).started_at is None
     assert all(o.status == "PAID" and o.refunded_cents == 0 for o in (await h.orders(ids)).values())
+
+
+async def test_the_gates_replay_whatever_time_their_tasks_are_given(
+    crew: Crew, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether an operation waits for its `start_at`, or finds its approval window over, must follow
+    from events, not from `workflow.now()` (`workflows.clock`): replayed with every clock reading a
+    minute later (past both), an approved, scheduled operation's history still replays."""
+    h, admin, olga, anna = crew
+    await h.start_worker()
+    await set_policy(admin, approval_types=["BULK_CANCEL"], approval_window_s=30)
+    ids = await h.seed(admin, 3, status="PAID")
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    body = {"operation_type": "BULK_CANCEL", "order_ids": [str(i) for i in ids], "start_at": soon}
+    op = await h.start(olga, body)
+    assert op["status"] == "AWAITING_APPROVAL"
+    assert (await anna.post(f"/v1/bulk-operations/{op['id']}/approve")).status_code == 200
+    final = await h.wait_end(olga, op["id"])
+    assert (final["status"], final["success_count"]) == ("COMPLETED", 3)
+    assert [e["action"] for e in await audit(olga, op["id"])] == [
+        "created",
+        "approved",
+        "scheduled",
+        "started",
+        "ended",
+    ]
+    history = await h.client.get_workflow_handle(op["workflow_id"]).fetch_history()
+    await h.stop_worker()
+
+    real_now = workflow.now
+    monkeypatch.setattr(workflow, "now", lambda: real_now() + timedelta(seconds=60))
+    replayed = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert replayed.replay_failure is None, replayed.replay_failure
