@@ -19,8 +19,9 @@ import httpx
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from temporalio import workflow
 from temporalio.api.workflow.v1 import PendingActivityInfo
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Worker
 
 from activities.orders import OrderActivities
@@ -34,7 +35,7 @@ from bulkops.settings import Settings
 from bulkops.store.db import make_engine, make_order_pool, make_sessionmaker
 from bulkops.store.migrate import upgrade
 from bulkops.store.tables import ITEMS, OPERATIONS, ORDERS, REFUNDS
-from bulkops.worker import WORKFLOWS, build_worker
+from bulkops.worker import WORKFLOWS, build_worker, replayer
 
 
 @contextlib.contextmanager
@@ -295,6 +296,20 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float
 
 async def _holds(result: bool | Awaitable[bool]) -> bool:
     return await result if inspect.isawaitable(result) else bool(result)
+
+
+async def assert_replays(history: WorkflowHistory, shift_s: Callable[[], float] | None = None) -> None:
+    """The current workflow code replays `history`; with `shift_s`, every `workflow.now()` reading is
+    moved by `shift_s()` seconds (a worker can be handed another time for a task than a later replay
+    computes: `workflows.clock`), and the decisions must not change."""
+    real_now = workflow.now
+    if shift_s is not None:
+        workflow.now = lambda: real_now() + timedelta(seconds=shift_s())
+    try:
+        replayed = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    finally:
+        workflow.now = real_now
+    assert replayed.replay_failure is None, replayed.replay_failure
 
 
 def shuffled(xs: list[Any]) -> list[Any]:

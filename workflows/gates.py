@@ -134,8 +134,11 @@ class Gates:
         by_events = start_at is not None and workflow.patched(GATES_BY_EVENTS)
         # By events: a `start_at` is waited for even when the first task runs after it (then briefly);
         # whether to wait is not read from the clock (`workflows.clock`), and `scheduled` is recorded.
-        waits = start_at is not None and (by_events or start_at > workflow.now())
-        if not self.ending.cancel_requested and start_at is not None and waits:
+        if (
+            not self.ending.cancel_requested
+            and start_at is not None
+            and (by_events or start_at > workflow.now())
+        ):
             self._show(OperationStatus.SCHEDULED, f"scheduled to start at {start_at.isoformat()}")
             await self._persist_status()
             await record(self.inp, AuditAction.SCHEDULED, detail={"start_at": start_at.isoformat()})

@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowHandle
 
 from bulkops.store.tables import BulkOperation, BulkOperationItem, BulkOperationTarget, Order, Refund
-from bulkops.worker import replayer
-from tests.harness import Harness, Tenant, eventually
+from tests.harness import Harness, Tenant, assert_replays, eventually
 from tests.safety.keys import audit
 from tests.support import FlakyOrders, SlowOrders
 from workflows.bulk_operation import CONTROLS_IN_ORDER
@@ -99,8 +98,7 @@ async def test_a_resume_that_overtakes_a_pause_leaves_both_answered_and_audited_
     ]
     patches = [p.data for m in markers for d in m.details.values() for p in d.payloads]
     assert any(CONTROLS_IN_ORDER.encode() in data for data in patches), markers  # the new branch ran
-    replayed = await replayer().replay_workflow(history, raise_on_replay_failure=False)
-    assert replayed.replay_failure is None, replayed.replay_failure
+    await assert_replays(history)
 
 
 async def _in_flight(handle: WorkflowHandle[Any, Any]) -> bool:
